@@ -1,0 +1,119 @@
+"""The command line: instant help, the stats contract, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vocabx.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+STATS_KEYS = {"docs", "bytes", "words", "tokens", "tokens_per_word", "bytes_per_token"}
+
+
+def _run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vocabx", *args], capture_output=True, text=True, cwd=ROOT, **kwargs)
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path, tiny_tokenizers, tiny_lm):
+    folder = tmp_path / "tiny-model"
+    tiny_tokenizers["byte_bpe"].save_pretrained(folder)
+    tiny_lm.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(
+        json.dumps({"text": "The patient was admitted for chest pain."}) + "\n"
+        + json.dumps({"text": "This Agreement shall be governed by the laws."}) + "\n"
+    )
+    (folder / "b.txt").write_text("Signs and symptoms include fever.")
+    return folder
+
+
+def test_help_is_instant_and_imports_no_heavy_library():
+    code = "import sys, vocabx.cli; vocabx.cli.build_parser(); print(sorted(m for m in ('torch', 'transformers', 'datasets', 'tokenizers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    result = _run("--help")
+    assert result.returncode == 0 and "stats" in result.stdout
+
+
+def test_import_vocabx_is_lazy():
+    code = "import sys, vocabx; assert callable(vocabx.read_corpus); print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("vocabx")
+    result = subprocess.run([str(script), "stats", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--text-field" in result.stdout and "--json" in result.stdout
+
+
+def test_stats_json_has_the_contract_keys(capsys, tiny_model_dir, corpus_dir, tiny_tokenizers):
+    assert main(["stats", str(corpus_dir), "--model", str(tiny_model_dir), "--json"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(last)
+    assert STATS_KEYS <= set(result)
+    tok = tiny_tokenizers["byte_bpe"]
+    texts = ["The patient was admitted for chest pain.", "This Agreement shall be governed by the laws.", "Signs and symptoms include fever."]
+    assert result["docs"] == 3
+    assert result["tokens"] == sum(len(tok.encode(t, add_special_tokens=False)) for t in texts)
+    assert result["bytes"] == sum(len(t.encode()) for t in texts)
+
+
+def test_stats_table_is_readable(capsys, tiny_model_dir, corpus_dir):
+    assert main(["stats", str(corpus_dir), "--model", str(tiny_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "tokens per word" in out and "docs             3" in out
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    result = _run("stats", str(tmp_path / "missing.txt"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"vocabx: error: corpus path '{tmp_path / 'missing.txt'}' does not exist; pass a file, folder, glob, hf:NAME or -"
+    ]
+
+
+def test_unknown_model_is_one_line(tmp_path, corpus_dir):
+    result = _run("stats", str(corpus_dir), "--model", "gpt-17")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "vocabx: error: unknown model 'gpt-17': pass an embedded model (smollm2-135m), a local model folder, "
+        "or a Hugging Face hub id such as org/name"
+    ]
+
+
+def test_debug_shows_the_traceback(corpus_dir):
+    result = _run("stats", str(corpus_dir), "--model", "gpt-17", "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_warnings_are_one_line_each(tmp_path, tiny_model_dir):
+    (tmp_path / "bad.txt").write_bytes(b"caf\xe9 text")
+    result = _run("stats", str(tmp_path / "bad.txt"), "--model", str(tiny_model_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    assert f"vocabx: warning: {tmp_path / 'bad.txt'}: 1 invalid UTF-8 byte sequences replaced by U+FFFD" in result.stderr.splitlines()
+    assert json.loads(result.stdout.strip().splitlines()[-1])["skipped"]["replaced_chars"] == 1
+
+
+def test_stdin_corpus(tiny_model_dir):
+    result = _run("stats", "-", "--model", str(tiny_model_dir), "--json", input="one doc\nanother doc\n")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["docs"] == 2
+
+
+def test_no_command_prints_help():
+    result = _run()
+    assert result.returncode == 2 and "usage: vocabx" in result.stdout

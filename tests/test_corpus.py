@@ -1,0 +1,244 @@
+"""The corpus reader: every format, every source kind, and every kind of damaged input."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import tracemalloc
+import warnings
+
+import pytest
+
+from vocabx.corpus import read_corpus
+from vocabx.errors import VocabxError, VocabxWarning
+
+
+def _read(*sources, **kwargs):
+    stream = read_corpus(*sources, **kwargs)
+    return list(stream), stream.report
+
+
+def test_txt_and_md_are_one_document_per_file_in_sorted_order(tmp_path):
+    (tmp_path / "b.txt").write_text("second file\nline two\n")
+    (tmp_path / "a.md").write_text("# first\n")
+    docs, report = _read(tmp_path)
+    assert docs == ["# first\n", "second file\nline two\n"]
+    assert report.files == 2 and report.docs == 2
+
+
+def test_line_docs_gives_one_document_per_line_and_counts_blank_lines(tmp_path):
+    (tmp_path / "a.txt").write_text("one\n\ntwo\n")
+    docs, report = _read(tmp_path / "a.txt", line_docs=True)
+    assert docs == ["one", "two"]
+    assert report.empty_docs == 1
+
+
+def test_folders_are_recursive_and_skip_unsupported_types_with_a_reason(tmp_path):
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "deeper" / "x.txt").write_text("deep")
+    (tmp_path / "notes.docx").write_text("not read")
+    (tmp_path / ".hidden.txt").write_text("hidden")
+    with pytest.warns(VocabxWarning, match=r"notes\.docx: skipped, unsupported file type '\.docx'"):
+        docs, report = _read(tmp_path)
+    assert docs == ["deep"]
+    assert [p for p, _ in report.skipped_files] == [str(tmp_path / "notes.docx")]
+
+
+def test_jsonl_json_csv_tsv_parquet_and_gzip_all_read_the_text_field(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"id": i, "body": f"document {i}"} for i in range(3)]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "b.json").write_text(json.dumps(rows))
+    (tmp_path / "c.json").write_text(json.dumps({"data": rows}))
+    with open(tmp_path / "d.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["id", "body"])
+        w.writeheader()
+        w.writerows(rows)
+    with open(tmp_path / "e.tsv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["id", "body"], delimiter="\t")
+        w.writeheader()
+        w.writerows(rows)
+    pq.write_table(pa.table({"id": [0, 1, 2], "body": [r["body"] for r in rows]}), tmp_path / "f.parquet")
+    with gzip.open(tmp_path / "g.jsonl.gz", "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "h.txt.gz").write_bytes(gzip.compress(b"gzipped text"))
+    docs, report = _read(tmp_path, text_field="body")
+    expected = [r["body"] for r in rows]
+    assert docs == expected * 6 + expected + ["gzipped text"]
+    assert report.files == 8
+
+
+def test_json_file_holding_json_lines_is_read_as_json_lines(tmp_path):
+    (tmp_path / "a.json").write_text('{"text": "one"}\n{"text": "two"}\n')
+    assert _read(tmp_path / "a.json")[0] == ["one", "two"]
+
+
+def test_globs_select_files(tmp_path):
+    (tmp_path / "a.txt").write_text("A")
+    (tmp_path / "b.md").write_text("B")
+    assert _read(str(tmp_path / "*.txt"))[0] == ["A"]
+    with pytest.raises(VocabxError, match=r"glob .*\*\.csv.* matches no files"):
+        read_corpus(str(tmp_path / "*.csv"))
+
+
+def test_stdin_is_one_document_per_line_and_json_lines_are_parsed():
+    stdin = io.StringIO('plain line\n{"text": "json line"}\n\nlast\n')
+    docs, report = _read("-", stdin=stdin)
+    assert docs == ["plain line", "json line", "last"]
+    assert report.empty_docs == 1
+
+
+def test_hf_dataset_from_a_local_folder(tmp_path):
+    pytest.importorskip("datasets")
+    data = tmp_path / "ds"
+    data.mkdir()
+    (data / "train.jsonl").write_text('{"text": "from datasets"}\n{"text": "second"}\n')
+    assert _read(f"hf:{data}")[0] == ["from datasets", "second"]
+    with pytest.raises(VocabxError, match=r"no column 'body'; columns present: text"):
+        _read(f"hf:{data}", text_field="body")
+
+
+def test_hf_dataset_that_cannot_be_loaded_names_the_dataset(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(VocabxError, match=r"cannot load the Hugging Face dataset 'hf:nobody/no-such-dataset'"):
+        _read("hf:nobody/no-such-dataset")
+
+
+def test_missing_field_names_the_fields_that_exist(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"id": 1, "content": "x"}\n')
+    with pytest.raises(VocabxError, match=r"a\.jsonl line 1: no field 'text'; fields present: id, content; pick one with --text-field"):
+        _read(tmp_path / "a.jsonl")
+    (tmp_path / "b.csv").write_text("id,content\n1,x\n")
+    with pytest.raises(VocabxError, match=r"b\.csv: no column 'text'; columns present: id, content"):
+        _read(tmp_path / "b.csv")
+
+
+def test_non_text_field_is_an_error_naming_the_type(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": ["a", "list"]}\n')
+    with pytest.raises(VocabxError, match=r"field 'text' holds list, not text"):
+        _read(tmp_path / "a.jsonl")
+
+
+def test_malformed_json_lines_are_skipped_counted_and_warned(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "good"}\n{"text": broken\n{"text": "also good"}\n')
+    with pytest.warns(VocabxWarning, match=r"1 lines are not valid JSON and were skipped \(lines 2\)"):
+        docs, report = _read(tmp_path / "a.jsonl")
+    assert docs == ["good", "also good"]
+    assert report.bad_records == 1
+
+
+def test_invalid_utf8_is_replaced_counted_and_warned_once_naming_the_file(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"caf\xe9 and na\xefve and \xff\xfe end")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs, report = _read(path)
+    assert docs == ["caf\ufffd and na\ufffdve and \ufffd\ufffd end"]
+    assert report.replaced_chars == 4
+    ours = [w for w in caught if issubclass(w.category, VocabxWarning)]
+    assert len(ours) == 1 and str(path) in str(ours[0].message) and "4 invalid UTF-8" in str(ours[0].message)
+
+
+def test_binary_files_are_skipped_with_a_reason(tmp_path):
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (tmp_path / "blob.txt").write_bytes(bytes(range(32)) * 100)
+    (tmp_path / "good.txt").write_text("fine")
+    with pytest.warns(VocabxWarning, match="binary file"):
+        docs, report = _read(tmp_path)
+    assert docs == ["fine"]
+    reasons = dict(report.skipped_files)
+    assert "binary file" in reasons[str(tmp_path / "image.txt")]
+    assert "control bytes" in reasons[str(tmp_path / "blob.txt")]
+
+
+def test_empty_files_and_empty_documents_are_skipped_and_counted(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("  \n\n")
+    (tmp_path / "docs.jsonl").write_text('{"text": ""}\n{"text": null}\n{"text": "kept"}\n')
+    docs, report = _read(tmp_path)
+    assert docs == ["kept"]
+    assert report.empty_files == 2
+    assert report.empty_docs == 3
+
+
+def test_a_corpus_with_no_text_is_an_error(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(VocabxError, match=r"has no text: 1 files read, 1 empty"):
+        _read(tmp_path)
+    assert _read(tmp_path, allow_empty=True)[0] == []
+
+
+def test_nul_bytes_are_removed_counted_and_warned(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"nul\x00 inside\x00 text")
+    with pytest.warns(VocabxWarning, match="2 NUL bytes removed"):
+        docs, report = _read(tmp_path / "a.txt")
+    assert docs == ["nul inside text"]
+    assert report.nul_bytes == 2
+
+
+def test_bom_is_dropped_and_crlf_becomes_lf(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbfline one\r\nline two\r\n")
+    (tmp_path / "b.jsonl").write_bytes(b'\xef\xbb\xbf{"text": "json with bom"}\r\n')
+    (tmp_path / "c.csv").write_bytes(b'\xef\xbb\xbftext\r\n"multi\r\nline"\r\n')
+    (tmp_path / "d.txt").write_bytes("utf-16 text".encode("utf-16"))
+    docs, _ = _read(tmp_path)
+    assert docs == ["line one\nline two\n", "json with bom", "multi\nline", "utf-16 text"]
+
+
+def test_missing_and_unreadable_paths_are_errors_naming_the_path(tmp_path, monkeypatch):
+    with pytest.raises(VocabxError, match=r"corpus path '.*nowhere\.txt' does not exist"):
+        read_corpus(tmp_path / "nowhere.txt")
+    locked = tmp_path / "locked.txt"
+    locked.write_text("secret")
+
+    real_open = open
+
+    def deny(path, *args, **kwargs):
+        if str(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny)
+    with pytest.raises(VocabxError, match=r"cannot read corpus file '.*locked\.txt': Permission denied"):
+        _read(locked)
+
+
+def test_a_50_mb_single_line_is_read_without_blowing_memory(tmp_path):
+    path = tmp_path / "huge.jsonl"
+    line = "hepatosplenomegaly " * (50 * 2**20 // 19)
+    with open(path, "w") as f:
+        f.write(json.dumps({"text": line}) + "\n")
+        f.write(json.dumps({"text": "small"}) + "\n")
+    size = len(line)
+    del line
+    tracemalloc.start()
+    lengths = [len(doc) for doc in read_corpus(path)]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert lengths == [size, 5]
+    # The line itself, its JSON decoding and one copy; nothing proportional to more than that.
+    assert peak < 4 * size, f"peak {peak / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB line"
+
+
+def test_memory_does_not_grow_with_corpus_size(tmp_path):
+    path = tmp_path / "many.jsonl"
+    with open(path, "w") as f:
+        for i in range(200_000):
+            f.write(json.dumps({"text": f"document number {i} about nephrolithiasis"}) + "\n")
+    tracemalloc.start()
+    count = sum(1 for _ in read_corpus(path))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 200_000
+    assert peak < 2 * 2**20, f"peak {peak / 2**20:.1f} MiB while streaming {path.stat().st_size / 2**20:.0f} MiB"
+
+
+def test_several_sources_are_read_in_the_order_given(tmp_path):
+    (tmp_path / "a.txt").write_text("A")
+    (tmp_path / "b.txt").write_text("B")
+    assert _read(tmp_path / "b.txt", [tmp_path / "a.txt"])[0] == ["B", "A"]

@@ -1,0 +1,45 @@
+"""vocabx: adapt a pretrained language model's vocabulary to a domain.
+
+The public API is imported lazily, so ``import vocabx`` stays fast: torch and transformers load on the
+first call that needs them.
+
+>>> import vocabx
+>>> tok = vocabx.load_tokenizer("smollm2-135m")                     # doctest: +SKIP
+>>> vocabx.corpus_stats(vocabx.read_corpus("corpora/medical"), tok)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "VocabxError": "vocabx.errors",
+    "VocabxWarning": "vocabx.errors",
+    "read_corpus": "vocabx.corpus",
+    "CorpusReport": "vocabx.corpus",
+    "TextStream": "vocabx.corpus",
+    "load_tokenizer": "vocabx.models",
+    "load_model": "vocabx.models",
+    "resolve_model": "vocabx.models",
+    "corpus_stats": "vocabx.stats",
+    "CorpusStats": "vocabx.stats",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vocabx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,3 @@
+from vocabx.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,447 @@
+"""Read a corpus into a stream of document texts.
+
+A corpus source is a file, a folder (read recursively, in sorted order), a glob, ``hf:NAME[:CONFIG][:SPLIT]``
+for a Hugging Face dataset, or ``-`` for standard input. File formats, each optionally gzipped (``.gz``):
+
+- ``.txt`` ``.md``: one document per file, or one per line with ``line_docs=True``;
+- ``.jsonl`` (and ``.json`` holding JSON lines, a list of records or ``{"data": [...]}``): the ``text_field``;
+- ``.csv`` ``.tsv``: the ``text_field`` column;
+- ``.parquet``: the ``text_field`` column, read in batches.
+
+Everything streams, so memory stays flat however large the corpus is; the exception is a ``.json`` file
+holding one JSON array, which is parsed whole (one file at a time).
+
+Damaged input is repaired or skipped, counted in ``TextStream.report`` and warned about once per file
+(:class:`~vocabx.errors.VocabxWarning`): invalid UTF-8 is decoded with U+FFFD, NUL bytes are removed, a
+byte-order mark is dropped, CRLF becomes LF, binary files and files of unsupported types found in
+folders are skipped with a reason, empty files and empty documents are skipped. A source that does not
+exist or cannot be read, or a corpus with no text at all, is an error.
+
+What it leaves out: deduplication and train/test splitting, which belong to the stages that need them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob as globlib
+import gzip
+import io
+import json
+import os
+import sys
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from vocabx.errors import VocabxError, VocabxWarning
+from vocabx.models import hub_reachable
+
+TEXT_SUFFIXES = (".txt", ".md")
+RECORD_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+SUFFIXES = TEXT_SUFFIXES + RECORD_SUFFIXES
+_BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"PK\x03\x04", b"\x7fELF", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b", b"PAR1")
+_SNIFF_BYTES = 8192
+# Share of control bytes (other than tab, newlines, form feed, escape) above which a file is not text.
+_BINARY_CONTROL_SHARE = 0.30
+
+# Invalid UTF-8 is replaced by U+FFFD like errors="replace", but counted so the user can be told.
+_decode_state = threading.local()
+
+
+def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _decode_state.replaced = getattr(_decode_state, "replaced", 0) + 1
+    return "\ufffd", exc.end
+
+
+codecs.register_error("vocabx-replace", _count_and_replace)
+
+
+@dataclass
+class CorpusReport:
+    """What a read saw: documents yielded, and everything skipped or repaired on the way."""
+
+    sources: list[str] = field(default_factory=list)
+    files: int = 0
+    docs: int = 0
+    empty_docs: int = 0
+    empty_files: int = 0
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    replaced_chars: int = 0
+    nul_bytes: int = 0
+    bad_records: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "files": self.files,
+            "docs": self.docs,
+            "empty_docs": self.empty_docs,
+            "empty_files": self.empty_files,
+            "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped_files],
+            "replaced_chars": self.replaced_chars,
+            "nul_bytes": self.nul_bytes,
+            "bad_records": self.bad_records,
+        }
+
+
+class TextStream:
+    """An iterator of document texts with a :class:`CorpusReport` filled in as it goes.
+
+    It can be iterated once, like a file. ``approx_bytes`` is the summed size of the input files when
+    known (for progress bars), else None.
+    """
+
+    def __init__(self, docs: Iterator[str], report: CorpusReport, approx_bytes: int | None):
+        self._docs = docs
+        self.report = report
+        self.approx_bytes = approx_bytes
+
+    def __iter__(self) -> "TextStream":
+        return self
+
+    def __next__(self) -> str:
+        return next(self._docs)
+
+
+def read_corpus(
+    *sources: str | os.PathLike | Iterable[str | os.PathLike],
+    text_field: str = "text",
+    line_docs: bool = False,
+    allow_empty: bool = False,
+    stdin: IO[str] | None = None,
+) -> TextStream:
+    """Stream the documents of one or more corpus sources.
+
+    >>> docs = read_corpus("corpora/medical", "notes/*.txt")     # doctest: +SKIP
+    >>> next(docs)[:40]                                          # doctest: +SKIP
+    'DISCHARGE SUMMARY. The patient is a 64-'
+
+    Sources are checked up front (a missing path fails before any text is read). Raises
+    :class:`VocabxError` when, at the end, no document had any text, unless ``allow_empty``.
+    """
+    flat: list[str] = []
+    for source in sources:
+        if isinstance(source, (str, os.PathLike)):
+            flat.append(os.fspath(source))
+        else:
+            flat.extend(os.fspath(s) for s in source)
+    if not flat:
+        raise VocabxError("no corpus given; pass a file, folder, glob, hf:NAME or - for stdin")
+    report = CorpusReport(sources=flat)
+    plan = [_expand(source) for source in flat]
+    sizes = [_size(item) for items in plan for item in items]
+    approx = None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+    reader = _Reader(report, text_field, line_docs, stdin if stdin is not None else sys.stdin)
+    return TextStream(_stream(reader, plan, allow_empty), report, approx)
+
+
+def _size(item: str) -> int | None:
+    if item == "-" or item.startswith("hf:"):
+        return None
+    try:
+        return os.path.getsize(item)
+    except OSError:
+        return None
+
+
+def _expand(source: str) -> list[str]:
+    """One source -> the files (or the stdin / hf marker) it stands for, in a stable order."""
+    if source == "-" or source.startswith("hf:"):
+        return [source]
+    path = Path(source).expanduser()
+    if path.is_dir():
+        found = []
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+        return found
+    if path.exists():
+        return [str(path)]
+    if any(ch in source for ch in "*?["):
+        matches = sorted(m for m in globlib.glob(os.path.expanduser(source), recursive=True) if os.path.isfile(m))
+        if not matches:
+            raise VocabxError(f"corpus glob {source!r} matches no files; check the pattern and quote it")
+        return matches
+    raise VocabxError(f"corpus path {source!r} does not exist; pass a file, folder, glob, hf:NAME or -")
+
+
+def _stream(reader: "_Reader", plan: list[list[str]], allow_empty: bool) -> Iterator[str]:
+    for source, items in zip(reader.report.sources, plan):
+        from_folder = len(items) != 1 or items[0] != source
+        for item in items:
+            yield from reader.read(item, from_folder)
+    if reader.report.docs == 0 and not allow_empty:
+        r = reader.report
+        raise VocabxError(
+            f"corpus {' '.join(r.sources)} has no text: {r.files} files read, {r.empty_files} empty, "
+            f"{r.empty_docs} empty documents, {len(r.skipped_files)} files skipped; "
+            "check the paths and --text-field"
+        )
+
+
+def _format_of(path: str) -> tuple[str, bool]:
+    """'notes.jsonl.gz' -> ('.jsonl', True)."""
+    name = path.lower()
+    gz = name.endswith(".gz")
+    if gz:
+        name = name[:-3]
+    return os.path.splitext(name)[1], gz
+
+
+class _Reader:
+    def __init__(self, report: CorpusReport, text_field: str, line_docs: bool, stdin: IO[str]):
+        self.report = report
+        self.text_field = text_field
+        self.line_docs = line_docs
+        self.stdin = stdin
+
+    # -- one item -----------------------------------------------------------------------------------
+
+    def read(self, item: str, from_folder: bool) -> Iterator[str]:
+        if item == "-":
+            yield from self._emit_all(self._stdin_docs(), "<stdin>")
+            return
+        if item.startswith("hf:"):
+            yield from self._emit_all(self._hf_docs(item), item)
+            return
+        suffix, gz = _format_of(item)
+        if suffix not in SUFFIXES and from_folder:
+            self._skip(item, f"unsupported file type {suffix or '(none)'!r}; vocabx reads {' '.join(SUFFIXES)}")
+            return
+        try:
+            raw = gzip.open(item, "rb") if gz else open(item, "rb")
+        except OSError as exc:
+            raise VocabxError(f"cannot read corpus file {item!r}: {exc.strerror or exc}") from exc
+        self.report.files += 1
+        before = self.report.docs
+        _decode_state.replaced = 0
+        try:
+            with raw:
+                head = self._peek(raw, item)
+                if head is None:
+                    return
+                if not head:
+                    self.report.empty_files += 1
+                    return
+                if suffix == ".parquet":
+                    docs = self._parquet_docs(raw, item)
+                else:
+                    why = _binary_reason(head)
+                    if why:
+                        self._skip(item, why)
+                        return
+                    docs = self._text_docs(raw, head, item, suffix)
+                yield from self._emit_all(docs, item)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise VocabxError(f"cannot read corpus file {item!r}: {exc}") from exc
+        replaced = getattr(_decode_state, "replaced", 0)
+        if replaced:
+            self.report.replaced_chars += replaced
+            warnings.warn(
+                f"{item}: {replaced} invalid UTF-8 byte sequences replaced by U+FFFD",
+                VocabxWarning,
+                stacklevel=2,
+            )
+        if self.report.docs == before and not any(p == item for p, _ in self.report.skipped_files):
+            self.report.empty_files += 1
+
+    def _peek(self, raw: IO[bytes], item: str) -> bytes | None:
+        try:
+            reader = io.BufferedReader(raw) if not hasattr(raw, "peek") else raw
+            return reader.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]  # type: ignore[union-attr]
+        except gzip.BadGzipFile:
+            self._skip(item, "not a valid gzip file")
+            return None
+
+    def _skip(self, item: str, reason: str) -> None:
+        self.report.skipped_files.append((item, reason))
+        warnings.warn(f"{item}: skipped, {reason}", VocabxWarning, stacklevel=3)
+
+    def _emit_all(self, docs: Iterable[str | None], where: str) -> Iterator[str]:
+        nul_before = self.report.nul_bytes
+        report = self.report
+        for doc in docs:
+            if doc is None:
+                report.empty_docs += 1
+                continue
+            if "\x00" in doc:
+                report.nul_bytes += doc.count("\x00")
+                doc = doc.replace("\x00", "")
+            if not doc.strip():
+                report.empty_docs += 1
+                continue
+            report.docs += 1
+            yield doc
+        if report.nul_bytes > nul_before:
+            warnings.warn(f"{where}: {report.nul_bytes - nul_before} NUL bytes removed", VocabxWarning, stacklevel=2)
+
+    # -- formats ------------------------------------------------------------------------------------
+
+    def _text_docs(self, raw: IO[bytes], head: bytes, item: str, suffix: str) -> Iterator[str | None]:
+        encoding = "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+        if suffix in (".csv", ".tsv"):
+            text = io.TextIOWrapper(raw, encoding=encoding, errors="vocabx-replace", newline="")
+            yield from self._csv_docs(text, item, "\t" if suffix == ".tsv" else ",")
+            return
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="vocabx-replace", newline=None)
+        if suffix == ".jsonl":
+            yield from self._jsonl_docs(text, item)
+        elif suffix == ".json":
+            yield from self._json_docs(text, item)
+        elif self.line_docs:
+            for line in text:
+                yield line.rstrip("\n")
+        else:
+            yield text.read()
+
+    def _record_text(self, record: object, item: str, where: str) -> str | None:
+        if isinstance(record, str):
+            return record
+        if not isinstance(record, dict):
+            raise VocabxError(f"{item}{where}: expected a JSON object with a {self.text_field!r} field, got {type(record).__name__}")
+        if self.text_field not in record:
+            fields = ", ".join(map(str, record)) or "(none)"
+            raise VocabxError(
+                f"{item}{where}: no field {self.text_field!r}; fields present: {fields}; pick one with --text-field"
+            )
+        value = record[self.text_field]
+        if value is None or isinstance(value, str):
+            return value
+        raise VocabxError(
+            f"{item}{where}: field {self.text_field!r} holds {type(value).__name__}, not text; pick a text field with --text-field"
+        )
+
+    def _jsonl_docs(self, lines: Iterable[str], item: str, first_line: int = 1) -> Iterator[str | None]:
+        bad_lines = []
+        for number, line in enumerate(lines, first_line):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                self.report.bad_records += 1
+                bad_lines.append(number)
+                continue
+            yield self._record_text(record, item, f" line {number}")
+        if bad_lines:
+            shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
+            warnings.warn(f"{item}: {len(bad_lines)} lines are not valid JSON and were skipped (lines {shown})", VocabxWarning, stacklevel=2)
+
+    def _json_docs(self, text: IO[str], item: str) -> Iterator[str | None]:
+        first = text.readline()
+        rest = text.read()
+        content = first + rest
+        try:
+            data = json.loads(content)
+        except json.JSONDecodeError:
+            # Many ".json" files are really JSON lines.
+            yield from self._jsonl_docs(content.splitlines(), item)
+            return
+        if isinstance(data, dict) and self.text_field not in data:
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if "data" in data and isinstance(data["data"], list):
+                data = data["data"]
+            elif len(lists) == 1:
+                data = lists[0]
+        records = data if isinstance(data, list) else [data]
+        for index, record in enumerate(records):
+            yield self._record_text(record, item, f" record {index}")
+
+    def _csv_docs(self, text: IO[str], item: str, delimiter: str) -> Iterator[str | None]:
+        csv.field_size_limit(2**31 - 1)
+        rows = csv.DictReader(text, delimiter=delimiter)
+        if rows.fieldnames is None:
+            return
+        if self.text_field not in rows.fieldnames:
+            raise VocabxError(
+                f"{item}: no column {self.text_field!r}; columns present: {', '.join(rows.fieldnames)}; "
+                "pick one with --text-field"
+            )
+        for row in rows:
+            value = row.get(self.text_field)
+            yield value.replace("\r\n", "\n") if value is not None else None
+
+    def _parquet_docs(self, raw: IO[bytes], item: str) -> Iterator[str | None]:
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(raw)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            self._skip(item, f"not a readable parquet file ({_one_line(exc)})")
+            return
+        names = parquet.schema_arrow.names
+        if self.text_field not in names:
+            raise VocabxError(f"{item}: no column {self.text_field!r}; columns present: {', '.join(names)}; pick one with --text-field")
+        for batch in parquet.iter_batches(columns=[self.text_field], batch_size=1024):
+            column = batch.column(0)
+            for value in column.to_pylist():
+                if value is not None and not isinstance(value, str):
+                    raise VocabxError(f"{item}: column {self.text_field!r} holds {type(value).__name__}, not text; pick a text column with --text-field")
+                yield value
+
+    def _stdin_docs(self) -> Iterator[str | None]:
+        for line in self.stdin:
+            stripped = line.rstrip("\r\n")
+            if stripped.startswith("{"):
+                try:
+                    yield self._record_text(json.loads(stripped), "<stdin>", "")
+                    continue
+                except json.JSONDecodeError:
+                    pass
+            yield stripped or None
+
+    def _hf_docs(self, item: str) -> Iterator[str | None]:
+        parts = item[3:].split(":")
+        if not parts[0] or len(parts) > 3:
+            raise VocabxError(f"corpus {item!r} is not hf:NAME[:CONFIG][:SPLIT]")
+        name = parts[0]
+        config = parts[1] if len(parts) > 1 and parts[1] else None
+        split = parts[2] if len(parts) > 2 and parts[2] else "train"
+        try:
+            import datasets
+        except ImportError as exc:
+            raise VocabxError(f"reading {item!r} needs the package datasets; pip install datasets") from exc
+        # Without a reachable hub, datasets retries for half a minute before failing; offline mode
+        # still loads a cached dataset and fails at once otherwise.
+        offline = not Path(name).exists() and not hub_reachable()
+        was_offline = datasets.config.HF_HUB_OFFLINE
+        try:
+            datasets.config.HF_HUB_OFFLINE = was_offline or offline
+            ds = datasets.load_dataset(name, config, split=split, streaming=True)
+            columns = getattr(ds, "column_names", None)
+            if columns is not None and self.text_field not in columns:
+                raise VocabxError(f"{item}: no column {self.text_field!r}; columns present: {', '.join(columns)}; pick one with --text-field")
+            self.report.files += 1
+            for row in ds:
+                yield self._record_text(row, item, "")
+        except VocabxError:
+            raise
+        except Exception as exc:  # datasets raises many types for a missing or unreachable dataset
+            where = " (the hub cannot be reached and it is not cached)" if offline else ""
+            raise VocabxError(
+                f"cannot load the Hugging Face dataset {item!r}{where}: {_one_line(exc)}; check the name, config "
+                "and split, or download it and pass the local files"
+            ) from exc
+        finally:
+            datasets.config.HF_HUB_OFFLINE = was_offline
+
+
+def _binary_reason(head: bytes) -> str | None:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    for magic in _BINARY_MAGIC:
+        if head.startswith(magic):
+            return f"binary file (starts with {magic!r})"
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    if head and controls / len(head) > _BINARY_CONTROL_SHARE:
+        return f"binary file ({controls} of its first {len(head)} bytes are control bytes)"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
