@@ -27,6 +27,17 @@ _EXPORTS = {
     "resolve_model": "vocabx.models",
     "corpus_stats": "vocabx.stats",
     "CorpusStats": "vocabx.stats",
+    "analyze": "vocabx.analyze",
+    "SelectSettings": "vocabx.analyze",
+    "write_report": "vocabx.report",
+    "read_report": "vocabx.report",
+    "extend": "vocabx.extend",
+    "extend_tokenizer": "vocabx.extend",
+    "save_extension": "vocabx.extend",
+    "tokens_from_report": "vocabx.extend",
+    "tokens_from_terms": "vocabx.extend",
+    "load_extended_tokenizer": "vocabx.extend",
+    "check_corpus": "vocabx.check",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

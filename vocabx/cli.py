@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vocabx import __version__
@@ -107,6 +108,316 @@ def _stats_args(parser: argparse.ArgumentParser) -> None:
 
 
 COMMANDS["stats"] = (cmd_stats, _stats_args)
+
+
+def _model_info(spec: str, tokenizer: Any) -> dict:
+    """Size facts of a model for the report's cost estimate, read from its config alone."""
+    from transformers import AutoConfig
+
+    from vocabx.models import resolve_model
+
+    info: dict[str, Any] = {"spec": spec, "vocab_size": len(tokenizer)}
+    try:
+        config = AutoConfig.from_pretrained(resolve_model(spec))
+    except (OSError, ValueError):
+        return info
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    info["hidden_size"] = getattr(text, "hidden_size", None)
+    info["tied"] = bool(getattr(config, "tie_word_embeddings", True))
+    info["embedding_rows"] = getattr(text, "vocab_size", None)
+    return info
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise VocabxError(f"--shard must be I/N such as 0/4, got {value!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise VocabxError(f"--shard I/N needs 0 <= I < N, got {value!r}")
+    return i, n
+
+
+def _count_shard(args: argparse.Namespace, texts: Any, space: Any, shard: tuple[int, int], holdout: float | None, count_kwargs: dict) -> int:
+    """Count one shard of the corpus (documents I, I+N, ...) into a counts file in -o."""
+    from vocabx.analyze import count_corpus, split_holdout
+
+    i, n = shard
+    mine = (t for k, t in enumerate(texts) if k % n == i)
+    train, held_texts = split_holdout(mine, holdout, args.seed) if holdout else (mine, [])
+    with progress_bar(None, quiet=args.quiet, desc=f"counting shard {i}/{n}") as bar:
+        counts = count_corpus(train, space, progress=bar.update, **count_kwargs)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"model": args.model, "shard": f"{i}/{n}", "holdout": holdout, "seed": args.seed, "sources": list(args.corpus)}
+    if held_texts:
+        held_path = out / f"holdout-{i}-of-{n}.counts.json.gz"
+        count_corpus(held_texts, space, **count_kwargs).save(held_path, meta=meta)
+        meta["holdout_file"] = str(held_path)
+    path = out / f"counts-{i}-of-{n}.counts.json.gz"
+    counts.save(path, meta=meta)
+    emit(args, {"counts": str(path), "docs": counts.docs, "holdout_docs": len(held_texts)}, f"wrote {path} ({counts.docs:,} documents)")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Rank the words, subwords and phrases of a domain corpus worth adding, with a held-out savings curve.
+
+    Writes report.json (schema vocabx.report/1), candidates.tsv, report.md, report.html and PNG plots
+    into -o. For corpora too large for one machine, count shards with --shard I/N (each writes a counts
+    file), merge them with `vocabx merge-counts`, and analyze the merge with --counts.
+    """
+    from vocabx.analyze import Counts, SelectSettings, TokenSpace, analyze
+    from vocabx.corpus import read_corpus
+    from vocabx.models import load_tokenizer
+    from vocabx.outputs import check_output_dir
+    from vocabx.report import write_report
+
+    settings = SelectSettings(
+        max_new=args.max_new,
+        min_count=args.min_count,
+        min_docs=args.min_docs,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+        allow_digits=args.allow_digits,
+        max_phrase_words=args.max_phrase_words,
+    )
+    holdout = args.holdout or None
+    if holdout is not None and not 0 < holdout <= 0.5:
+        raise VocabxError(f"--holdout must be in (0, 0.5], got {args.holdout}")
+    shard = _parse_shard(args.shard)
+    if not args.corpus and not args.counts:
+        raise VocabxError("give a CORPUS, or --counts FILE from vocabx merge-counts")
+    if shard is None:
+        check_output_dir(args.output, args.overwrite, "report.json", "report")
+    tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
+    space = TokenSpace.of(tokenizer)
+    count_kwargs = dict(max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+    reference = read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs) if args.reference else None
+    common = dict(
+        reference=reference,
+        holdout=holdout,
+        seed=args.seed,
+        settings=settings,
+        model_info=_model_info(args.model, tokenizer),
+        reference_sources=list(args.reference) if args.reference else None,
+    )
+    if args.counts:
+        counts, meta = Counts.load(args.counts)
+        if meta.get("model") not in (None, args.model):
+            raise VocabxError(f"counts file {args.counts} was made with --model {meta.get('model')}, not {args.model}; count again")
+        held = Counts.load(meta["holdout_file"])[0] if meta.get("holdout_file") else None
+        result = analyze(None, tokenizer, counts=counts, held_counts=held, sources=[args.counts], **common)
+    else:
+        texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+        if shard is not None:
+            return _count_shard(args, texts, space, shard, holdout, count_kwargs)
+        with progress_bar(texts.approx_bytes, quiet=args.quiet, desc="counting") as bar:
+            result = analyze(texts, tokenizer, sources=list(args.corpus), progress=bar.update, **common)
+    files = write_report(result.report, args.output, overwrite=args.overwrite)
+    r = result.report
+    summary = {
+        "report": str(Path(args.output) / "report.json"),
+        "candidates": len(r["candidates"]),
+        "kinds": {k: sum(1 for c in r["candidates"] if c["kind"] == k) for k in ("word", "subword", "phrase")},
+        "corpus_tokens": r["corpus"]["tokens"],
+        "recommended_n": r["recommended_n"],
+        "recommended": r["recommended"],
+        "savings_at_max": r["savings_curve"][-1] if r["savings_curve"] else None,
+        "holdout_savings_at_max": r["holdout_curve"][-1] if r["holdout_curve"] else None,
+        "notes": r["notes"],
+    }
+    rows = [
+        ("corpus", f"{r['corpus']['docs']:,} docs, {r['corpus']['tokens']:,} tokens, {r['corpus']['tokens_per_word']:.3f} tokens/word"),
+        ("candidates", ", ".join(f"{v:,} {k}s" for k, v in summary["kinds"].items())),
+    ]
+    for label, curve in (("saved (analyzed)", r["savings_curve"]), ("saved (held-out)", r["holdout_curve"])):
+        if curve:
+            rows.append((label, f"{curve[-1]['fraction']:.1%} of tokens with {curve[-1]['n']:,} new tokens"))
+    rec = r["recommended"]
+    if rec.get("n"):
+        cost = f", +{rec['extra_parameters']:,} parameters ({rec['extra_mb']} MB)" if rec.get("extra_parameters") else ""
+        share = rec.get("holdout_fraction") if rec.get("holdout_fraction") is not None else rec.get("fraction")
+        rows.append(("recommended N", f"{rec['n']:,} (saves {share:.1%}{cost})"))
+    rows.append(("report", f"{files['report.html']}"))
+    for note in r["notes"]:
+        rows.append(("note", note))
+    emit(args, summary, table(rows))
+    return 0
+
+
+def _analyze_args(parser: argparse.ArgumentParser) -> None:
+    _add_corpus(parser, nargs="*")
+    _add_model(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="folder for the report")
+    parser.add_argument("--reference", nargs="+", metavar="CORPUS", help="general text: lowers candidates common everywhere")
+    parser.add_argument("--holdout", type=float, default=0.1, metavar="FRACTION", help="documents kept out of selection for the honest curve, in (0, 0.5]; 0 for none (default 0.1)")
+    parser.add_argument("--max-new", type=int, default=16384, metavar="N", help="candidates to rank (default 16384)")
+    parser.add_argument("--min-count", type=int, default=5, help="minimum occurrences of a candidate (default 5)")
+    parser.add_argument("--min-docs", type=int, default=2, help="minimum documents a candidate appears in (default 2)")
+    parser.add_argument("--kinds", default="word,subword,phrase", help="candidate kinds to consider (default word,subword,phrase)")
+    parser.add_argument("--allow-digits", action="store_true", help="allow candidates with digits")
+    parser.add_argument("--max-phrase-words", type=int, default=3, help="longest phrase in words (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the holdout split (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... and write a counts file into -o")
+    parser.add_argument("--counts", metavar="FILE", help="analyze merged shard counts (from vocabx merge-counts) instead of a corpus")
+
+
+def cmd_merge_counts(args: argparse.Namespace) -> int:
+    """Merge counts files written by `vocabx analyze --shard I/N` into one, for `vocabx analyze --counts`."""
+    from vocabx.analyze import Counts
+
+    merged, held, metas = Counts(), Counts(), []
+    for path in args.files:
+        counts, meta = Counts.load(path)
+        merged.merge(counts)
+        metas.append(meta)
+        if meta.get("holdout_file"):
+            held.merge(Counts.load(meta["holdout_file"])[0])
+    models = {m.get("model") for m in metas}
+    if len(models) > 1:
+        raise VocabxError(f"counts files were made with different models ({', '.join(sorted(map(str, models)))}); count all shards with one --model")
+    out = Path(args.output)
+    meta = {"model": models.pop(), "merged": list(map(str, args.files)), "holdout": metas[0].get("holdout"), "seed": metas[0].get("seed")}
+    if held.docs:
+        held_path = out.with_name(out.name.replace(".counts.json.gz", "") + ".holdout.counts.json.gz")
+        held.save(held_path, meta=meta)
+        meta["holdout_file"] = str(held_path)
+    merged.save(out, meta=meta)
+    emit(args, {"counts": str(out), "docs": merged.docs, "holdout_docs": held.docs, "files": len(args.files)}, f"wrote {out}: {merged.docs:,} documents from {len(args.files)} files")
+    return 0
+
+
+def _merge_counts_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="COUNTS", help="counts files from vocabx analyze --shard")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="merged counts file (.counts.json.gz)")
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    """Add tokens to a model's tokenizer as real vocabulary entries, resize the model and initialize the rows.
+
+    The tokens come from an analyzer report (--report, the first --top N) or a terms file (--terms, one
+    term per line as it appears in text). Writes a standard Hugging Face model folder plus vocabx.json.
+    """
+    from vocabx.corpus import read_corpus
+    from vocabx.extend import extend, read_terms, save_extension, tokens_from_report, tokens_from_terms
+    from vocabx.initialize import resolve_init
+    from vocabx.models import load_tokenizer
+    from vocabx.outputs import check_output_dir
+    from vocabx.report import read_report
+
+    if bool(args.report) == bool(args.terms):
+        raise VocabxError("give exactly one of --report REPORT_DIR or --terms FILE")
+    resolve_init(args.init)
+    check_output_dir(args.output, args.overwrite, "vocabx.json", "extended model")
+    tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
+    dropped: list[dict] = []
+    notes = []
+    if args.report:
+        report = read_report(args.report)
+        made_for = (report.get("model") or {}).get("spec")
+        vocab = (report.get("model") or {}).get("vocab_size")
+        if (made_for and made_for != args.model) and vocab != len(tokenizer):
+            raise VocabxError(f"report {args.report} was made for model {made_for!r}, not {args.model!r}; rerun vocabx analyze with --model {args.model}")
+        n_candidates = len(report.get("candidates", []))
+        top = args.top if args.top is not None else report.get("recommended_n") or n_candidates
+        if top > n_candidates:
+            notes.append(f"--top {top} is more than the report's {n_candidates} candidates; adding all of them")
+        new = tokens_from_report(report, top)
+    else:
+        terms, dropped = read_terms(args.terms)
+        new, more = tokens_from_terms(terms, tokenizer)
+        dropped += more
+    check = read_corpus(args.check_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.check_corpus else None
+    ext = extend(
+        args.model,
+        new,
+        tokenizer=tokenizer,
+        init=args.init,
+        check_texts=check,
+        pad_to_multiple_of=args.pad_to_multiple_of,
+        tokenizer_only=args.tokenizer_only,
+        seed=args.seed,
+        base_spec=args.model,
+    )
+    ext.dropped[:0] = dropped
+    ext.manifest["dropped"] = ext.dropped
+    ext.manifest["notes"] = notes
+    save_extension(ext, args.output, overwrite=args.overwrite)
+    result = {"added": len(ext.added), "dropped": len(ext.dropped), "vocab_size": len(ext.tokenizer), "init": ext.manifest["init"].get("strategy", args.init), "output": args.output}
+    reasons: dict[str, int] = {}
+    for d in ext.dropped:
+        key = d["reason"].split(" (")[0].split(" in '")[0].split(" in \"")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    rows = [("added", f"{len(ext.added):,} tokens"), ("dropped", f"{len(ext.dropped):,}" + (f" ({'; '.join(f'{v} {k}' for k, v in reasons.items())})" if reasons else "")), ("vocab size", f"{len(ext.tokenizer):,}"), ("init", str(result["init"])), ("output", args.output)]
+    rows += [("note", n) for n in notes]
+    emit(args, result, table(rows))
+    return 0
+
+
+def _extend_args(parser: argparse.ArgumentParser) -> None:
+    _add_model(parser)
+    parser.add_argument("--report", metavar="REPORT_DIR", help="analyzer report folder")
+    parser.add_argument("--top", type=int, metavar="N", help="add the report's first N candidates (default: its recommended N)")
+    parser.add_argument("--terms", metavar="FILE", help="terms file: one term per line, as it appears in text")
+    parser.add_argument("-o", "--output", required=True, metavar="EXT_DIR", help="folder for the extended model")
+    parser.add_argument("--init", default="mean", help="embedding initialization: mean, mean_norm, interpolate, hewitt, random (default mean)")
+    parser.add_argument("--pad-to-multiple-of", type=int, metavar="K", help="round the embedding matrix up to a multiple of K rows")
+    parser.add_argument("--tokenizer-only", action="store_true", help="write only the tokenizer (no model weights)")
+    parser.add_argument("--check-corpus", nargs="+", metavar="CORPUS", help="texts on which every added token must be produced (default: its own surface)")
+    parser.add_argument("--text-field", default="text", help="JSON field or column of --check-corpus (default text)")
+    parser.add_argument("--line-docs", action="store_true", help="in .txt/.md check corpora, one document per line")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random initializations (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing extended model folder")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Verify an extended tokenizer's guarantees against its base on a corpus; exit 1 if one is broken."""
+    from vocabx.check import check_corpus
+    from vocabx.corpus import read_corpus
+    from vocabx.extend import load_extended_tokenizer, read_manifest
+    from vocabx.models import load_tokenizer
+
+    texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+    manifest = read_manifest(args.extended)
+    base = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
+    ext = load_extended_tokenizer(args.extended)
+    base_vocab = (manifest.get("base_model") or {}).get("vocab_size")
+    if base_vocab is not None and base_vocab != len(base):
+        raise VocabxError(f"{args.extended} extends a tokenizer of {base_vocab} tokens, but --base {args.model} has {len(base)}; pass the base it was made from")
+    with progress_bar(texts.approx_bytes, quiet=args.quiet, desc="check") as bar:
+        result = check_corpus(base, ext, texts, manifest, progress=bar.update)
+    rows = [
+        ("docs", f"{result['docs']:,}"),
+        ("base tokens", f"{result['base_tokens']:,}"),
+        ("extended tokens", f"{result['extended_tokens']:,}"),
+        ("token reduction", f"{result['token_reduction']:.1%}"),
+        ("docs longer", f"{result['docs_longer']:,}"),
+        ("round-trip failures", f"{result['roundtrip_failures']:,}"),
+        ("in-word matches", f"{result['in_word_matches']:,}"),
+        ("new-token adoption", f"{result['new_token_adoption']:.1%} of tokens; {result['added_used']:,} of {result['added']:,} added tokens used"),
+    ]
+    if result.get("ignore_merges_changes"):
+        rows.append(("note", f"switching the base BPE to ignore_merges alone changes the tokenization of {result['ignore_merges_changes']} documents"))
+    for key, example in result["examples"].items():
+        rows.append((f"e.g. {key.replace('_', ' ')}", example))
+    rows.append(("guarantees", "kept" if result["ok"] else "BROKEN"))
+    emit(args, {k: v for k, v in result.items()}, table(rows))
+    return 0 if result["ok"] else 1
+
+
+def _check_args(parser: argparse.ArgumentParser) -> None:
+    _add_corpus(parser)
+    _add_model(parser, "--base")
+    parser.add_argument("--extended", required=True, metavar="EXT_DIR", help="folder written by vocabx extend")
+
+
+COMMANDS["analyze"] = (cmd_analyze, _analyze_args)
+COMMANDS["merge-counts"] = (cmd_merge_counts, _merge_counts_args)
+COMMANDS["extend"] = (cmd_extend, _extend_args)
+COMMANDS["check"] = (cmd_check, _check_args)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -27,15 +27,13 @@ import base64
 import html
 import io
 import json
-import os
-import secrets
 import shlex
-import shutil
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from vocabx.errors import VocabxError
+from vocabx.outputs import staged_dir
 
 SCHEMA = "vocabx.report/1"
 
@@ -80,20 +78,9 @@ def write_report(report: dict, out_dir: str | Path, *, overwrite: bool = False) 
     ``out_dir`` must be absent or empty; with ``overwrite=True`` a previous report folder (one that holds
     a ``report.json``) is replaced. Nothing appears at ``out_dir`` unless every file was written.
     """
-    # Absolute, so that "-o ." has a real parent to stage in and a name to rename to.
-    target = Path(os.path.abspath(out_dir))
-    _check_target(target, overwrite)
     report = _with_schema(report)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # mkdir rather than tempfile.mkdtemp: mkdtemp's 0700 would make the finished report private.
-    staging = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    staging.mkdir()
-    try:
+    with staged_dir(out_dir, overwrite=overwrite, marker=REPORT_JSON, what="report") as staging:
         names = _write_files(report, staging)
-        _move_into_place(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return {name: Path(out_dir) / name for name in names}
 
 
@@ -121,29 +108,6 @@ def read_report(path: str | Path) -> dict:
     return data
 
 
-def _check_target(out_dir: Path, overwrite: bool) -> None:
-    # The folder is replaced by a rename; done to the working folder it would leave the process in a
-    # deleted directory.
-    if Path.cwd().is_relative_to(out_dir.resolve()):
-        raise VocabxError(f"output folder {out_dir} is the current folder or holds it; pick another -o folder")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise VocabxError(f"output {out_dir} is a file, not a folder; pick another -o folder")
-    if not out_dir.is_dir() or not any(out_dir.iterdir()):
-        return
-    if not overwrite:
-        raise VocabxError(
-            f"output folder {out_dir} exists and is not empty; pass --overwrite to replace it "
-            "or pick another -o folder"
-        )
-    # --overwrite deletes the folder; refusing anything that is not an earlier report keeps a mistyped
-    # -o (a home or source folder) from being wiped.
-    if not (out_dir / REPORT_JSON).is_file():
-        raise VocabxError(
-            f"output folder {out_dir} is not empty and holds no {REPORT_JSON}, so it is not an earlier "
-            "report; --overwrite only replaces report folders: pick another -o folder"
-        )
-
-
 def _with_schema(report: dict) -> dict:
     """The report with ``"schema"`` as its first key; a report of another schema is a caller's bug."""
     found = report.get("schema", SCHEMA)
@@ -165,21 +129,6 @@ def _write_files(report: dict, folder: Path) -> list[str]:
         (folder / name).write_bytes(png)
     (folder / REPORT_HTML).write_bytes(report_html(report, plots).encode("utf-8"))
     return [*texts, *plots, REPORT_HTML]
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """Rename ``staging`` to ``out_dir``; an existing ``out_dir`` is set aside first and restored on failure."""
-    if not out_dir.exists():
-        os.replace(staging, out_dir)
-        return
-    old = staging.with_name(staging.name + ".old")
-    os.replace(out_dir, old)
-    try:
-        os.replace(staging, out_dir)
-    except BaseException:
-        os.replace(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------------

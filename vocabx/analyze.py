@@ -1,0 +1,1092 @@
+"""Find the words, subwords and phrases of a domain corpus worth adding to a tokenizer, and what they save.
+
+The analysis works in the model's own token space: texts go through the tokenizer's normalizer and
+pre-tokenizer, so a word-initial candidate carries the model's space marker (``Ġ`` or ``▁``) and a
+word-medial one does not. It runs in three steps:
+
+1. **Count** (:func:`count_corpus`): one streaming pass builds a table of unique pre-tokens ("words") and of
+   runs of 2..``max_phrase_words`` consecutive letter-words ("phrases"), each with its count and document
+   count (and runs up to twice that long, for the co-occurrence of overlapping phrases). Rare phrases are pruned as it goes, so memory is bounded by what is kept. Counts from shards
+   merge (:meth:`Counts.merge`).
+2. **Select** (:func:`select_candidates`): a lazy greedy over three kinds of candidate, each step taking
+   the candidate with the largest *marginal* saving given those above it:
+
+   - ``word``: a whole pre-token as one vocabulary entry; saves ``count x (pieces - 1)``;
+   - ``subword``: a BPE merge of two adjacent pieces, appended after the base merges, as continued BPE
+     training on the word table; saves one token per occurrence of the pair;
+   - ``phrase``: a run of words as one token; saves ``count x (pieces of its words - 1)`` and consumes
+     the occurrences of its words, which lowers their own value.
+
+   Savings are computed from the tables, not by re-encoding the corpus. For words and subwords they are
+   exact: they reproduce what the extended tokenizer does (whole-word lookup first, then base merges,
+   then the new merges in rank order). Phrase overlaps are accounted for through the n-gram counts
+   (a phrase inside or overlapping a chosen one loses the shared occurrences), which is exact for two
+   overlapping phrases; chains of three or more overlapping phrases are approximated.
+3. **Project** (:func:`project`): the chosen candidates are applied in rank order to the counts of any
+   other text, such as held-out documents, giving the honest savings curve.
+
+What it leaves out: writing the report (``vocabx.report``) and building the tokenizer (``vocabx.extend``).
+Subwords are BPE merges, so they are offered for BPE tokenizers only; phrases need a tokenizer whose
+tokens carry the space (byte-level BPE).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import heapq
+import json
+import math
+import os
+import random
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from vocabx.errors import VocabxError
+
+KINDS = ("word", "subword", "phrase")
+COUNTS_SCHEMA = "vocabx.counts/1"
+MIN_DOCS = 10
+MIN_WORDS = 1000
+
+# ---------------------------------------------------------------------------------------------------
+# The tokenizer's view of text
+
+
+@dataclass
+class TokenSpace:
+    """What the analysis needs to know about a tokenizer: how it splits text and how it cuts a word."""
+
+    backend: Any
+    family: str
+    marker: str  # the space marker inside tokens: "Ġ", "▁", or "" when spaces are not part of tokens
+    vocab: dict[str, int]
+    _pieces: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> "TokenSpace":
+        from vocabx.stats import backend_of
+
+        backend = backend_of(tokenizer)
+        spec = json.loads(backend.to_str())
+        family = tokenizer_family(spec)
+        marker = {"byte_bpe": "Ġ", "sp_bpe": "▁", "unigram": "▁"}.get(family, "")
+        return cls(backend=backend, family=family, marker=marker, vocab=backend.get_vocab())
+
+    def pre_tokens(self, text: str) -> list[tuple[str, str]]:
+        """Text -> [(pre-token in token space, its surface text)], as the tokenizer splits it.
+
+        'This Agreement' -> [('This', 'This'), ('ĠAgreement', ' Agreement')] for byte-level BPE.
+        """
+        backend = self.backend
+        if backend.normalizer is not None:
+            text = backend.normalizer.normalize_str(text)
+        if self.family == "sp_bpe" and (backend.pre_tokenizer is None or not _splits(backend.pre_tokenizer)):
+            # SentencePiece-style: spaces become ▁ in the normalizer and nothing splits words; a word is
+            # a run starting at a ▁.
+            return _split_metaspace(text, self.marker)
+        if backend.pre_tokenizer is None:
+            return [(text, text)]
+        return [(piece, text[start:end]) for piece, (start, end) in backend.pre_tokenizer.pre_tokenize_str(text)]
+
+    def pieces(self, pre_token: str) -> tuple[str, ...]:
+        """How the base model cuts one pre-token: 'Ġhepatosplenomegaly' -> ('Ġhepat', 'os', ...)."""
+        cached = self._pieces.get(pre_token)
+        if cached is None:
+            cached = tuple(t.value for t in self.backend.model.tokenize(pre_token))
+            self._pieces[pre_token] = cached
+        return cached
+
+
+def tokenizer_family(spec: dict) -> str:
+    """A tokenizer.json dict -> 'byte_bpe', 'sp_bpe', 'unigram', 'wordpiece' (or the model type)."""
+    model = spec.get("model", {}).get("type")
+    if model == "BPE":
+        text = json.dumps(spec.get("pre_tokenizer")) + json.dumps(spec.get("decoder"))
+        return "byte_bpe" if "ByteLevel" in text else "sp_bpe"
+    return {"Unigram": "unigram", "WordPiece": "wordpiece"}.get(model, str(model).lower())
+
+
+def _splits(pre_tokenizer: Any) -> bool:
+    return len(pre_tokenizer.pre_tokenize_str("a b")) >= 2
+
+
+def _split_metaspace(text: str, marker: str) -> list[tuple[str, str]]:
+    """'▁the▁patient' -> [('▁the', ' the'), ('▁patient', ' patient')]"""
+    out, start = [], 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or text[i] == marker:
+            piece = text[start:i]
+            if piece:
+                out.append((piece, piece.replace(marker, " ")))
+            start = i
+    return out
+
+
+def is_letter_word(surface: str) -> bool:
+    """' Agreement' -> True, 'This' -> True, ' (' -> False, ' 2020' -> False, '  the' -> False"""
+    word = surface[1:] if surface.startswith(" ") else surface
+    return bool(word) and word.isalpha()
+
+
+def _allowed(surface: str, allow_digits: bool) -> bool:
+    """No digits (unless allowed), no control characters, no whitespace but one leading space marker."""
+    body = surface[1:] if surface.startswith(" ") else surface
+    if not body or not any(ch.isalpha() for ch in body):
+        return False
+    for ch in body:
+        if ch.isspace() or unicodedata.category(ch)[0] == "C" or (ch.isdigit() and not allow_digits):
+            return False
+        if ch == "\ufffd":
+            return False
+    return True
+
+
+def _phrase_allowed(surfaces: tuple[str, ...], allow_digits: bool) -> bool:
+    # Inside a phrase, words are joined by exactly one space each.
+    return all(_allowed(s, allow_digits) for s in surfaces) and all(s.startswith(" ") for s in surfaces[1:])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Step 1: counting
+
+
+@dataclass
+class Counts:
+    """Unique words and phrases of a corpus with counts and document counts. Mergeable across shards."""
+
+    docs: int = 0
+    bytes: int = 0
+    words: Counter = field(default_factory=Counter)
+    word_docs: Counter = field(default_factory=Counter)
+    phrases: Counter = field(default_factory=Counter)
+    phrase_docs: Counter = field(default_factory=Counter)
+    surfaces: dict[str, str] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    pruned_below: int = 0
+
+    @property
+    def n_words(self) -> int:
+        return sum(self.words.values())
+
+    def merge(self, other: "Counts") -> "Counts":
+        """Add another shard's counts into this one (in place) and return it."""
+        self.docs += other.docs
+        self.bytes += other.bytes
+        self.words.update(other.words)
+        self.word_docs.update(other.word_docs)
+        self.phrases.update(other.phrases)
+        self.phrase_docs.update(other.phrase_docs)
+        for key, value in other.surfaces.items():
+            self.surfaces.setdefault(key, value)
+        room = _EXAMPLE_DOCS - len(self.examples)
+        if room > 0:
+            self.examples.extend(other.examples[:room])
+        self.pruned_below = max(self.pruned_below, other.pruned_below)
+        return self
+
+    def save(self, path: str | Path, *, meta: dict | None = None) -> None:
+        """Write a gzipped JSON file (``*.counts.json.gz``) that :meth:`load` and ``merge-counts`` read."""
+        data = {
+            "schema": COUNTS_SCHEMA,
+            "meta": meta or {},
+            "docs": self.docs,
+            "bytes": self.bytes,
+            "pruned_below": self.pruned_below,
+            "words": self.words,
+            "word_docs": self.word_docs,
+            "phrases": {"\t".join(k): v for k, v in self.phrases.items()},
+            "phrase_docs": {"\t".join(k): v for k, v in self.phrase_docs.items()},
+            "surfaces": self.surfaces,
+            "examples": self.examples,
+        }
+        tmp = Path(f"{path}.tmp")
+        with gzip.open(tmp, "wt", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple["Counts", dict]:
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise VocabxError(f"cannot read counts file {str(path)!r}: {exc}") from exc
+        if data.get("schema") != COUNTS_SCHEMA:
+            raise VocabxError(f"{path}: schema {data.get('schema')!r}, expected {COUNTS_SCHEMA!r}; write it with vocabx analyze --shard")
+        counts = cls(
+            docs=data["docs"],
+            bytes=data["bytes"],
+            words=Counter(data["words"]),
+            word_docs=Counter(data["word_docs"]),
+            phrases=Counter({tuple(k.split("\t")): v for k, v in data["phrases"].items()}),
+            phrase_docs=Counter({tuple(k.split("\t")): v for k, v in data["phrase_docs"].items()}),
+            surfaces=data["surfaces"],
+            examples=data["examples"],
+            pruned_below=data.get("pruned_below", 0),
+        )
+        return counts, data.get("meta", {})
+
+
+_EXAMPLE_DOCS = 400
+_EXAMPLE_CHARS = 4000
+
+
+def count_corpus(
+    texts: Iterable[str],
+    space: TokenSpace,
+    *,
+    max_phrase_words: int = 3,
+    phrases: bool = True,
+    max_phrases: int = 2_000_000,
+    progress: Callable[[int], None] | None = None,
+) -> Counts:
+    """Count the unique pre-tokens and word runs of a corpus in one streaming pass.
+
+    ``max_phrases`` bounds the phrase table: when it is exceeded, phrases seen fewer than k times are
+    dropped (k grows each time), so a long tail of one-off word pairs cannot exhaust memory.
+
+    >>> c = count_corpus(["the cat sat", "the cat ran"], space)          # doctest: +SKIP
+    >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
+    (2, 2)
+    """
+    counts = Counts()
+    phrases = phrases and space.marker == "Ġ"
+    # Longer n-grams are counted too, but only to know how often two overlapping phrases co-occur.
+    longest = 2 * max_phrase_words - 1
+    letter_word: dict[str, bool] = {}
+    surfaces = counts.surfaces
+    words, word_docs = counts.words, counts.word_docs
+    phrase_counts, phrase_docs = counts.phrases, counts.phrase_docs
+    for text in texts:
+        counts.docs += 1
+        size = len(text.encode("utf-8"))
+        counts.bytes += size
+        if len(counts.examples) < _EXAMPLE_DOCS:
+            counts.examples.append(text[:_EXAMPLE_CHARS])
+        pre = space.pre_tokens(text)
+        tokens = [p for p, _ in pre]
+        words.update(tokens)
+        word_docs.update(set(tokens))
+        for token, surface in pre:
+            if token not in surfaces:
+                surfaces[token] = surface
+        if phrases:
+            seen: set[tuple[str, ...]] = set()
+            flags = []
+            for token in tokens:
+                flag = letter_word.get(token)
+                if flag is None:
+                    flag = letter_word[token] = is_letter_word(surfaces[token])
+                flags.append(flag)
+            n_tokens = len(tokens)
+            for i in range(n_tokens):
+                if not flags[i]:
+                    continue
+                for n in range(2, longest + 1):
+                    j = i + n
+                    if j > n_tokens or not flags[j - 1] or not tokens[j - 1].startswith("Ġ"):
+                        break
+                    # The extended tokenizer fires a phrase only when no letter or digit follows it.
+                    if j < n_tokens and _starts_alnum(surfaces[tokens[j]]):
+                        continue
+                    key = tuple(tokens[i:j])
+                    phrase_counts[key] += 1
+                    if n <= max_phrase_words:
+                        seen.add(key)
+            phrase_docs.update(seen)
+            if len(phrase_counts) > max_phrases:
+                _prune(counts, max_phrases)
+        if progress is not None:
+            progress(size)
+    return counts
+
+
+def _starts_alnum(surface: str) -> bool:
+    return bool(surface) and (surface[0].isalpha() or surface[0].isdigit())
+
+
+def _prune(counts: Counts, limit: int) -> None:
+    """Drop the rarest phrases until the table is at most half of ``limit``."""
+    threshold = max(2, counts.pruned_below + 1)
+    while len(counts.phrases) > limit // 2:
+        for key in [k for k, v in counts.phrases.items() if v < threshold]:
+            del counts.phrases[key]
+            counts.phrase_docs.pop(key, None)
+        counts.pruned_below = threshold
+        threshold += 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Step 2 and 3: the savings model shared by selection and projection
+
+
+@dataclass
+class Candidate:
+    """One proposed token, as it appears in the report."""
+
+    token: str
+    surface: str
+    kind: str
+    count: int
+    doc_count: int
+    base_pieces: list[str]
+    tokens_saved: int = 0
+    score: float = 0.0
+    specificity: float | None = None
+    merge: list[str] | None = None  # for subwords: the two pieces the appended merge joins
+    parts: list[str] | None = None  # for phrases: the words (pre-tokens) it joins
+    rank: int = 0
+    cumulative_saved: int = 0
+    variants: list[str] = field(default_factory=list)
+    example: str = ""
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        if out["merge"] is None:
+            out.pop("merge")
+        if out["parts"] is None:
+            out.pop("parts")
+        return out
+
+
+class SavingsModel:
+    """The token count of a corpus as candidates are added, computed from its word and phrase tables.
+
+    ``apply(candidate)`` adds a candidate and returns the tokens it saves given everything applied
+    before; ``gain(candidate)`` is the same without applying. The state is each word's current
+    segmentation and remaining count (occurrences not absorbed by a phrase), pair statistics for merges,
+    and the remaining count of each phrase.
+    """
+
+    def __init__(self, counts: Counts, space: TokenSpace):
+        self.space = space
+        self.counts = counts
+        self.remaining: dict[str, int] = dict(counts.words)
+        self.seg: dict[str, list[str]] = {}
+        self.whole: set[str] = set()
+        self.base_tokens = 0
+        self.pair_count: Counter = Counter()
+        self.pair_words: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for word, count in counts.words.items():
+            pieces = space.pieces(word)
+            self.base_tokens += count * len(pieces)
+            if len(pieces) > 1:
+                self.seg[word] = list(pieces)
+                for pair in zip(pieces, pieces[1:]):
+                    self.pair_words[pair].add(word)
+                for pair, n in _pair_occurrences(pieces).items():
+                    self.pair_count[pair] += n * count
+        self.saved = 0
+        self.new_pairs = set()
+        # chosen phrases: where each currently fires, and indexes for containment and overlap
+        self.fired: dict[tuple[str, ...], int] = {}
+        self._containing: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+        self._by_prefix: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+        self._by_suffix: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+
+    # -- current state ------------------------------------------------------------------------------
+
+    def pieces_now(self, word: str) -> int:
+        if word in self.whole:
+            return 1
+        seg = self.seg.get(word)
+        return len(seg) if seg is not None else len(self.space.pieces(word))
+
+    def gain(self, cand: Candidate) -> int:
+        if cand.kind == "word":
+            if cand.token in self.whole:
+                return 0
+            return self.remaining.get(cand.token, 0) * (self.pieces_now(cand.token) - 1)
+        if cand.kind == "subword":
+            assert cand.merge is not None
+            return self.pair_count.get((cand.merge[0], cand.merge[1]), 0)
+        assert cand.parts is not None
+        return self._phrase_effect(tuple(cand.parts))[0]
+
+    # -- applying -----------------------------------------------------------------------------------
+
+    def apply(self, cand: Candidate) -> int:
+        if cand.kind == "word":
+            gain = self.gain(cand)
+            self._make_whole(cand.token)
+        elif cand.kind == "subword":
+            assert cand.merge is not None
+            gain = self.gain(cand)
+            self._merge(cand.merge[0], cand.merge[1], cand.token)
+        else:
+            assert cand.parts is not None
+            gain = self._take_phrase(tuple(cand.parts))
+        self.saved += gain
+        return gain
+
+    def _set_count(self, word: str, new: int) -> None:
+        old = self.remaining.get(word, 0)
+        seg = self.seg.get(word)
+        if seg is not None and word not in self.whole and new != old:
+            for pair, n in _pair_occurrences(seg).items():
+                self.pair_count[pair] += n * (new - old)
+        self.remaining[word] = new
+
+    def _make_whole(self, word: str) -> None:
+        seg = self.seg.get(word)
+        if seg is not None:
+            for pair, n in _pair_occurrences(seg).items():
+                self.pair_count[pair] -= n * self.remaining.get(word, 0)
+                self.pair_words[pair].discard(word)
+        self.whole.add(word)
+
+    def _merge(self, a: str, b: str, merged: str) -> None:
+        self.new_pairs: set[tuple[str, str]] = set()
+        for word in list(self.pair_words.get((a, b), ())):
+            if word in self.whole:
+                continue
+            seg = self.seg[word]
+            count = self.remaining.get(word, 0)
+            for pair, n in _pair_occurrences(seg).items():
+                self.pair_count[pair] -= n * count
+            new = _merge_seg(seg, a, b, merged)
+            self.seg[word] = new
+            for pair, n in _pair_occurrences(new).items():
+                self.pair_count[pair] += n * count
+            for pair in zip(new, new[1:]):
+                self.pair_words[pair].add(word)
+                if merged in pair:
+                    self.new_pairs.add(pair)
+        self.pair_count.pop((a, b), None)
+        self.pair_words.pop((a, b), None)
+
+    # -- phrases ------------------------------------------------------------------------------------
+    #
+    # The extended tokenizer matches phrases leftmost first, and the longest at a given start. So an
+    # occurrence of phrase P does not fire inside a chosen phrase that contains it, nor where a chosen
+    # phrase starting earlier overlaps its start; and when P fires, chosen phrases inside it or
+    # starting inside it stop firing there. Co-occurrence counts of two overlapping phrases come from
+    # the n-gram table (the count of their union); chains of three or more overlapping phrases are
+    # approximated pairwise.
+
+    def _span_tokens(self, parts: tuple[str, ...]) -> tuple[int, list[int], list[tuple[str, ...]]]:
+        """Tokens for a run of words now, chosen sub-phrases applied leftmost-longest.
+
+        Also returns the indices of the words no sub-phrase covers, and the sub-phrases used.
+        """
+        n, i, tokens, loose, used = len(parts), 0, 0, [], []
+        while i < n:
+            for j in range(n - 1 if i == 0 else n, i + 1, -1):  # never P itself
+                if parts[i:j] in self.fired:
+                    tokens += 1
+                    used.append(parts[i:j])
+                    i = j
+                    break
+            else:
+                tokens += self.pieces_now(parts[i])
+                loose.append(i)
+                i += 1
+        return tokens, loose, used
+
+    def _overlapping(self, parts: tuple[str, ...]) -> tuple[list[tuple[tuple[str, ...], int, int]], list[tuple[tuple[str, ...], int, int]]]:
+        """Chosen phrases overlapping P's start from the left, and P's end from the right: (phrase, overlap, co-count)."""
+        left, right = [], []
+        n = len(parts)
+        for k in range(1, n):
+            for q in self._by_suffix.get(parts[:k], ()):
+                if len(q) > k:
+                    co = self.counts.phrases.get(q + parts[k:], 0)
+                    if co:
+                        left.append((q, k, co))
+            for q in self._by_prefix.get(parts[n - k :], ()):
+                if len(q) > k:
+                    co = self.counts.phrases.get(parts + q[k:], 0)
+                    if co:
+                        right.append((q, k, co))
+        return left, right
+
+    def _phrase_effect(self, parts: tuple[str, ...]) -> tuple[int, int, list, list]:
+        """(tokens saved, occurrences where it fires, left overlaps, right overlaps) if P were added now."""
+        if parts in self.fired:
+            return 0, 0, [], []
+        fires = self.counts.phrases.get(parts, 0)
+        for q in self._containing.get(parts, ()):
+            fires -= self.fired[q]
+        left, right = self._overlapping(parts)
+        fires -= sum(co for _, _, co in left)
+        fires = max(0, fires)
+        if not fires:
+            return 0, 0, left, right
+        span = self._span_tokens(parts)[0]
+        gain = fires * (span - 1)
+        for q, k, co in right:
+            # There q fired, covering P's last k words: before, P's prefix + 1 token; after, 1 token + q's
+            # other words, now loose.
+            co = min(co, self.fired[q], fires)
+            prefix = self._span_tokens(parts[: len(parts) - k])[0]
+            rest = sum(self.pieces_now(w) for w in q[k:])
+            gain += co * (prefix - rest) - co * (span - 1)
+        return gain, fires, left, right
+
+    def _take_phrase(self, parts: tuple[str, ...]) -> int:
+        gain, fires, _, right = self._phrase_effect(parts)
+        if fires <= 0:
+            return 0
+        _, loose, used = self._span_tokens(parts)
+        n = len(parts)
+        for sub in used:  # chosen phrases inside P stop firing where P fires
+            self.fired[sub] = max(0, self.fired[sub] - fires)
+        for i in loose:
+            self._set_count(parts[i], max(0, self.remaining.get(parts[i], 0) - fires))
+        for q, k, co in right:
+            co = min(co, self.fired[q], fires)
+            self.fired[q] -= co
+            for w in q[k:]:  # q's other words go loose there
+                self._set_count(w, self.remaining.get(w, 0) + co)
+            for i in loose:  # P's words that q covered there were not counted as loose
+                if i >= n - k:
+                    self._set_count(parts[i], self.remaining.get(parts[i], 0) + co)
+        self.fired[parts] = fires
+        for size in range(2, n):
+            for i in range(0, n - size + 1):
+                self._containing[parts[i : i + size]].append(parts)
+        for k in range(1, n):
+            self._by_prefix[parts[:k]].append(parts)
+            self._by_suffix[parts[n - k :]].append(parts)
+        return gain
+
+
+def _pair_occurrences(seg: list[str] | tuple[str, ...]) -> Counter:
+    """Non-overlapping adjacent pairs, left to right, as BPE merges them.
+
+    ['a', 'a', 'a'] -> {('a', 'a'): 1};  ['x', 'y', 'x', 'y'] -> {('x', 'y'): 2, ('y', 'x'): 1}
+    """
+    out: Counter = Counter()
+    last: tuple[str, str] | None = None
+    last_end = -1
+    for i in range(len(seg) - 1):
+        pair = (seg[i], seg[i + 1])
+        if pair == last and last_end == i:
+            last_end = -1  # overlapping repeat: 'aaa' has one mergeable ('a','a'), not two
+            continue
+        out[pair] += 1
+        last, last_end = pair, i + 1
+    return out
+
+
+def _merge_seg(seg: list[str], a: str, b: str, merged: str) -> list[str]:
+    """['x', 'a', 'b', 'a', 'b'], a, b -> ['x', 'ab', 'ab'] (left to right, like BPE)."""
+    out, i = [], 0
+    while i < len(seg):
+        if i + 1 < len(seg) and seg[i] == a and seg[i + 1] == b:
+            out.append(merged)
+            i += 2
+        else:
+            out.append(seg[i])
+            i += 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Selection
+
+
+@dataclass
+class SelectSettings:
+    """Knobs of the candidate search. Each field's comment is its help text."""
+
+    max_new: int = 16384  # how many candidates to rank (the curve's x range)
+    min_count: int = 5  # fewer occurrences than this: not a candidate
+    min_docs: int = 2  # in fewer documents than this: not a candidate (a term of one document is not a domain term)
+    kinds: tuple[str, ...] = KINDS  # which kinds of candidate to consider
+    allow_digits: bool = False  # SmolLM2 and others split numbers digit by digit on purpose
+    max_phrase_words: int = 3  # longest phrase, in words
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_new < 1:
+            problems.append(f"--max-new must be at least 1, got {self.max_new}")
+        if self.min_count < 1:
+            problems.append(f"--min-count must be at least 1, got {self.min_count}")
+        if self.min_docs < 1:
+            problems.append(f"--min-docs must be at least 1, got {self.min_docs}")
+        bad = [k for k in self.kinds if k not in KINDS]
+        if bad or not self.kinds:
+            problems.append(f"--kinds must be a comma-separated subset of {','.join(KINDS)}, got {','.join(self.kinds) or '(empty)'}")
+        if not 2 <= self.max_phrase_words <= 6:
+            problems.append(f"--max-phrase-words must be between 2 and 6, got {self.max_phrase_words}")
+        if problems:
+            raise VocabxError("; ".join(problems))
+
+
+def select_candidates(
+    counts: Counts,
+    space: TokenSpace,
+    settings: SelectSettings,
+    *,
+    weights: Callable[[Candidate], float] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Candidate], SavingsModel]:
+    """Rank candidates greedily by marginal saving (times an optional weight, such as specificity).
+
+    Lazy greedy: every candidate's saving can only fall as others are added, so a popped candidate
+    whose re-computed score still beats the next one's stale score is the true best.
+    """
+    model = SavingsModel(counts, space)
+    weight = weights or (lambda cand: 1.0)
+    heap: list[tuple[float, int, int, Candidate]] = []
+    serial = 0
+
+    def push(cand: Candidate) -> None:
+        nonlocal serial
+        gain = model.gain(cand)
+        if gain > 0:
+            score = gain * weight(cand)
+            if score > 0:
+                heapq.heappush(heap, (-score, gain, serial, cand))
+                serial += 1
+
+    for cand in _initial_candidates(counts, space, settings):
+        push(cand)
+    chosen: list[Candidate] = []
+    while heap and len(chosen) < settings.max_new:
+        neg_score, _, _, cand = heapq.heappop(heap)
+        gain = model.gain(cand)
+        score = gain * weight(cand)
+        if gain <= 0 or score <= 0:
+            continue
+        if heap and score < -heap[0][0] - 1e-9:
+            heapq.heappush(heap, (-score, gain, serial, cand))
+            serial += 1
+            continue
+        if cand.kind == "subword" and not _merge_eligible(cand, model, settings):
+            continue
+        cand.tokens_saved = model.apply(cand)
+        cand.score = round(score, 3)
+        cand.rank = len(chosen) + 1
+        cand.cumulative_saved = model.saved
+        chosen.append(cand)
+        if progress is not None:
+            progress(1)
+        if cand.kind == "subword":
+            for new in _new_merges(cand.token, model, space, settings):
+                push(new)
+    return chosen, model
+
+
+def _initial_candidates(counts: Counts, space: TokenSpace, settings: SelectSettings) -> Iterator[Candidate]:
+    vocab = space.vocab
+    if "word" in settings.kinds:
+        for word, count in counts.words.items():
+            if count < settings.min_count or counts.word_docs[word] < settings.min_docs or word in vocab:
+                continue
+            pieces = space.pieces(word)
+            if len(pieces) < 2 or not _allowed(counts.surfaces.get(word, word), settings.allow_digits):
+                continue
+            yield Candidate(word, counts.surfaces.get(word, word), "word", count, counts.word_docs[word], list(pieces))
+    if "phrase" in settings.kinds and space.marker == "Ġ":
+        for parts, count in counts.phrases.items():
+            if count < settings.min_count or counts.phrase_docs[parts] < settings.min_docs:
+                continue
+            surfaces = tuple(counts.surfaces.get(p, p) for p in parts)
+            if len(parts) > settings.max_phrase_words or not _phrase_allowed(surfaces, settings.allow_digits):
+                continue
+            token = "".join(parts)
+            if token in vocab:
+                continue
+            pieces = [piece for p in parts for piece in space.pieces(p)]
+            yield Candidate(token, "".join(surfaces), "phrase", count, counts.phrase_docs[parts], pieces, parts=list(parts))
+    if "subword" in settings.kinds and space.family in ("byte_bpe", "sp_bpe"):
+        yield from _merges_from(counts.words, space, settings, SavingsModelView(counts, space))
+
+
+class SavingsModelView:
+    """Pair statistics of the base segmentation, for seeding merge candidates before selection starts."""
+
+    def __init__(self, counts: Counts, space: TokenSpace):
+        self.pair_count: Counter = Counter()
+        self.pair_words: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for word, count in counts.words.items():
+            pieces = space.pieces(word)
+            if len(pieces) > 1:
+                for pair, n in _pair_occurrences(pieces).items():
+                    self.pair_count[pair] += n * count
+                    self.pair_words[pair].add(word)
+
+
+def _merges_from(words: Counter, space: TokenSpace, settings: SelectSettings, view: Any) -> Iterator[Candidate]:
+    for (a, b), count in view.pair_count.items():
+        cand = _merge_candidate(a, b, count, view.pair_words[(a, b)], words, space, settings)
+        if cand is not None:
+            yield cand
+
+
+def _merge_candidate(
+    a: str, b: str, count: int, in_words: set[str], words: Counter, space: TokenSpace, settings: SelectSettings
+) -> Candidate | None:
+    merged = a + b
+    if count < settings.min_count or merged in space.vocab or len(in_words) < 2:
+        return None
+    surface = _surface_of_piece(merged, space)
+    if surface is None or not _allowed(surface, settings.allow_digits):
+        return None
+    return Candidate(merged, surface, "subword", count, len(in_words), [a, b], merge=[a, b])
+
+
+def _merge_eligible(cand: Candidate, model: SavingsModel, settings: SelectSettings) -> bool:
+    words = {w for w in model.pair_words.get((cand.merge[0], cand.merge[1]), ()) if w not in model.whole}  # type: ignore[index]
+    cand.doc_count = len(words)
+    return len(words) >= 2
+
+
+def _new_merges(token: str, model: SavingsModel, space: TokenSpace, settings: SelectSettings) -> Iterator[Candidate]:
+    """After a merge creates ``token``, the pairs it forms with its neighbours become candidates."""
+    for pair in sorted(model.new_pairs):
+        count = model.pair_count.get(pair, 0)
+        cand = _merge_candidate(pair[0], pair[1], count, model.pair_words[pair], model.counts.words, space, settings)
+        if cand is not None:
+            yield cand
+
+
+_BYTE_DECODER: dict[str, int] | None = None
+
+
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's bytes-to-unicode map ('Ġ' -> 32)."""
+    global _BYTE_DECODER
+    if _BYTE_DECODER is None:
+        bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+        cs = bs[:]
+        n = 0
+        for b in range(256):
+            if b not in bs:
+                bs.append(b)
+                cs.append(256 + n)
+                n += 1
+        _BYTE_DECODER = {chr(c): b for b, c in zip(bs, cs)}
+    return _BYTE_DECODER
+
+
+def _surface_of_piece(piece: str, space: TokenSpace) -> str | None:
+    """'Ġhepat' -> ' hepat' (None when the piece is not whole UTF-8 characters)."""
+    if space.family == "byte_bpe":
+        decoder = _byte_decoder()
+        try:
+            return bytes(decoder[ch] for ch in piece).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            return None
+    if space.marker:
+        return piece.replace(space.marker, " ")
+    return piece
+
+
+# ---------------------------------------------------------------------------------------------------
+# Projection, specificity, curves
+
+
+def project(chosen: list[Candidate], counts: Counts, space: TokenSpace, points: list[int]) -> list[dict]:
+    """Apply the ranked candidates in order to another corpus's counts; the savings at each N in points."""
+    model = SavingsModel(counts, space)
+    wanted = sorted(set(points))
+    curve, k = [], 0
+    for i, cand in enumerate(chosen, 1):
+        model.apply(cand)
+        while k < len(wanted) and wanted[k] == i:
+            curve.append(_point(i, model.saved, model.base_tokens))
+            k += 1
+    return curve
+
+
+def _point(n: int, saved: int, base: int) -> dict:
+    return {"n": n, "tokens_saved": saved, "fraction": round(saved / base, 6) if base else 0.0}
+
+
+def curve_points(n: int) -> list[int]:
+    """Log-spaced N: 1, 2, 4, ... and n itself. 100 -> [1, 2, 4, 8, 16, 32, 64, 100]"""
+    points, p = [], 1
+    while p < n:
+        points.append(p)
+        p *= 2
+    if n >= 1:
+        points.append(n)
+    return points
+
+
+def specificity(domain: Counts, reference: Counts) -> Callable[[str, tuple[str, ...] | None], float]:
+    """Weighted log-odds with an informative Dirichlet prior (Monroe et al. 2008), as a z-score.
+
+    Returns a function of a word (or a phrase's parts): high for terms over-represented in the domain,
+    near zero for terms as common everywhere, negative for terms rarer in the domain.
+    """
+    prior_scale = 1000.0
+    n_d, n_r = max(domain.n_words, 1), max(reference.n_words, 1)
+    n_all = n_d + n_r
+
+    def z(y_d: int, y_r: int) -> float:
+        alpha = prior_scale * (y_d + y_r) / n_all + 0.01
+        a0 = prior_scale + 0.01
+        delta = math.log((y_d + alpha) / (n_d + a0 - y_d - alpha)) - math.log((y_r + alpha) / (n_r + a0 - y_r - alpha))
+        var = 1.0 / (y_d + alpha) + 1.0 / (y_r + alpha)
+        return delta / math.sqrt(var)
+
+    def score(token: str, parts: tuple[str, ...] | None = None) -> float:
+        if parts is not None:
+            return z(domain.phrases.get(parts, 0), reference.phrases.get(parts, 0))
+        return z(domain.words.get(token, 0), reference.words.get(token, 0))
+
+    return score
+
+
+def specificity_weight(z: float) -> float:
+    """z-score -> weight in (0, 1]: 1 for clearly domain-specific terms, small for general ones.
+
+    A logistic centred at z = 2 (about two standard deviations over-represented).
+    """
+    return 1.0 / (1.0 + math.exp(-(z - 2.0)))
+
+
+def knee(curve: list[dict]) -> int:
+    """The N where the curve (fraction against N) bends most: Kneedle's maximum distance above the chord."""
+    if not curve:
+        return 0
+    if len(curve) < 3:
+        return curve[-1]["n"]
+    xs = [float(p["n"]) for p in curve]
+    ys = [p["fraction"] for p in curve]
+    x0, x1, y0, y1 = xs[0], xs[-1], ys[0], ys[-1]
+    if y1 <= y0 or x1 <= x0:
+        return curve[-1]["n"]
+    best, best_n = -1.0, curve[-1]["n"]
+    for x, y, p in zip(xs, ys, curve):
+        d = (y - y0) / (y1 - y0) - (x - x0) / (x1 - x0)
+        if d > best:
+            best, best_n = d, p["n"]
+    return best_n
+
+
+def fragmentation(counts: Counts, space: TokenSpace, top: int = 8) -> dict[str, int]:
+    """Word occurrences by how many pieces the base tokenizer cuts them into: {'1': .., ..., '8+': ..}."""
+    hist = Counter()
+    for word, count in counts.words.items():
+        n = len(space.pieces(word))
+        hist[str(n) if n < top else f"{top}+"] += count
+    return {k: hist.get(k, 0) for k in [str(i) for i in range(1, top)] + [f"{top}+"]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The whole analysis
+
+
+@dataclass
+class AnalyzeResult:
+    """The report dict (schema vocabx.report/1) and the ranked candidates behind it."""
+
+    report: dict
+    candidates: list[Candidate]
+
+
+def split_holdout(texts: Iterable[str], fraction: float, seed: int) -> tuple[Iterator[str], list[str]]:
+    """Route each document to training or holdout by a seeded hash of its index and text.
+
+    Returns an iterator of training texts and the list that receives holdout texts as the iterator is
+    consumed. Exact duplicates of a document go to the same side, so the holdout never contains text
+    seen in training.
+    """
+    held: list[str] = []
+    threshold = int(fraction * 2**64)
+    salt = str(seed).encode()
+
+    def train() -> Iterator[str]:
+        for text in texts:
+            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=salt).digest()
+            if int.from_bytes(digest, "big") < threshold:
+                held.append(text)
+            else:
+                yield text
+
+    return train(), held
+
+
+def analyze(
+    texts: Iterable[str],
+    tokenizer: Any,
+    *,
+    reference: Iterable[str] | None = None,
+    holdout: float | None = 0.1,
+    seed: int = 0,
+    settings: SelectSettings | None = None,
+    model_info: dict | None = None,
+    sources: list[str] | None = None,
+    reference_sources: list[str] | None = None,
+    counts: Counts | None = None,
+    held_counts: Counts | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AnalyzeResult:
+    """Analyze a domain corpus under a tokenizer: ranked candidates, savings curves, recommended N.
+
+    ``holdout`` is the fraction of documents kept out of selection to measure the honest curve (None or
+    0 for none). ``counts`` (and ``held_counts``) skip counting, for analysis from merged shard counts.
+    """
+    settings = settings or SelectSettings()
+    if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
+        raise VocabxError(f"--holdout must be in (0, 0.5], got {holdout}")
+    started = time.monotonic()
+    space = TokenSpace.of(tokenizer)
+    notes: list[str] = []
+    if counts is None:
+        train_texts: Iterable[str] = texts
+        held: list[str] = []
+        if holdout:
+            train_texts, held = split_holdout(texts, holdout, seed)
+        counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=progress)
+        if held:
+            held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+        elif holdout:
+            notes.append(f"--holdout {holdout} selected no documents; only the in-sample curve is shown.")
+    _check_size(counts, sources)
+    ref_counts = None
+    weights = None
+    spec_fn = None
+    if reference is not None:
+        ref_counts = count_corpus(reference, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+        spec_fn = specificity(counts, ref_counts)
+        shared = sum(c for w, c in ref_counts.words.items() if w in counts.words) / max(ref_counts.n_words, 1)
+        if shared < 0.3:
+            notes.append(
+                f"the reference corpus shares only {shared:.0%} of its word occurrences with the domain corpus "
+                "(another language or script?); specificity scores compare little"
+            )
+
+        def weights(cand: Candidate) -> float:  # noqa: F811 - the weighted variant
+            if cand.kind == "subword":
+                return 1.0
+            z = spec_fn(cand.token, tuple(cand.parts) if cand.parts else None)
+            cand.specificity = round(z, 3)
+            return specificity_weight(z)
+
+    chosen, model = select_candidates(counts, space, settings, weights=weights)
+    if not chosen:
+        notes.append(
+            "nothing worth adding was found: no word, subword or phrase is fragmented often enough "
+            f"(min count {settings.min_count}, min documents {settings.min_docs})"
+        )
+    elif len(chosen) < settings.max_new:
+        notes.append(f"--max-new {settings.max_new} is more than the {len(chosen)} candidates found; the curve stops at {len(chosen)}.")
+    points = curve_points(len(chosen))
+    in_sample = [_point(c.rank, c.cumulative_saved, model.base_tokens) for c in chosen if c.rank in set(points)]
+    held_curve = project(chosen, held_counts, space, points) if held_counts is not None and held_counts.docs else None
+    recommended_n = knee(held_curve or in_sample)
+    _group_variants(chosen)
+    _attach_examples(chosen, counts.examples)
+
+    info = dict(model_info or {})
+    info.setdefault("vocab_size", len(space.vocab))
+    info.setdefault("family", space.family)
+    hidden, tied = info.get("hidden_size"), info.get("tied", True)
+    report = {
+        "schema": "vocabx.report/1",
+        "vocabx_version": _version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": info,
+        "corpus": _corpus_summary(counts, model.base_tokens, sources),
+        "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) if ref_counts else None,
+        "settings": {**asdict(settings), "kinds": list(settings.kinds), "holdout": holdout, "seed": seed},
+        "candidates": [c.as_dict() for c in chosen],
+        "savings_curve": in_sample,
+        "holdout_curve": held_curve,
+        "recommended_n": recommended_n,
+        "recommended": _recommended(recommended_n, in_sample, held_curve, hidden, tied),
+        "holdout": _corpus_summary(held_counts, base_tokens(held_counts, space), None) | {"fraction": holdout}
+        if held_counts is not None and held_counts.docs
+        else None,
+        "fragmentation": {
+            "domain": fragmentation(counts, space),
+            "reference": fragmentation(ref_counts, space) if ref_counts else None,
+        },
+        "notes": notes,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    return AnalyzeResult(report, chosen)
+
+
+def base_tokens(counts: Counts, space: TokenSpace) -> int:
+    """The corpus's token count under the base tokenizer, from its word table."""
+    return sum(count * len(space.pieces(word)) for word, count in counts.words.items())
+
+
+def _check_size(counts: Counts, sources: list[str] | None) -> None:
+    where = " ".join(sources) if sources else "the corpus"
+    if counts.docs < MIN_DOCS or counts.n_words < MIN_WORDS:
+        raise VocabxError(
+            f"{where} is too small to analyze: {counts.docs} documents and {counts.n_words} words after the holdout; "
+            f"vocabx analyze needs at least {MIN_DOCS} documents and {MIN_WORDS} words"
+        )
+
+
+def _corpus_summary(counts: Counts | None, tokens: int, sources: list[str] | None) -> dict | None:
+    if counts is None:
+        return None
+    words = counts.n_words
+    out = {"docs": counts.docs, "bytes": counts.bytes, "words": words, "tokens": tokens, "tokens_per_word": round(tokens / words, 4) if words else 0.0}
+    if sources is not None:
+        out = {"sources": sources, **out}
+    return out
+
+
+def _recommended(n: int, in_sample: list[dict], held: list[dict] | None, hidden: int | None, tied: bool) -> dict:
+    def at(curve: list[dict] | None) -> float | None:
+        if not curve:
+            return None
+        for p in curve:
+            if p["n"] == n:
+                return p["fraction"]
+        return None
+
+    out: dict[str, Any] = {"n": n, "fraction": at(in_sample), "holdout_fraction": at(held)}
+    if hidden:
+        params = n * hidden * (1 if tied else 2)
+        out["extra_parameters"] = params
+        out["extra_mb"] = round(params * 4 / 2**20, 2)  # float32
+    return out
+
+
+def _group_variants(chosen: list[Candidate]) -> None:
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for cand in chosen:
+        groups[cand.surface.strip().lower()].append(cand)
+    for members in groups.values():
+        if len(members) > 1:
+            for cand in members:
+                cand.variants = [m.surface for m in members if m is not cand]
+
+
+def _attach_examples(chosen: list[Candidate], docs: list[str], width: int = 60) -> None:
+    """One context for each candidate, from the first documents of the corpus."""
+    for cand in chosen:
+        needle = cand.surface
+        for doc in docs:
+            i = doc.find(needle)
+            if i >= 0:
+                start, end = max(0, i - width), min(len(doc), i + len(needle) + width)
+                cand.example = ("..." if start else "") + doc[start:end].replace("\n", " ") + ("..." if end < len(doc) else "")
+                break
+
+
+def _version() -> str:
+    from vocabx import __version__
+
+    return __version__
+
+
+def read_sample(texts: Iterable[str], n: int, seed: int = 0) -> list[str]:
+    """Reservoir-sample n texts from a stream."""
+    rng = random.Random(seed)
+    sample: list[str] = []
+    for i, text in enumerate(texts):
+        if i < n:
+            sample.append(text)
+        else:
+            j = rng.randint(0, i)
+            if j < n:
+                sample[j] = text
+    return sample
