@@ -65,6 +65,7 @@ class TokenSpace:
     family: str
     marker: str  # the space marker inside tokens: "Ġ", "▁", or "" when spaces are not part of tokens
     vocab: dict[str, int]
+    unk_token: str | None = None
     _pieces: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -75,7 +76,8 @@ class TokenSpace:
         spec = json.loads(backend.to_str())
         family = tokenizer_family(spec)
         marker = {"byte_bpe": "Ġ", "sp_bpe": "▁", "unigram": "▁"}.get(family, "")
-        return cls(backend=backend, family=family, marker=marker, vocab=backend.get_vocab())
+        unk = spec.get("model", {}).get("unk_token")
+        return cls(backend=backend, family=family, marker=marker, vocab=backend.get_vocab(), unk_token=unk)
 
     def pre_tokens(self, text: str) -> list[tuple[str, str]]:
         """Text -> [(pre-token in token space, its surface text)], as the tokenizer splits it.
@@ -92,6 +94,11 @@ class TokenSpace:
         if backend.pre_tokenizer is None:
             return [(text, text)]
         return [(piece, text[start:end]) for piece, (start, end) in backend.pre_tokenizer.pre_tokenize_str(text)]
+
+    def has_fallback(self, pieces: tuple[str, ...]) -> bool:
+        """Whether a word was cut into byte-fallback ('<0x41>') or unknown pieces: not a vocabulary word."""
+        unk = self.unk_token
+        return any(p == unk or (len(p) == 6 and p.startswith("<0x") and p.endswith(">")) for p in pieces)
 
     def pieces(self, pre_token: str) -> tuple[str, ...]:
         """How the base model cuts one pre-token: 'Ġhepatosplenomegaly' -> ('Ġhepat', 'os', ...)."""
@@ -243,82 +250,276 @@ def count_corpus(
     max_phrase_words: int = 3,
     phrases: bool = True,
     max_phrases: int = 2_000_000,
+    batch_bytes: int = 8_000_000,
     progress: Callable[[int], None] | None = None,
 ) -> Counts:
     """Count the unique pre-tokens and word runs of a corpus in one streaming pass.
 
-    ``max_phrases`` bounds the phrase table: when it is exceeded, phrases seen fewer than k times are
-    dropped (k grows each time), so a long tail of one-off word pairs cannot exhaust memory.
+    Texts are encoded in batches by the tokenizers library (parallel Rust); words and word n-grams are
+    then counted with numpy on 64-bit hashes of their token ids, and only new unique words are turned
+    back into strings. ``max_phrases`` bounds the n-gram table: when it is exceeded, the rarest n-grams
+    are dropped (the threshold rises each time), so a long tail of one-off word pairs cannot exhaust
+    memory.
 
     >>> c = count_corpus(["the cat sat", "the cat ran"], space)          # doctest: +SKIP
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
     (2, 2)
     """
-    counts = Counts()
-    phrases = phrases and space.marker == "Ġ"
-    # Longer n-grams are counted too, but only to know how often two overlapping phrases co-occur.
-    longest = 2 * max_phrase_words - 1
-    letter_word: dict[str, bool] = {}
-    surfaces = counts.surfaces
-    words, word_docs = counts.words, counts.word_docs
-    phrase_counts, phrase_docs = counts.phrases, counts.phrase_docs
-    for text in texts:
-        counts.docs += 1
-        size = len(text.encode("utf-8"))
-        counts.bytes += size
-        if len(counts.examples) < _EXAMPLE_DOCS:
-            counts.examples.append(text[:_EXAMPLE_CHARS])
-        pre = space.pre_tokens(text)
-        tokens = [p for p, _ in pre]
-        words.update(tokens)
-        word_docs.update(set(tokens))
-        for token, surface in pre:
-            if token not in surfaces:
-                surfaces[token] = surface
-        if phrases:
-            seen: set[tuple[str, ...]] = set()
-            flags = []
-            for token in tokens:
-                flag = letter_word.get(token)
-                if flag is None:
-                    flag = letter_word[token] = is_letter_word(surfaces[token])
-                flags.append(flag)
-            n_tokens = len(tokens)
-            for i in range(n_tokens):
-                if not flags[i]:
-                    continue
-                for n in range(2, longest + 1):
-                    j = i + n
-                    if j > n_tokens or not flags[j - 1] or not tokens[j - 1].startswith("Ġ"):
-                        break
-                    # The extended tokenizer fires a phrase only when no letter or digit follows it.
-                    if j < n_tokens and _starts_alnum(surfaces[tokens[j]]):
-                        continue
-                    key = tuple(tokens[i:j])
-                    phrase_counts[key] += 1
-                    if n <= max_phrase_words:
-                        seen.add(key)
-            phrase_docs.update(seen)
-            if len(phrase_counts) > max_phrases:
-                _prune(counts, max_phrases)
+    counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases)
+    for batch in _batches_by_bytes(texts, batch_bytes):
+        counter.add(batch)
         if progress is not None:
-            progress(size)
-    return counts
+            progress(sum(len(t.encode("utf-8")) for t in batch))
+    return counter.result()
+
+
+def _batches_by_bytes(texts: Iterable[str], limit: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        batch.append(text)
+        size += len(text)
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+_MASK64 = (1 << 64) - 1
+_P = 0x9E3779B97F4A7C15  # odd, so its powers are invertible mod 2**64 and positions never cancel
+_Q = 0xC2B2AE3D27D4EB4F
+_DOC_MIX = 0x165667B19E3779F9
+
+
+def _powers(base: int, n: int) -> Any:
+    import numpy as np
+
+    out = np.empty(n, dtype=np.uint64)
+    value = 1
+    for i in range(n):
+        out[i] = value
+        value = (value * base) & _MASK64
+    return out
+
+
+class _HashCounter:
+    """Word and n-gram counts kept as numpy tables keyed by 64-bit hashes of token-id sequences."""
+
+    def __init__(self, space: TokenSpace, max_phrase_words: int, phrases: bool, max_phrases: int):
+        import numpy as np
+
+        self.np = np
+        self.space = space
+        self.max_words = max_phrase_words
+        self.longest = 2 * max_phrase_words - 1 if phrases else 0
+        self.max_phrases = max_phrases
+        self.counts = Counts()
+        backend = space.backend
+        size = max(backend.get_vocab_size(with_added_tokens=True), max(space.vocab.values(), default=0) + 1)
+        self.id_to_token = [backend.id_to_token(i) or "" for i in range(size)]
+        marker = space.marker
+        self.token_marker = np.array([bool(marker) and t.startswith(marker) for t in self.id_to_token], dtype=bool)
+        self.prefix = _continuing_prefix(space)
+        # SentencePiece-style tokenizers do not split words before the model: a word starts at a ▁.
+        pre = backend.pre_tokenizer
+        self.metaspace_words = space.family == "sp_bpe" and (pre is None or not _splits(pre))
+        self.word_pow = _powers(_P, 64)
+        self.phrase_pow = _powers(_Q, max(self.longest, 1))
+        self.word_of: dict[int, str] = {}  # word hash -> pre-token string
+        self.word_count: dict[int, int] = {}
+        self.word_docs: dict[int, int] = {}
+        self.flags: dict[int, tuple[bool, bool]] = {}  # word hash -> (letter word, starts with a letter or digit)
+        # the n-gram table: hash, count, documents, length, and the word hashes of one occurrence
+        self.p_hash = np.empty(0, np.uint64)
+        self.p_count = np.empty(0, np.int64)
+        self.p_docs = np.empty(0, np.int64)
+        self.p_len = np.empty(0, np.int8)
+        self.p_words = np.empty((0, max(self.longest, 1)), np.uint64)
+        self.pruned_below = 0
+
+    # -- one batch ----------------------------------------------------------------------------------
+
+    def add(self, batch: list[str]) -> None:
+        np = self.np
+        counts = self.counts
+        counts.docs += len(batch)
+        counts.bytes += sum(len(t.encode("utf-8")) for t in batch)
+        room = _EXAMPLE_DOCS - len(counts.examples)
+        if room > 0:
+            counts.examples.extend(t[:_EXAMPLE_CHARS] for t in batch[:room])
+        encodings = self.space.backend.encode_batch(batch, add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
+        total = int(lengths.sum())
+        if total == 0:
+            return
+        ids = np.fromiter((i for e in encodings for i in e.ids), np.int64, total)
+        doc = np.repeat(np.arange(len(batch), dtype=np.int64), lengths)
+        new_doc = np.ones(total, dtype=bool)
+        new_doc[1:] = doc[1:] != doc[:-1]
+        if self.metaspace_words:
+            starts_mask = new_doc | self.token_marker[ids]
+        else:
+            wid = np.fromiter((w if w is not None else -1 for e in encodings for w in e.word_ids), np.int64, total)
+            starts_mask = new_doc.copy()
+            starts_mask[1:] |= wid[1:] != wid[:-1]
+        starts = np.flatnonzero(starts_mask)
+        n_words = len(starts)
+        word_len = np.diff(np.append(starts, total))
+        longest_word = int(word_len.max())
+        if longest_word > len(self.word_pow):
+            self.word_pow = _powers(_P, max(longest_word, 2 * len(self.word_pow)))
+        pos = np.arange(total, dtype=np.int64) - np.repeat(starts, word_len)
+        with np.errstate(over="ignore"):
+            h = (ids + 1).astype(np.uint64) * self.word_pow[pos]
+            word_hash = np.add.reduceat(h, starts)
+        word_doc = doc[starts]
+        uniq, first, inverse, cnt = np.unique(word_hash, return_index=True, return_inverse=True, return_counts=True)
+        self._learn_words(uniq, first, starts, word_len, ids)
+        for key, c in zip(uniq.tolist(), cnt.tolist()):
+            self.word_count[key] = self.word_count.get(key, 0) + c
+        for key, c in zip(*self._doc_counts(word_hash, word_doc)):
+            self.word_docs[key] = self.word_docs.get(key, 0) + c
+        if self.longest >= 2 and n_words >= 2:
+            flags = np.array([self.flags[k] for k in uniq.tolist()], dtype=bool).reshape(-1, 2)[inverse]
+            self._add_ngrams(word_hash, word_doc, flags[:, 0], self.token_marker[ids[starts]], flags[:, 1])
+
+    def _learn_words(self, uniq: Any, first: Any, starts: Any, word_len: Any, ids: Any) -> None:
+        """Strings and flags for the words not seen before."""
+        word_of, id_to_token, prefix = self.word_of, self.id_to_token, self.prefix
+        space = self.space
+        for key, k in zip(uniq.tolist(), first.tolist()):
+            if key in word_of:
+                continue
+            s = int(starts[k])
+            toks = [id_to_token[i] for i in ids[s : s + int(word_len[k])].tolist()]
+            if prefix:
+                toks = [toks[0]] + [t[len(prefix) :] if t.startswith(prefix) else t for t in toks[1:]]
+            word = "".join(toks)
+            word_of[key] = word
+            # The pieces as encoded: re-tokenizing the joined string would lose byte-fallback and unknown pieces.
+            space._pieces.setdefault(word, tuple(id_to_token[i] for i in ids[s : s + int(word_len[k])].tolist()))
+            surface = _surface_of_piece(word, space)
+            if surface is None:
+                surface = word
+            self.counts.surfaces[word] = surface
+            self.flags[key] = (is_letter_word(surface), _starts_alnum(surface))
+
+    def _doc_counts(self, keys: Any, docs: Any) -> tuple[list[int], list[int]]:
+        """Per key, the number of distinct documents it occurs in (keys and docs aligned)."""
+        np = self.np
+        with np.errstate(over="ignore"):
+            mixed = keys * np.uint64(_DOC_MIX) + docs.astype(np.uint64)
+        _, idx = np.unique(mixed, return_index=True)
+        u, c = np.unique(keys[idx], return_counts=True)
+        return u.tolist(), c.tolist()
+
+    def _add_ngrams(self, wh: Any, wdoc: Any, letter: Any, marker: Any, alnum: Any) -> None:
+        """Count runs of 2..longest letter-words; a run counts only where no letter or digit follows it."""
+        np = self.np
+        n = len(wh)
+        same = np.zeros(n, dtype=bool)
+        same[1:] = wdoc[1:] == wdoc[:-1]
+        cont = letter & marker & same  # word j can extend a run ending at j - 1
+        # after[k]: what follows a run ending just before word k does not glue onto it
+        after = np.ones(n + 1, dtype=bool)
+        after[1:n] = ~(same[1:] & alnum[1:])
+        run = letter.copy()
+        keys = wh.copy()
+        found_keys, found_len, found_start = [], [], []
+        for size in range(2, self.longest + 1):
+            m = n - size + 1
+            if m <= 0:
+                break
+            run = run[:m] & cont[size - 1 : size - 1 + m]
+            if not run.any():
+                break
+            with np.errstate(over="ignore"):
+                keys = keys[:m] + wh[size - 1 : size - 1 + m] * self.phrase_pow[size - 1]
+            ok = run & after[size : size + m]
+            where = np.flatnonzero(ok)
+            found_keys.append(keys[where])
+            found_start.append(where)
+            found_len.append(np.full(len(where), size, dtype=np.int8))
+        if not found_keys:
+            return
+        key = np.concatenate(found_keys)
+        start = np.concatenate(found_start)
+        length = np.concatenate(found_len)
+        uniq, first, cnt = np.unique(key, return_index=True, return_counts=True)
+        docs = np.zeros(len(uniq), dtype=np.int64)
+        short = length <= self.max_words
+        if short.any():
+            du, dc = self._doc_counts(key[short], wdoc[start[short]])
+            docs[np.searchsorted(uniq, np.array(du, dtype=np.uint64))] = dc
+        width = self.p_words.shape[1]
+        words = np.zeros((len(uniq), width), dtype=np.uint64)
+        s0, l0 = start[first], length[first]
+        for j in range(width):
+            has = l0 > j
+            words[has, j] = wh[s0[has] + j]
+        self._merge_table(uniq, cnt.astype(np.int64), docs, l0, words)
+
+    def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, words: Any) -> None:
+        np = self.np
+        keys = np.concatenate([self.p_hash, keys])
+        cnt = np.concatenate([self.p_count, cnt])
+        docs = np.concatenate([self.p_docs, docs])
+        length = np.concatenate([self.p_len, length])
+        words = np.concatenate([self.p_words, words])
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        head = np.ones(len(keys), dtype=bool)
+        head[1:] = keys[1:] != keys[:-1]
+        starts = np.flatnonzero(head)
+        self.p_hash = keys[starts]
+        self.p_count = np.add.reduceat(cnt[order], starts)
+        self.p_docs = np.add.reduceat(docs[order], starts)
+        pick = order[starts]
+        self.p_len = length[pick]
+        self.p_words = words[pick]
+        if len(self.p_hash) > self.max_phrases:
+            self._prune()
+
+    def _prune(self) -> None:
+        """Drop the rarest n-grams until the table is at most half of its limit."""
+        threshold = max(2, self.pruned_below + 1)
+        while len(self.p_hash) > self.max_phrases // 2:
+            keep = self.p_count >= threshold
+            self.p_hash, self.p_count, self.p_docs = self.p_hash[keep], self.p_count[keep], self.p_docs[keep]
+            self.p_len, self.p_words = self.p_len[keep], self.p_words[keep]
+            self.pruned_below = threshold
+            threshold += 1
+
+    # -- the result ---------------------------------------------------------------------------------
+
+    def result(self) -> Counts:
+        counts = self.counts
+        word_of = self.word_of
+        counts.words = Counter({word_of[k]: c for k, c in self.word_count.items()})
+        counts.word_docs = Counter({word_of[k]: c for k, c in self.word_docs.items()})
+        counts.pruned_below = self.pruned_below
+        phrases, phrase_docs = Counter(), Counter()
+        # An n-gram seen once can be no candidate and shifts no co-occurrence count that matters.
+        keep = self.p_count >= 2
+        rows, cnts, docs, lens = self.p_words[keep], self.p_count[keep], self.p_docs[keep], self.p_len[keep]
+        for row, c, d, n in zip(rows.tolist(), cnts.tolist(), docs.tolist(), lens.tolist()):
+            key = tuple(word_of[w] for w in row[:n])
+            phrases[key] = c
+            if d:
+                phrase_docs[key] = d
+        counts.phrases, counts.phrase_docs = phrases, phrase_docs
+        return counts
+
+
+def _continuing_prefix(space: TokenSpace) -> str:
+    """WordPiece's '##' (or a BPE model's continuing-subword prefix), stripped when joining a word."""
+    model = json.loads(space.backend.to_str())["model"]
+    return model.get("continuing_subword_prefix") or ""
 
 
 def _starts_alnum(surface: str) -> bool:
     return bool(surface) and (surface[0].isalpha() or surface[0].isdigit())
-
-
-def _prune(counts: Counts, limit: int) -> None:
-    """Drop the rarest phrases until the table is at most half of ``limit``."""
-    threshold = max(2, counts.pruned_below + 1)
-    while len(counts.phrases) > limit // 2:
-        for key in [k for k, v in counts.phrases.items() if v < threshold]:
-            del counts.phrases[key]
-            counts.phrase_docs.pop(key, None)
-        counts.pruned_below = threshold
-        threshold += 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -681,7 +882,7 @@ def _initial_candidates(counts: Counts, space: TokenSpace, settings: SelectSetti
             if count < settings.min_count or counts.word_docs[word] < settings.min_docs or word in vocab:
                 continue
             pieces = space.pieces(word)
-            if len(pieces) < 2 or not _allowed(counts.surfaces.get(word, word), settings.allow_digits):
+            if len(pieces) < 2 or not _allowed(counts.surfaces.get(word, word), settings.allow_digits) or space.has_fallback(pieces):
                 continue
             yield Candidate(word, counts.surfaces.get(word, word), "word", count, counts.word_docs[word], list(pieces))
     if "phrase" in settings.kinds and space.marker == "Ġ":

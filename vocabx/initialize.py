@@ -36,10 +36,14 @@ from vocabx.errors import VocabxError
 Initializer = Callable[..., torch.Tensor]
 
 INTERPOLATE_ALPHA = 0.5
-"""Weight of the pieces' mean in ``interpolate``; the rest goes to the global mean."""
+"""Weight of the pieces' mean in ``interpolate``; the rest goes to the global mean.
+
+An untuned midpoint. A better value found by measurement becomes ``interpolate.v2``, so that saved
+extensions naming ``interpolate.v1`` keep their meaning.
+"""
 
 HEWITT_SCALE = 1e-5
-"""Factor on the embedding covariance for ``hewitt``'s noise, the value of Hewitt's own code."""
+"""Factor on the embedding covariance for ``hewitt``'s noise: the value in the code of Hewitt's post."""
 
 INITIALIZERS: dict[str, Initializer] = {}
 ALIASES: dict[str, str] = {}
@@ -267,8 +271,11 @@ def initialize_new_rows(
     base rows (the two differ in an untied model); a tied model is written once and stays tied. Rows
     outside ``new_ids`` are untouched.
 
-    >>> initialize_new_rows(model, [49152], [[24, 1127]], "mean")                  # doctest: +SKIP
-    {'strategy': 'mean.v1', 'n': 1, 'tied': True, 'new_norm': 2.61, 'base_norm': 3.2}
+    >>> pieces = tokenizer(" hepatosplenomegaly", add_special_tokens=False)["input_ids"]  # smollm2-135m
+    >>> resize_for_new_tokens(model, 49153, pad_to_multiple_of=64)                   # doctest: +SKIP
+    49216
+    >>> initialize_new_rows(model, [49152], [pieces], "mean_norm")                   # doctest: +SKIP
+    {'strategy': 'mean_norm.v1', 'n': 1, 'tied': True, 'new_norm': 2.927876, 'base_norm': 3.202241}
     """
     name = resolve_init(strategy)
     fn = INITIALIZERS[name]

@@ -1,0 +1,156 @@
+"""Analyzer and extender figures on the real corpora, each against its baseline in the same run.
+
+For MedQuAD and CUAD (../shared/corpora), train -> test, with smollm2-135m:
+
+1. `vocabx analyze` on train.jsonl (N up to 8192): wall time, and the projected token reduction on the
+   unseen test.jsonl at N = 1024, 4096, 8192, for all kinds and for whole words alone.
+2. The real extended tokenizer (top 8192): token reduction on test, docs longer, round-trip failures and
+   in-word matches on test, on the general corpora and on train, and how many added tokens train uses.
+   The projection and the real figure side by side.
+3. The usual recipe, `tokenizer.train_new_from_iterator(train, vocab_size)` keeping the tokens the base
+   lacks (in the new tokenizer's merge order), inserted as real vocabulary entries with their merges,
+   the best case for the recipe: its held-out savings at N = 1024 and 4096, and its wall time.
+4. `vocabx extend` of smollm2-135m by 8192 tokens with initialization and saving: wall time.
+5. Peak RSS of analyzing MedQuAD and CUAD together (train + test, 45 MB), in a child process.
+
+    python benchmarks/bench_vocab.py [--out benchmarks/results/vocab.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "corpora"
+DOMAINS = {"medquad": SHARED / "medical" / "medquad", "cuad": SHARED / "legal" / "cuad"}
+GENERAL = [SHARED / "general" / "wikipedia-xquad" / "test.jsonl", SHARED / "general" / "web-ewt" / "test.jsonl"]
+
+
+def recipe_tokenizer(tokenizer, train: list[str], n: int, trained=None):
+    """The usual recipe's first n new tokens, inserted as vocabulary entries with their merges."""
+    from vocabx.extend import _wrap
+
+    new_tok = trained or tokenizer.train_new_from_iterator(train, vocab_size=len(tokenizer))
+    base_vocab = tokenizer.get_vocab()
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    new_spec = json.loads(new_tok.backend_tokenizer.to_str())
+    vocab, merges = spec["model"]["vocab"], spec["model"]["merges"]
+    next_id = max(max(vocab.values()), max(t["id"] for t in spec["added_tokens"])) + 1
+    added = 0
+    for merge in new_spec["model"]["merges"]:
+        a, b = merge if isinstance(merge, list) else merge.split(" ")
+        token = a + b
+        if token in base_vocab or token in vocab or a not in vocab or b not in vocab:
+            continue
+        vocab[token] = next_id
+        next_id += 1
+        merges.append([a, b] if isinstance(merges[0], list) else f"{a} {b}")
+        added += 1
+        if added == n:
+            break
+    spec["model"]["ignore_merges"] = True
+    return _wrap(tokenizer, spec), new_tok
+
+
+def token_count(tokenizer, texts: list[str]) -> int:
+    return sum(len(e.ids) for e in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False))
+
+
+def peak_rss_of_analyzing(files: list[Path]) -> float:
+    code = (
+        "import sys, resource; from vocabx import load_tokenizer, read_corpus; from vocabx.analyze import analyze, SelectSettings;"
+        "analyze(read_corpus(sys.argv[1:]), load_tokenizer('smollm2-135m'), settings=SelectSettings(max_new=8192), holdout=0.1);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "vocab.json")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        print(f"skipped: {SHARED} not found", file=sys.stderr)
+        return 0
+
+    from vocabx import load_tokenizer, read_corpus
+    from vocabx.analyze import SelectSettings, TokenSpace, analyze, count_corpus, curve_points, project
+    from vocabx.check import check_corpus
+    from vocabx.extend import extend, extend_tokenizer, save_extension, tokens_from_report
+
+    tokenizer = load_tokenizer("smollm2-135m")
+    space = TokenSpace.of(tokenizer)
+    general = list(read_corpus(GENERAL))
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}", "domains": {}}
+    for name, folder in DOMAINS.items():
+        train = list(read_corpus(folder / "train.jsonl"))
+        test = list(read_corpus(folder / "test.jsonl"))
+        r: dict = {}
+        start = time.perf_counter()
+        trained = tokenizer.train_new_from_iterator(train, vocab_size=len(tokenizer))
+        r["recipe_seconds"] = round(time.perf_counter() - start, 2)
+        start = time.perf_counter()
+        result = analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192))
+        r["analyze_seconds"] = round(time.perf_counter() - start, 2)
+        r["analyze_over_recipe"] = round(r["analyze_seconds"] / r["recipe_seconds"], 2)
+        words_only = analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192, kinds=("word",)))
+        test_counts = count_corpus(test, space)
+        points = [p for p in (1024, 4096, 8192) if p <= len(result.candidates)]
+        r["projected_test"] = {p["n"]: p["fraction"] for p in project(result.candidates, test_counts, space, points)}
+        wp = project(words_only.candidates, test_counts, space, curve_points(len(words_only.candidates)))
+        r["projected_test_words_only"] = {"n": wp[-1]["n"], "fraction": wp[-1]["fraction"]} if wp else None
+        base_test = token_count(tokenizer, test)
+        r["kinds"] = {k: sum(1 for c in result.candidates if c.kind == k) for k in ("word", "subword", "phrase")}
+        real = {}
+        for n in points:
+            ext, added, _ = extend_tokenizer(tokenizer, tokens_from_report(result.report, n))
+            real[n] = round(1 - token_count(ext, test) / base_test, 6)
+        r["real_test"] = real
+        r["projection_error_pp"] = {n: round(100 * (r["projected_test"][n] - real[n]), 3) for n in points}
+        checks = {}
+        for label, texts in (("test", test), ("general", general), ("train", train)):
+            c = check_corpus(tokenizer, ext, texts, {"added": added})
+            checks[label] = {k: c[k] for k in ("docs", "token_reduction", "docs_longer", "roundtrip_failures", "in_word_matches", "added_used", "added")}
+        r["checks_at_max"] = checks
+        recipe = {}
+        for n in (1024, 4096):
+            rt, _ = recipe_tokenizer(tokenizer, train, n, trained)
+            ours = real.get(n)
+            theirs = round(1 - token_count(rt, test) / base_test, 6)
+            recipe[n] = {"recipe": theirs, "vocabx": ours, "ratio": round(ours / theirs, 2) if ours and theirs > 0 else None}
+        r["vs_recipe_test"] = recipe
+        results["domains"][name] = r
+        print(name, json.dumps(r), file=sys.stderr)
+
+    # extension of the real model by 8192 tokens, with initialization and saving
+    name = "cuad"
+    train = list(read_corpus(DOMAINS[name] / "train.jsonl"))
+    report = analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192)).report
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        ext = extend("smollm2-135m", tokens_from_report(report, 8192), tokenizer=tokenizer)
+        save_extension(ext, Path(tmp) / "ext")
+        results["extend_8192_seconds"] = round(time.perf_counter() - start, 2)
+        results["extend_8192_added"] = len(ext.added)
+    if not args.skip_memory:
+        files = [DOMAINS[d] / f for d in DOMAINS for f in ("train.jsonl", "test.jsonl")]
+        results["analyze_45mb_peak_rss_mb"] = round(peak_rss_of_analyzing(files), 1)
+    results["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

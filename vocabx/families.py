@@ -1,0 +1,460 @@
+"""Extend SentencePiece-style BPE, Unigram and WordPiece tokenizers with real vocabulary entries.
+
+:func:`extend_spec` edits a tokenizer.json dict so that new tokens are entries of the tokenizer's own model
+(never added tokens) and returns ``(spec, added, dropped)`` like the byte-level extender in
+:mod:`vocabx.extend`. New ids start after the largest id in use. Each family gets the mechanism that keeps
+the guarantees of DESIGN.md, and each mechanism says exactly where a new token fires.
+
+**SentencePiece-style BPE** (Llama-2, Mistral: spaces become ``▁``, nothing splits words, byte fallback):
+
+- ``word`` (``▁hepatosplenomegaly``) and ``phrase`` (``▁of▁the``): a vocabulary entry, an alternative in a
+  ``Split`` pre-tokenizer appended after the existing one, and BPE ``ignore_merges``, so the isolated
+  pre-token is looked up whole. The entry fires exactly where the text (after the normalizer) holds
+  ``▁W`` such that (a) the character before that ``▁`` is the start of the text segment or a character
+  ``c`` for which no base token contains ``c▁``, and (b) the character after ``W`` is the end of the
+  segment, or is no letter, mark or digit and, with ``W``'s last character ``l``, no base token contains
+  ``l`` followed by it. No base token can then span either cut, so BPE gives the rest of the text exactly
+  the base tokens and the entry replaces the two or more tokens of ``▁W``: never longer, lossless. By (b)
+  it never fires when a letter follows, and it always starts at a space: no partial-word match.
+  Where (b) fails (in the tiny test tokenizer ``y.`` is inside a token, so ``▁…y`` does not fire before
+  a full stop) the base tokens are kept.
+  A chain of merges building ``▁W`` from its pieces was rejected: BPE merges cannot look at the next
+  character, so the chain also fires in ``▁Ws`` whenever ``▁Ws``'s base pieces start with ``▁W``'s,
+  which is the usual case; the checker would then drop nearly every word.
+- ``subword``: a merge appended after all base merges, as for byte-level BPE. It applies only once no
+  base merge does, and no base merge involves the new token, so it can only join base tokens: never
+  longer, lossless.
+
+**Unigram** (T5, XLM-R: ``Metaspace`` pre-tokenizer splitting at spaces):
+
+- ``word`` ``▁W``: the piece ``▁W`` + U+FDD0 (a Unicode noncharacter, :data:`SENTINEL`), a ``Replace``
+  normalizer that inserts U+FDD0 right after ``W`` where ``W`` is a whole pre-token (a space or, when the
+  pre-tokenizer prepends ``▁`` everywhere, the segment start before it; a space or the segment end after
+  it), and a decoder step that removes U+FDD0. A piece ``▁W`` alone would be usable wherever the string
+  occurs: the best path of ``▁Ws`` is usually that of ``▁W`` plus ``s``, so any score that makes the
+  piece win on ``▁W`` makes it win inside ``▁Ws`` too, and a score above the pieces it replaces can
+  also make Viterbi prefer a path with more pieces elsewhere. With the marker the piece matches only
+  its own pre-token ``▁W``U+FDD0, where every other path must cover U+FDD0 with ``<unk>`` (score
+  ``min - 10``). Its score is the sum of the scores of ``▁W``'s base pieces (their joint
+  log-probability), so the one-piece path wins by exactly that ``<unk>`` penalty; no other pre-token
+  changes. It fires on the whole pre-token only.
+- ``subword`` and ``phrase``: dropped. Unigram has no merges, and a piece usable anywhere cannot be shown
+  never to lengthen a text; Metaspace splits phrases apart.
+
+**WordPiece** (BERT: normalizer, ``BertPreTokenizer``, greedy longest-match-first):
+
+- ``word`` ``W``: the entry ``W`` + U+FDD0, with the same normalizer and decoder steps, U+FDD0 inserted
+  where ``W`` is a whole pre-token (start, whitespace or punctuation on both sides). A plain ``W`` entry
+  would be the longest prefix of ``Wx`` and fire there (``hepatosplenomegaly`` + ``##x``); with the
+  marker the entry fires on the whole pre-token only, so guarantee 3 keeps its byte-level meaning and the
+  checker's glued probes apply unchanged.
+- ``subword``: a ``##`` continuation entry (``##omegaly`` from ``##omeg`` + ``##aly``) or a word-initial
+  prefix (``hepat`` from ``hep`` + ``##at``). Greedy longest-match uses it wherever it is the longest
+  match. Greedy matching is not monotone, so "never longer" and "lossless" are not provable for these;
+  :mod:`vocabx.check` verifies them on the stress set and the texts and the extender drops offenders.
+- ``phrase``: dropped; the pre-tokenizer removes the spaces a phrase would span.
+
+U+FDD0 in the input itself: BERT's normalizer deletes it; a Unigram model without byte fallback maps it
+to ``<unk>``, so guarantee 1 does not apply; with byte fallback it is lost when it directly follows a
+word entry's word. Unicode reserves noncharacters for internal use, which is why it is the marker.
+
+What it leaves out: byte-level BPE (:mod:`vocabx.extend`), checking the guarantees (:mod:`vocabx.check`),
+and other tokenizer models (WordLevel, character BPE with ``end_of_word_suffix``), which are an error.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from vocabx.errors import VocabxError
+
+SENTINEL = "\ufdd0"
+"""Marks a word entry of a Unigram or WordPiece tokenizer; inserted by the normalizer, removed on decode."""
+
+PHRASES_BYTE_LEVEL_ONLY = "phrases are supported for byte-level BPE only"
+_MARKER = "▁"
+_WORD_CHAR = r"\p{L}\p{M}\p{N}"
+# BertPreTokenizer splits at whitespace and at punctuation (Unicode P* and all ASCII punctuation).
+_BERT_SPLIT = r"\p{White_Space}\p{P}\x{21}-\x{2F}\x{3A}-\x{40}\x{5B}-\x{60}\x{7B}-\x{7E}"
+_SPLIT_TAG = "(?#vocabx-words)"
+
+
+def extend_spec(spec: dict, new: list, space: Any) -> tuple[dict, list[dict], list[dict]]:
+    """Add ``new`` (NewToken) to a tokenizer.json dict of ``space.family``; returns (spec, added, dropped).
+
+    ``spec`` is edited in place. ``added``: {token, surface, kind, id, source}, plus ``entry`` (the string
+    stored in the vocabulary) where it differs from ``token``; ``dropped``: {token, surface, kind, reason}.
+    """
+    extenders = {"sp_bpe": _extend_sp_bpe, "unigram": _extend_unigram, "wordpiece": _extend_wordpiece}
+    extender = extenders.get(space.family)
+    if extender is None:
+        raise VocabxError(
+            f"cannot extend a {space.family!r} tokenizer; vocabx extends byte-level BPE, SentencePiece-style BPE, "
+            "Unigram and WordPiece tokenizers"
+        )
+    return extender(spec, new, space)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bookkeeping shared by the families
+
+
+class _Batch:
+    """Ids in order, what was added and what was dropped, and the strings already taken."""
+
+    def __init__(self, spec: dict, taken: set[str]):
+        self.next_id = _next_id(spec)
+        self.taken = taken | {t["content"] for t in spec.get("added_tokens", [])}
+        self.added: list[dict] = []
+        self.dropped: list[dict] = []
+
+    def screen(self, item: Any, kinds: tuple[str, ...] = ("word", "subword", "phrase")) -> str | None:
+        if item.kind not in kinds:
+            return f"unknown kind {item.kind!r}"
+        if item.token in self.taken:
+            return "already in the vocabulary"
+        if not item.token or SENTINEL in item.token:
+            return "empty, or holds the marker U+FDD0"
+        return None
+
+    def drop(self, item: Any, reason: str) -> None:
+        self.dropped.append({"token": item.token, "surface": item.surface, "kind": item.kind, "reason": reason})
+
+    def add(self, item: Any, entry: str) -> int:
+        new_id = self.next_id
+        self.next_id += 1
+        self.taken.add(item.token)
+        record = {"token": item.token, "surface": item.surface, "kind": item.kind, "id": new_id, "source": item.source}
+        if entry != item.token:
+            record["entry"] = entry
+        self.added.append(record)
+        return new_id
+
+
+def _next_id(spec: dict) -> int:
+    """One past the largest id of the model's vocabulary and of the added tokens."""
+    vocab = spec["model"]["vocab"]
+    ids = list(vocab.values()) if isinstance(vocab, dict) else [len(vocab) - 1]
+    ids += [t["id"] for t in spec.get("added_tokens", [])]
+    return max(ids, default=-1) + 1
+
+
+def _merge_problem(item: Any, vocab: Any, right_prefix: str = "") -> str | None:
+    """Why a subword's two parts cannot be joined into it (None when they can)."""
+    merge = item.merge
+    if not merge or len(merge) != 2 or not merge[1].startswith(right_prefix):
+        return "subword without a valid merge"
+    if merge[0] + merge[1][len(right_prefix) :] != item.token:
+        return "subword without a valid merge"
+    missing = [part for part in merge if part not in vocab]
+    if missing:
+        return f"its merge needs {missing[0]!r}, which was not added"
+    return None
+
+
+def _with_decoder_step(decoder: dict | None) -> dict:
+    """The decoder with a first step that removes the marker (once, however often extended)."""
+    remove = {"type": "Replace", "pattern": {"String": SENTINEL}, "content": ""}
+    steps = list(decoder["decoders"]) if decoder and decoder.get("type") == "Sequence" else [decoder] if decoder else []
+    if remove not in steps:
+        steps.insert(0, remove)
+    return {"type": "Sequence", "decoders": steps}
+
+
+def _with_marker_normalizer(normalizer: dict | None, pattern: str) -> dict:
+    """The normalizer followed by one marker insertion, replacing an earlier one from a previous extension."""
+    steps = list(normalizer["normalizers"]) if normalizer and normalizer.get("type") == "Sequence" else [normalizer] if normalizer else []
+    steps = [s for s in steps if not (s.get("type") == "Replace" and s.get("content") == SENTINEL)]
+    steps.append({"type": "Replace", "pattern": {"Regex": pattern}, "content": SENTINEL})
+    return {"type": "Sequence", "normalizers": steps}
+
+
+def _marker_pattern(words: list[str], before: str, at_start: bool) -> str:
+    """A zero-width regex matching right after any of ``words`` when it stands between ``before`` chars.
+
+    (['hepato', 'hepatosplenomegaly'], '[ ]', True) matches after 'hepato' in 'a hepato b' but not in
+    'a hepatos b'. The cheap look-arounds come first, so the word trie is only tried at word ends.
+    """
+    start = rf"(?:\A|[{before}])" if at_start else f"[{before}]"
+    return rf"(?![^{before}])(?<=[^{before}])(?<={start}{_alternation(words)})"
+
+
+def _alternation(words: list[str]) -> str:
+    """A trie-shaped regex for a set of literal strings, longer ones tried first.
+
+    ['hep', 'hepato', 'hex'] -> 'he(?:p(?:ato|)|x)'
+    """
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _trie_regex(trie)
+
+
+def _trie_regex(node: dict) -> str:
+    branches = [_literal(ch) + _trie_regex(child) for ch, child in sorted(node.items()) if ch]
+    if "" in node:
+        branches.append("")  # a word ends here; last, so that longer words are tried first
+    if len(branches) == 1:
+        return branches[0]
+    return "(?:" + "|".join(branches) + ")"
+
+
+def _literal(ch: str) -> str:
+    # Every ASCII character that is not a letter or digit may be a regex operator; the rest are literal.
+    return f"\\x{{{ord(ch):X}}}" if ch.isascii() and not ch.isalnum() else ch
+
+
+def _char_class(chars: set[str]) -> str:
+    return "[" + "".join(f"\\x{{{ord(ch):X}}}" for ch in sorted(chars)) + "]"
+
+
+# ---------------------------------------------------------------------------------------------------
+# SentencePiece-style BPE
+
+
+def _extend_sp_bpe(spec: dict, new: list, space: Any) -> tuple[dict, list[dict], list[dict]]:
+    model = spec["model"]
+    vocab: dict[str, int] = model["vocab"]
+    merges: list = model["merges"]
+    merge_as_list = bool(merges) and isinstance(merges[0], list)
+    batch = _Batch(spec, set(vocab))
+    layout = _sp_layout_problem(model, space)
+    whole: list[str] = []
+    for item in new:
+        reason = batch.screen(item)
+        if reason is None and item.kind == "subword":
+            reason = _merge_problem(item, vocab)
+        elif reason is None:
+            reason = layout or _sp_whole_problem(item)
+        if reason:
+            batch.drop(item, reason)
+            continue
+        vocab[item.token] = batch.add(item, item.token)
+        if item.kind == "subword":
+            merges.append(list(item.merge) if merge_as_list else " ".join(item.merge))
+        else:
+            whole.append(item.token)
+    if whole:
+        # The cuts must be safe for the tokens of the tokenizer being extended, not for the new ones.
+        specials = {t["content"] for t in spec.get("added_tokens", [])}
+        pattern = _sp_split_pattern(whole, [t for t in space.vocab if t not in specials and not _is_byte_piece(t)])
+        split = {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False}
+        spec["pre_tokenizer"] = _appended(spec.get("pre_tokenizer"), split)
+        # The isolated pre-token is then looked up whole; no merge builds the new entry.
+        model["ignore_merges"] = True
+    return spec, batch.added, batch.dropped
+
+
+def _sp_layout_problem(model: dict, space: Any) -> str | None:
+    """Why word entries cannot be isolated in this tokenizer (None when they can)."""
+    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        return "word entries need a BPE model without continuing_subword_prefix or end_of_word_suffix"
+    if "▁b" not in _model_text(space.backend, "a b"):
+        return "word entries need spaces written as '▁' before the BPE model (SentencePiece layout)"
+    return None
+
+
+def _model_text(backend: Any, text: str) -> str:
+    """The text as the model sees it, after the normalizer and the pre-tokenizer, joined: 'a b' -> '▁a▁b'."""
+    if backend.normalizer is not None:
+        text = backend.normalizer.normalize_str(text)
+    if backend.pre_tokenizer is not None:
+        text = "".join(piece for piece, _ in backend.pre_tokenizer.pre_tokenize_str(text))
+    return text
+
+
+def _sp_whole_problem(item: Any) -> str | None:
+    """'▁hepatosplenomegaly' and '▁of▁the' are fine; '▁▁x', 'x▁', 'of' are not."""
+    words = item.token.split(_MARKER)
+    if words[0] != "" or any(not w or any(ch.isspace() for ch in w) for w in words[1:]):
+        return "a word or phrase entry starts with '▁' and joins non-empty words with single '▁'"
+    if item.kind == "word" and len(words) != 2:
+        return "a word entry holds one '▁', at its start; use kind 'phrase' for several words"
+    if item.kind == "phrase" and len(words) < 3:
+        return "a phrase entry joins at least two words"
+    if item.surface.replace(" ", _MARKER) != item.token:
+        return f"surface {item.surface!r} does not match the token"
+    return None
+
+
+def _is_byte_piece(token: str) -> bool:
+    """'<0x0A>' -> True: byte-fallback pieces stand for bytes, not for the characters they are spelled with."""
+    return len(token) == 6 and token.startswith("<0x") and token.endswith(">")
+
+
+def _sp_split_pattern(whole: list[str], base_tokens: list[str]) -> str:
+    """The regex isolating the new entries where no base token crosses either cut (see the module docstring).
+
+    (['▁hepatomegaly'], tokens containing 'y.' and 'a▁') -> '(?<![a])▁hepatomegaly(?![letters]|(?<=y)[.])'
+    """
+    follows: dict[str, set[str]] = defaultdict(set)
+    for token in base_tokens:
+        for left, right in zip(token, token[1:]):
+            follows[left].add(right)
+    before = {left for left, rights in follows.items() if _MARKER in rights}
+    after = []
+    for last in sorted({token[-1] for token in whole}):
+        unsafe = {ch for ch in follows.get(last, ()) if not _is_word_char(ch)}
+        if unsafe:
+            after.append(f"(?<={_literal(last)}){_char_class(unsafe)}")
+    lookbehind = f"(?<!{_char_class(before)})" if before else ""
+    lookahead = "(?!" + "|".join([f"[{_WORD_CHAR}]"] + after) + ")"
+    return f"{_SPLIT_TAG}{lookbehind}{_alternation(whole)}{lookahead}"
+
+
+def _is_word_char(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LMN"
+
+
+def _appended(pre: dict | None, split: dict) -> dict:
+    """The pre-tokenizer followed by ``split``; an earlier vocabx split stays, as each cut it makes is safe."""
+    if pre is None:
+        return split
+    steps = list(pre["pretokenizers"]) if pre.get("type") == "Sequence" else [pre]
+    return {"type": "Sequence", "pretokenizers": steps + [split]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Unigram
+
+
+@dataclass
+class _Layout:
+    """Where a pre-token starts and ends: ``before`` is a regex class body, ``at_start`` the segment start."""
+
+    before: str
+    at_start: bool
+
+
+def _extend_unigram(spec: dict, new: list, space: Any) -> tuple[dict, list[dict], list[dict]]:
+    model = spec["model"]
+    pieces: list = model["vocab"]
+    index = {piece: i for i, (piece, _) in enumerate(pieces)}
+    batch = _Batch(spec, set(index) | {p[: -len(SENTINEL)] for p in index if p.endswith(SENTINEL)})
+    layout = _unigram_layout(spec.get("pre_tokenizer"))
+    score_of = _score_function(model, pieces)
+    fresh = []
+    for item in new:
+        reason = batch.screen(item)
+        if reason is None and item.kind == "subword":
+            reason = "subwords are BPE merges; a Unigram piece usable anywhere could make texts longer"
+        elif reason is None and item.kind == "phrase":
+            reason = PHRASES_BYTE_LEVEL_ONLY
+        elif reason is None:
+            reason = layout if isinstance(layout, str) else _marked_word_problem(item, space, _MARKER)
+        if reason:
+            batch.drop(item, reason)
+            continue
+        entry = item.token + SENTINEL
+        fresh.append((batch.add(item, entry), [entry, sum(score_of(p) for p in space.pieces(item.token))]))
+    if fresh:
+        _pad_to(pieces, fresh[0][0], spec, score_of)
+        pieces.extend(piece for _, piece in fresh)
+        words = [p[len(_MARKER) : -len(SENTINEL)] for p, _ in pieces if p.endswith(SENTINEL)]
+        assert isinstance(layout, _Layout)
+        spec["normalizer"] = _with_marker_normalizer(spec.get("normalizer"), _marker_pattern(words, layout.before, layout.at_start))
+        spec["decoder"] = _with_decoder_step(spec.get("decoder"))
+    return spec, batch.added, batch.dropped
+
+
+def _unigram_layout(pre: dict | None) -> _Layout | str:
+    """Metaspace splitting at spaces, or WhitespaceSplit then Metaspace prepending '▁' to every word."""
+    steps = list(pre["pretokenizers"]) if pre and pre.get("type") == "Sequence" else [pre] if pre else []
+    kinds = [s.get("type") for s in steps]
+    meta = steps[kinds.index("Metaspace")] if kinds.count("Metaspace") == 1 else None
+    problem = "word pieces need a Metaspace pre-tokenizer ('▁') that splits at spaces"
+    if meta is None or meta.get("replacement", _MARKER) != _MARKER:
+        return problem
+    scheme = meta.get("prepend_scheme") or ("always" if meta.get("add_prefix_space", True) else "never")
+    if kinds == ["Metaspace"] and meta.get("split", True):
+        return _Layout(before=" ", at_start=scheme == "always")
+    if kinds == ["WhitespaceSplit", "Metaspace"] and scheme == "always":
+        return _Layout(before=r"\p{White_Space}", at_start=True)
+    return problem
+
+
+def _score_function(model: dict, pieces: list) -> Any:
+    """piece -> score, with ``<unk>`` at the penalty the Unigram lattice gives it (lowest score - 10)."""
+    scores = {piece: score for piece, score in pieces}
+    unk_id = model.get("unk_id")
+    unk = pieces[unk_id][0] if unk_id is not None and unk_id < len(pieces) else None
+    unk_score = min(scores.values()) - 10.0
+
+    def score_of(piece: str) -> float:
+        return unk_score if piece == unk or piece not in scores else float(scores[piece])
+
+    return score_of
+
+
+def _pad_to(pieces: list, first_id: int, spec: dict, score_of: Any) -> None:
+    """Unigram ids are list positions: fill the ids added tokens hold beyond the list with those tokens."""
+    holders = {t["id"]: t["content"] for t in spec.get("added_tokens", [])}
+    while len(pieces) < first_id:
+        # A hole no added token holds gets a piece no text contains.
+        pieces.append([holders.get(len(pieces), f"<vocabx unused {len(pieces)}>"), score_of("") - 10.0])
+
+
+def _marked_word_problem(item: Any, space: Any, prefix: str) -> str | None:
+    """Why a word cannot get a marked entry: 'prefix' + a normalized word without spaces."""
+    if not item.token.startswith(prefix) or len(item.token) == len(prefix):
+        return f"a word entry of this tokenizer is {prefix!r} followed by the word"
+    word = item.token[len(prefix) :]
+    if _MARKER in word or any(ch.isspace() for ch in word):
+        return "a word entry holds no space and no '▁' after its start"
+    normalizer = space.backend.normalizer
+    if normalizer is not None and normalizer.normalize_str(word) != word:
+        return f"not in the tokenizer's normalized form ({normalizer.normalize_str(word)!r})"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# WordPiece
+
+
+def _extend_wordpiece(spec: dict, new: list, space: Any) -> tuple[dict, list[dict], list[dict]]:
+    model = spec["model"]
+    vocab: dict[str, int] = model["vocab"]
+    prefix = model.get("continuing_subword_prefix") or "##"
+    longest = model.get("max_input_chars_per_word") or 100
+    batch = _Batch(spec, set(vocab) | {t[: -len(SENTINEL)] for t in vocab if t.endswith(SENTINEL)})
+    words = False
+    for item in new:
+        reason = batch.screen(item)
+        if reason is None and item.kind == "subword":
+            reason = _merge_problem(item, vocab, prefix)
+        elif reason is None and item.kind == "phrase":
+            reason = PHRASES_BYTE_LEVEL_ONLY
+        elif reason is None:
+            reason = _wordpiece_word_problem(item, space, prefix, longest)
+        if reason:
+            batch.drop(item, reason)
+            continue
+        entry = item.token + SENTINEL if item.kind == "word" else item.token
+        vocab[entry] = batch.add(item, entry)
+        words = words or item.kind == "word"
+    if words:
+        marked = [t[: -len(SENTINEL)] for t in vocab if t.endswith(SENTINEL)]
+        spec["normalizer"] = _with_marker_normalizer(spec.get("normalizer"), _marker_pattern(marked, _BERT_SPLIT, True))
+        spec["decoder"] = _with_decoder_step(spec.get("decoder"))
+    return spec, batch.added, batch.dropped
+
+
+def _wordpiece_word_problem(item: Any, space: Any, prefix: str, longest: int) -> str | None:
+    if item.token.startswith(prefix):
+        return f"a word entry does not start with the continuation prefix {prefix!r}; use kind 'subword'"
+    if len(item.token) + len(SENTINEL) > longest:
+        return f"longer than the model's max_input_chars_per_word ({longest}) allows"
+    if any(_splits_bert(ch) for ch in item.token):
+        return "holds whitespace or punctuation, where the pre-tokenizer splits"
+    return _marked_word_problem(item, space, "")
+
+
+def _splits_bert(ch: str) -> bool:
+    """Whether BertPreTokenizer splits at ``ch``: whitespace, ASCII punctuation or Unicode punctuation."""
+    return ch.isspace() or (ch.isascii() and not ch.isalnum() and ch.isprintable()) or unicodedata.category(ch).startswith("P")
