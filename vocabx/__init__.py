@@ -38,6 +38,12 @@ _EXPORTS = {
     "tokens_from_terms": "vocabx.extend",
     "load_extended_tokenizer": "vocabx.extend",
     "check_corpus": "vocabx.check",
+    "train": "vocabx.train",
+    "TrainConfig": "vocabx.train",
+    "TrainResult": "vocabx.train",
+    "load_adapted": "vocabx.train",
+    "pack_dataset": "vocabx.data",
+    "pack_texts": "vocabx.data",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -175,6 +175,9 @@ class Counts:
     surfaces: dict[str, str] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     pruned_below: int = 0
+    # maximal runs of letter-words (2+), with whether a phrase may end at the run's end: their count.
+    # Only held-out counts keep them, for the exact projection of phrases.
+    runs: Counter | None = None
 
     @property
     def n_words(self) -> int:
@@ -194,6 +197,8 @@ class Counts:
         if room > 0:
             self.examples.extend(other.examples[:room])
         self.pruned_below = max(self.pruned_below, other.pruned_below)
+        if other.runs is not None:
+            self.runs = (self.runs or Counter()) + other.runs
         return self
 
     def save(self, path: str | Path, *, meta: dict | None = None) -> None:
@@ -210,6 +215,7 @@ class Counts:
             "phrase_docs": {"\t".join(k): v for k, v in self.phrase_docs.items()},
             "surfaces": self.surfaces,
             "examples": self.examples,
+            "runs": [[list(words), end_ok, c] for (words, end_ok), c in self.runs.items()] if self.runs is not None else None,
         }
         tmp = Path(f"{path}.tmp")
         with gzip.open(tmp, "wt", encoding="utf-8") as f:
@@ -235,6 +241,7 @@ class Counts:
             surfaces=data["surfaces"],
             examples=data["examples"],
             pruned_below=data.get("pruned_below", 0),
+            runs=Counter({(tuple(w), bool(e)): c for w, e, c in data["runs"]}) if data.get("runs") is not None else None,
         )
         return counts, data.get("meta", {})
 
@@ -247,10 +254,11 @@ def count_corpus(
     texts: Iterable[str],
     space: TokenSpace,
     *,
-    max_phrase_words: int = 3,
+    max_phrase_words: int = 4,
     phrases: bool = True,
     max_phrases: int = 2_000_000,
     batch_bytes: int = 8_000_000,
+    runs: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Counts:
     """Count the unique pre-tokens and word runs of a corpus in one streaming pass.
@@ -259,13 +267,14 @@ def count_corpus(
     then counted with numpy on 64-bit hashes of their token ids, and only new unique words are turned
     back into strings. ``max_phrases`` bounds the n-gram table: when it is exceeded, the rarest n-grams
     are dropped (the threshold rises each time), so a long tail of one-off word pairs cannot exhaust
-    memory.
+    memory. ``runs`` also keeps every maximal run of letter-words, which :func:`project` needs to
+    project phrases exactly (used for held-out text, which is small).
 
     >>> c = count_corpus(["the cat sat", "the cat ran"], space)          # doctest: +SKIP
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
     (2, 2)
     """
-    counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases)
+    counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases, runs)
     for batch in _batches_by_bytes(texts, batch_bytes):
         counter.add(batch)
         if progress is not None:
@@ -290,6 +299,8 @@ _MASK64 = (1 << 64) - 1
 _P = 0x9E3779B97F4A7C15  # odd, so its powers are invertible mod 2**64 and positions never cancel
 _Q = 0xC2B2AE3D27D4EB4F
 _DOC_MIX = 0x165667B19E3779F9
+_R = 0x27D4EB2F165667C5
+_R_INV = pow(_R, -1, 1 << 64)
 
 
 def _powers(base: int, n: int) -> Any:
@@ -306,7 +317,7 @@ def _powers(base: int, n: int) -> Any:
 class _HashCounter:
     """Word and n-gram counts kept as numpy tables keyed by 64-bit hashes of token-id sequences."""
 
-    def __init__(self, space: TokenSpace, max_phrase_words: int, phrases: bool, max_phrases: int):
+    def __init__(self, space: TokenSpace, max_phrase_words: int, phrases: bool, max_phrases: int, runs: bool = False):
         import numpy as np
 
         self.np = np
@@ -337,6 +348,8 @@ class _HashCounter:
         self.p_len = np.empty(0, np.int8)
         self.p_words = np.empty((0, max(self.longest, 1)), np.uint64)
         self.pruned_below = 0
+        self.collect_runs = runs and phrases
+        self.runs: dict[int, list] = {}  # run key -> [count, word hashes, phrase may end at its end]
 
     # -- one batch ----------------------------------------------------------------------------------
 
@@ -424,6 +437,8 @@ class _HashCounter:
         # after[k]: what follows a run ending just before word k does not glue onto it
         after = np.ones(n + 1, dtype=bool)
         after[1:n] = ~(same[1:] & alnum[1:])
+        if self.collect_runs:
+            self._add_runs(wh, letter, cont, after)
         run = letter.copy()
         keys = wh.copy()
         found_keys, found_len, found_start = [], [], []
@@ -459,6 +474,35 @@ class _HashCounter:
             has = l0 > j
             words[has, j] = wh[s0[has] + j]
         self._merge_table(uniq, cnt.astype(np.int64), docs, l0, words)
+
+    def _add_runs(self, wh: Any, letter: Any, cont: Any, after: Any) -> None:
+        """Count maximal runs of 2+ letter-words, keyed by a hash of their word hashes."""
+        np = self.np
+        n = len(wh)
+        link = np.zeros(n, dtype=bool)
+        link[1:] = cont[1:] & letter[:-1]
+        starts = np.flatnonzero(letter & ~link)
+        breaks = np.flatnonzero(~link)
+        ends = np.append(breaks, n)[np.searchsorted(breaks, starts, side="right")]
+        keep = ends - starts >= 2
+        starts, ends = starts[keep], ends[keep]
+        if not len(starts):
+            return
+        with np.errstate(over="ignore"):
+            powers = np.cumprod(np.full(n, _R, dtype=np.uint64))  # R**1 .. R**n
+            inverse = np.cumprod(np.full(n, _R_INV, dtype=np.uint64))
+            prefix = np.concatenate([[np.uint64(0)], np.cumsum(wh * powers)])
+            key = (prefix[ends] - prefix[starts]) * inverse[starts]
+            key = key ^ ((ends - starts).astype(np.uint64) * np.uint64(_Q)) ^ after[ends].astype(np.uint64)
+        uniq, first, cnt = np.unique(key, return_index=True, return_counts=True)
+        wl = wh.tolist()
+        for k, i, c in zip(uniq.tolist(), first.tolist(), cnt.tolist()):
+            entry = self.runs.get(k)
+            if entry is None:
+                s0, e0 = int(starts[i]), int(ends[i])
+                self.runs[k] = [c, wl[s0:e0], bool(after[e0])]
+            else:
+                entry[0] += c
 
     def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, words: Any) -> None:
         np = self.np
@@ -509,6 +553,8 @@ class _HashCounter:
             if d:
                 phrase_docs[key] = d
         counts.phrases, counts.phrase_docs = phrases, phrase_docs
+        if self.collect_runs:
+            counts.runs = Counter({(tuple(word_of[w] for w in words), end_ok): c for c, words, end_ok in self.runs.values()})
         return counts
 
 
@@ -798,10 +844,10 @@ class SelectSettings:
 
     max_new: int = 16384  # how many candidates to rank (the curve's x range)
     min_count: int = 5  # fewer occurrences than this: not a candidate
-    min_docs: int = 2  # in fewer documents than this: not a candidate (a term of one document is not a domain term)
+    min_docs: int = 3  # in fewer documents than this: not a candidate (a term of one document is not a domain term)
     kinds: tuple[str, ...] = KINDS  # which kinds of candidate to consider
     allow_digits: bool = False  # SmolLM2 and others split numbers digit by digit on purpose
-    max_phrase_words: int = 3  # longest phrase, in words
+    max_phrase_words: int = 4  # longest phrase, in words
 
     def __post_init__(self) -> None:
         problems = []
@@ -986,16 +1032,60 @@ def _surface_of_piece(piece: str, space: TokenSpace) -> str | None:
 
 
 def project(chosen: list[Candidate], counts: Counts, space: TokenSpace, points: list[int]) -> list[dict]:
-    """Apply the ranked candidates in order to another corpus's counts; the savings at each N in points."""
-    model = SavingsModel(counts, space)
+    """Apply the ranked candidates in order to another corpus's counts; the savings at each N in points.
+
+    With the corpus's runs of letter-words (``count_corpus(..., runs=True)``) the projection is exact:
+    words and subwords through the savings model, phrases by matching them leftmost-longest in every
+    run, as the extended tokenizer's pre-tokenizer does. Without runs, phrase overlaps are estimated.
+    """
     wanted = sorted(set(points))
+    if counts.runs is None:
+        model = SavingsModel(counts, space)
+        curve, k = [], 0
+        for i, cand in enumerate(chosen, 1):
+            model.apply(cand)
+            while k < len(wanted) and wanted[k] == i:
+                curve.append(_point(i, model.saved, model.base_tokens))
+                k += 1
+        return curve
+    model = SavingsModel(counts, space)
+    phrases: set[tuple[str, ...]] = set()
+    longest = 1
     curve, k = [], 0
     for i, cand in enumerate(chosen, 1):
-        model.apply(cand)
+        if cand.kind == "phrase":
+            assert cand.parts is not None
+            phrases.add(tuple(cand.parts))
+            longest = max(longest, len(cand.parts))
+        else:
+            model.apply(cand)
         while k < len(wanted) and wanted[k] == i:
-            curve.append(_point(i, model.saved, model.base_tokens))
+            saved = model.saved + _phrase_savings(counts.runs, phrases, longest, model) if phrases else model.saved
+            curve.append(_point(i, saved, model.base_tokens))
             k += 1
     return curve
+
+
+def _phrase_savings(runs: Counter, phrases: set[tuple[str, ...]], longest: int, model: SavingsModel) -> int:
+    """Tokens the phrases save in every run, matched leftmost-longest (a phrase ending a run needs end_ok)."""
+    firsts = {p[0] for p in phrases}
+    saved = 0
+    for (words, end_ok), count in runs.items():
+        n = len(words)
+        i, run_saved = 0, 0
+        while i < n - 1:
+            if words[i] in firsts:
+                for j in range(min(n, i + longest), i + 1, -1):
+                    if (j < n or end_ok) and words[i:j] in phrases:
+                        run_saved += sum(model.pieces_now(w) for w in words[i:j]) - 1
+                        i = j
+                        break
+                else:
+                    i += 1
+            else:
+                i += 1
+        saved += count * run_saved
+    return saved
 
 
 def _point(n: int, saved: int, base: int) -> dict:
@@ -1141,7 +1231,7 @@ def analyze(
             train_texts, held = split_holdout(texts, holdout, seed)
         counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=progress)
         if held:
-            held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+            held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
         elif holdout:
             notes.append(f"--holdout {holdout} selected no documents; only the in-sample curve is shown.")
     _check_size(counts, sources)

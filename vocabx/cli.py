@@ -255,10 +255,10 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=float, default=0.1, metavar="FRACTION", help="documents kept out of selection for the honest curve, in (0, 0.5]; 0 for none (default 0.1)")
     parser.add_argument("--max-new", type=int, default=16384, metavar="N", help="candidates to rank (default 16384)")
     parser.add_argument("--min-count", type=int, default=5, help="minimum occurrences of a candidate (default 5)")
-    parser.add_argument("--min-docs", type=int, default=2, help="minimum documents a candidate appears in (default 2)")
+    parser.add_argument("--min-docs", type=int, default=3, help="minimum documents a candidate appears in (default 3)")
     parser.add_argument("--kinds", default="word,subword,phrase", help="candidate kinds to consider (default word,subword,phrase)")
     parser.add_argument("--allow-digits", action="store_true", help="allow candidates with digits")
-    parser.add_argument("--max-phrase-words", type=int, default=3, help="longest phrase in words (default 3)")
+    parser.add_argument("--max-phrase-words", type=int, default=4, help="longest phrase in words (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the holdout split (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... and write a counts file into -o")
@@ -414,10 +414,71 @@ def _check_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extended", required=True, metavar="EXT_DIR", help="folder written by vocabx extend")
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train LoRA and the new tokens' embedding rows of an extended model on a corpus; write a small adapter.
+
+    --model is a folder written by vocabx extend (or any model with --mode lora, or --new-token-ids).
+    -o receives the adapter (LoRA weights and new rows only), the tokenizer, the training config,
+    metrics, log.jsonl and checkpoints; --resume continues from its newest checkpoint. Settings come
+    from the defaults, then --config FILE (YAML), then the flags. Runs on several processes under
+    `accelerate launch -m vocabx train ...`.
+    """
+    from vocabx.corpus import read_corpus
+    from vocabx.train import config_from_args, train
+
+    config = config_from_args(args)
+    texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+    eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.eval_corpus else None
+    result = train(
+        args.model,
+        texts,
+        args.output,
+        config,
+        eval_texts=eval_texts,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=False if args.quiet else None,
+        trust_remote_code=args.trust_remote_code,
+    )
+    if not result.is_main_process:
+        return 0
+
+    def num(value: float | None, digits: int = 4) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    rows = [
+        ("mode", f"{result.mode} ({result.trainable_parameters:,} trained parameters)"),
+        ("steps", f"{result.steps:,} ({result.tokens:,} tokens)"),
+        ("train loss", num(result.train_loss)),
+        ("eval loss", num(result.eval_loss)),
+        ("eval bits per byte", num(result.eval_bpb)),
+        ("tokens/s", f"{result.tokens_per_second:,.0f}"),
+        ("adapter", f"{result.output_dir} ({result.adapter_bytes / 1e6:.2f} MB of weights)"),
+    ]
+    if result.merged_dir:
+        rows.append(("merged model", result.merged_dir))
+    emit(args, result.as_dict(), table(rows))
+    return 0
+
+
+def _train_args(parser: argparse.ArgumentParser) -> None:
+    from vocabx.train import add_config_flags
+
+    _add_corpus(parser)
+    _add_model(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="ADAPTER_DIR", help="folder for the adapter, log and checkpoints")
+    parser.add_argument("--resume", action="store_true", help="continue the run in -o from its newest checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier training run in -o")
+    parser.add_argument("--config", metavar="FILE", help="YAML file of settings (keys as the flags below); flags override it")
+    parser.add_argument("--eval-corpus", nargs="+", metavar="CORPUS", help="evaluate on these texts instead of a held-out share of CORPUS")
+    add_config_flags(parser)
+
+
 COMMANDS["analyze"] = (cmd_analyze, _analyze_args)
 COMMANDS["merge-counts"] = (cmd_merge_counts, _merge_counts_args)
 COMMANDS["extend"] = (cmd_extend, _extend_args)
 COMMANDS["check"] = (cmd_check, _check_args)
+COMMANDS["train"] = (cmd_train, _train_args)
 
 
 # ---------------------------------------------------------------------------------------------------

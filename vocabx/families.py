@@ -13,8 +13,9 @@ the guarantees of DESIGN.md, and each mechanism says exactly where a new token f
   ``▁W`` such that (a) the character before that ``▁`` is the start of the text segment or a character
   ``c`` for which no base token contains ``c▁``, and (b) the character after ``W`` is the end of the
   segment, or is no letter, mark or digit and, with ``W``'s last character ``l``, no base token contains
-  ``l`` followed by it. No base token can then span either cut, so BPE gives the rest of the text exactly
-  the base tokens and the entry replaces the two or more tokens of ``▁W``: never longer, lossless. By (b)
+  ``l`` followed by it. No base token can then span either cut, so BPE cuts the rest of the text into
+  the base tokens (or fewer, where ``ignore_merges`` finds a whole remaining piece in the vocabulary) and
+  the entry replaces the two or more tokens of ``▁W``: never longer, lossless. By (b)
   it never fires when a letter follows, and it always starts at a space: no partial-word match.
   Where (b) fails (in the tiny test tokenizer ``y.`` is inside a token, so ``▁…y`` does not fire before
   a full stop) the base tokens are kept.
@@ -44,19 +45,28 @@ the guarantees of DESIGN.md, and each mechanism says exactly where a new token f
 **WordPiece** (BERT: normalizer, ``BertPreTokenizer``, greedy longest-match-first):
 
 - ``word`` ``W``: the entry ``W`` + U+FDD0, with the same normalizer and decoder steps, U+FDD0 inserted
-  where ``W`` is a whole pre-token (start, whitespace or punctuation on both sides). A plain ``W`` entry
-  would be the longest prefix of ``Wx`` and fire there (``hepatosplenomegaly`` + ``##x``); with the
-  marker the entry fires on the whole pre-token only, so guarantee 3 keeps its byte-level meaning and the
-  checker's glued probes apply unchanged.
+  where ``W`` is a whole pre-token of the normalized text (start, whitespace or punctuation on both
+  sides). A plain ``W`` entry would be the longest prefix of ``Wx`` and fire there
+  (``hepatosplenomegaly`` + ``##x``); with the marker the entry fires on the whole pre-token only, so
+  guarantee 3 keeps its byte-level meaning and the checker's glued probes apply unchanged. BERT's
+  normalizer pads CJK ideographs with spaces, so ``W`` glued to one (``患者W``) is a whole pre-token to
+  BERT, but a letter touches ``W`` in the text; the marker is not inserted there (one space between the
+  ideograph and ``W`` after normalizing means they touched). A combining mark that the normalizer
+  strips (``W`` + U+0301) leaves ``W`` whole, and the entry fires: the tokenizer cannot tell them apart.
 - ``subword``: a ``##`` continuation entry (``##omegaly`` from ``##omeg`` + ``##aly``) or a word-initial
-  prefix (``hepat`` from ``hep`` + ``##at``). Greedy longest-match uses it wherever it is the longest
-  match. Greedy matching is not monotone, so "never longer" and "lossless" are not provable for these;
-  :mod:`vocabx.check` verifies them on the stress set and the texts and the extender drops offenders.
+  prefix (``car`` from ``c`` + ``##ar``), kept only when greedy matching provably cuts no word into
+  more tokens (:func:`_greedy_problem`): where the entry fires the base would have taken a shorter match
+  and gone on inside the entry's span; if no base entry reaches past the span's end from any position of
+  that path, the base cuts exactly where the entry ends and the rest of the word is cut as before. Other
+  subwords are dropped: on the tiny test tokenizer an unchecked ``##nif`` (``##ni`` + ``##f``) cut
+  ``eretnifustandin`` into 7 tokens where the base takes 6 (``##ni`` ``##fu`` ``##standin``).
 - ``phrase``: dropped; the pre-tokenizer removes the spaces a phrase would span.
 
-U+FDD0 in the input itself: BERT's normalizer deletes it; a Unigram model without byte fallback maps it
-to ``<unk>``, so guarantee 1 does not apply; with byte fallback it is lost when it directly follows a
-word entry's word. Unicode reserves noncharacters for internal use, which is why it is the marker.
+U+FDD0 in the input itself is first replaced by another noncharacter that no entry holds, so it stays an
+unknown character exactly as in the base and never matches a marked entry. Only a Unigram model with byte
+fallback, which would have round-tripped it, decodes it as that other noncharacter. Unicode reserves
+noncharacters for internal use, which is why one is the marker; a vocabulary that already holds U+FDD0
+gets no word entries.
 
 What it leaves out: byte-level BPE (:mod:`vocabx.extend`), checking the guarantees (:mod:`vocabx.check`),
 and other tokenizer models (WordLevel, character BPE with ``end_of_word_suffix``), which are an error.
@@ -64,6 +74,7 @@ and other tokenizer models (WordLevel, character BPE with ``end_of_word_suffix``
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
@@ -79,7 +90,10 @@ _MARKER = "▁"
 _WORD_CHAR = r"\p{L}\p{M}\p{N}"
 # BertPreTokenizer splits at whitespace and at punctuation (Unicode P* and all ASCII punctuation).
 _BERT_SPLIT = r"\p{White_Space}\p{P}\x{21}-\x{2F}\x{3A}-\x{40}\x{5B}-\x{60}\x{7B}-\x{7E}"
+# The CJK ideograph blocks BertNormalizer surrounds with spaces.
+_CJK = r"\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{F900}-\x{FAFF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2CEAF}\x{2F800}-\x{2FA1F}"
 _SPLIT_TAG = "(?#vocabx-words)"
+_MARKER_TAKEN = "the vocabulary already uses U+FDD0, the character that marks word entries"
 
 
 def extend_spec(spec: dict, new: list, space: Any) -> tuple[dict, list[dict], list[dict]]:
@@ -164,22 +178,44 @@ def _with_decoder_step(decoder: dict | None) -> dict:
     return {"type": "Sequence", "decoders": steps}
 
 
-def _with_marker_normalizer(normalizer: dict | None, pattern: str) -> dict:
-    """The normalizer followed by one marker insertion, replacing an earlier one from a previous extension."""
+def _with_marker_normalizer(normalizer: dict | None, pattern: str, stand_in: str) -> dict:
+    """The normalizer followed by the marker steps, replacing those of a previous extension.
+
+    A U+FDD0 already in the input becomes ``stand_in``, another noncharacter no entry holds, so that only
+    the inserted markers can match a marked entry; the input's own noncharacter stays unknown as before.
+    """
     steps = list(normalizer["normalizers"]) if normalizer and normalizer.get("type") == "Sequence" else [normalizer] if normalizer else []
-    steps = [s for s in steps if not (s.get("type") == "Replace" and s.get("content") == SENTINEL)]
+    steps = [s for s in steps if not (s.get("type") == "Replace" and SENTINEL in (s.get("content"), s.get("pattern", {}).get("String")))]
+    steps.append({"type": "Replace", "pattern": {"String": SENTINEL}, "content": stand_in})
     steps.append({"type": "Replace", "pattern": {"Regex": pattern}, "content": SENTINEL})
     return {"type": "Sequence", "normalizers": steps}
 
 
-def _marker_pattern(words: list[str], before: str, at_start: bool) -> str:
+def _stand_in(strings: Any) -> str | None:
+    """A noncharacter (U+FDD1..U+FDEF) that no vocabulary string holds; None when the vocabulary uses U+FDD0.
+
+    Marked entries (ending in U+FDD0) are ours and do not count.
+    """
+    used = {ch for s in strings for ch in (s[: -len(SENTINEL)] if s.endswith(SENTINEL) else s)}
+    if SENTINEL in used:
+        return None
+    return next((chr(c) for c in range(0xFDD1, 0xFDF0) if chr(c) not in used), None)
+
+
+def _marker_pattern(words: list[str], before: str, at_start: bool, padded: str = "") -> str:
     """A zero-width regex matching right after any of ``words`` when it stands between ``before`` chars.
 
     (['hepato', 'hepatosplenomegaly'], '[ ]', True) matches after 'hepato' in 'a hepato b' but not in
     'a hepatos b'. The cheap look-arounds come first, so the word trie is only tried at word ends.
+    ``padded``: a class of characters the normalizer surrounds with spaces (BERT's CJK ideographs). One
+    space between such a character and the word means they touched in the input: no match there.
     """
     start = rf"(?:\A|[{before}])" if at_start else f"[{before}]"
-    return rf"(?![^{before}])(?<=[^{before}])(?<={start}{_alternation(words)})"
+    trie = _alternation(words)
+    pattern = rf"(?![^{before}])(?<=[^{before}])(?<={start}{trie})"
+    if padded:
+        pattern = rf"(?! [{padded}]){pattern}(?<![{padded}] {trie})"
+    return pattern
 
 
 def _alternation(words: list[str]) -> str:
@@ -338,6 +374,9 @@ def _extend_unigram(spec: dict, new: list, space: Any) -> tuple[dict, list[dict]
     index = {piece: i for i, (piece, _) in enumerate(pieces)}
     batch = _Batch(spec, set(index) | {p[: -len(SENTINEL)] for p in index if p.endswith(SENTINEL)})
     layout = _unigram_layout(spec.get("pre_tokenizer"))
+    stand_in = _stand_in(index)
+    if stand_in is None:
+        layout = _MARKER_TAKEN
     score_of = _score_function(model, pieces)
     fresh = []
     for item in new:
@@ -357,8 +396,9 @@ def _extend_unigram(spec: dict, new: list, space: Any) -> tuple[dict, list[dict]
         _pad_to(pieces, fresh[0][0], spec, score_of)
         pieces.extend(piece for _, piece in fresh)
         words = [p[len(_MARKER) : -len(SENTINEL)] for p, _ in pieces if p.endswith(SENTINEL)]
-        assert isinstance(layout, _Layout)
-        spec["normalizer"] = _with_marker_normalizer(spec.get("normalizer"), _marker_pattern(words, layout.before, layout.at_start))
+        assert isinstance(layout, _Layout) and stand_in is not None
+        pattern = _marker_pattern(words, layout.before, layout.at_start)
+        spec["normalizer"] = _with_marker_normalizer(spec.get("normalizer"), pattern, stand_in)
         spec["decoder"] = _with_decoder_step(spec.get("decoder"))
     return spec, batch.added, batch.dropped
 
@@ -423,15 +463,17 @@ def _extend_wordpiece(spec: dict, new: list, space: Any) -> tuple[dict, list[dic
     prefix = model.get("continuing_subword_prefix") or "##"
     longest = model.get("max_input_chars_per_word") or 100
     batch = _Batch(spec, set(vocab) | {t[: -len(SENTINEL)] for t in vocab if t.endswith(SENTINEL)})
+    stand_in = _stand_in(vocab)
+    base = sorted(vocab)
     words = False
     for item in new:
         reason = batch.screen(item)
         if reason is None and item.kind == "subword":
-            reason = _merge_problem(item, vocab, prefix)
+            reason = _merge_problem(item, vocab, prefix) or _greedy_problem(item.token, prefix, base)
         elif reason is None and item.kind == "phrase":
             reason = PHRASES_BYTE_LEVEL_ONLY
         elif reason is None:
-            reason = _wordpiece_word_problem(item, space, prefix, longest)
+            reason = _MARKER_TAKEN if stand_in is None else _wordpiece_word_problem(item, space, prefix, longest)
         if reason:
             batch.drop(item, reason)
             continue
@@ -440,7 +482,10 @@ def _extend_wordpiece(spec: dict, new: list, space: Any) -> tuple[dict, list[dic
         words = words or item.kind == "word"
     if words:
         marked = [t[: -len(SENTINEL)] for t in vocab if t.endswith(SENTINEL)]
-        spec["normalizer"] = _with_marker_normalizer(spec.get("normalizer"), _marker_pattern(marked, _BERT_SPLIT, True))
+        assert stand_in is not None
+        padded = _CJK if _pads_cjk(space.backend.normalizer) else ""
+        pattern = _marker_pattern(marked, _BERT_SPLIT, True, padded)
+        spec["normalizer"] = _with_marker_normalizer(spec.get("normalizer"), pattern, stand_in)
         spec["decoder"] = _with_decoder_step(spec.get("decoder"))
     return spec, batch.added, batch.dropped
 
@@ -455,6 +500,80 @@ def _wordpiece_word_problem(item: Any, space: Any, prefix: str, longest: int) ->
     return _marked_word_problem(item, space, "")
 
 
+def _greedy_problem(token: str, prefix: str, base: list[str]) -> str | None:
+    """Why a new entry could make some word longer under greedy longest-match (None when it cannot).
+
+    Where the entry fires, the base would have taken a shorter match and gone on inside the entry's
+    span. If from every position of that path no base entry reaches past the span's end, the base cuts
+    exactly where the entry ends, with two tokens or more: the entry saves at least one and the rest of
+    the word is cut as before. '##nif' (from '##ni' + '##f') fails when '##fu' exists: in 'eretnifustandin'
+    the base takes '##ni' '##fu' '##standin', the entry leaves 'ustandin' to '##us' '##t' '##andin'.
+    ``base``: the entries of the tokenizer being extended, sorted.
+    """
+    initial = not token.startswith(prefix)
+    body = token if initial else token[len(prefix) :]
+    position = 0
+    while position < len(body):
+        form = "" if initial and position == 0 else prefix
+        rest = form + body[position:]
+        if position > 0 and _has_longer(base, rest):
+            return f"greedy WordPiece could cut past it: base entries start with {rest!r}, so it could make words longer"
+        end = _longest(base, form, body, position)
+        if end is None:
+            return "greedy WordPiece cannot cut it into base entries"
+        position = end
+    return None
+
+
+def _longest(base: list[str], form: str, body: str, position: int) -> int | None:
+    """The end of the longest base entry matching ``body`` at ``position`` (None when none does)."""
+    return next((end for end in range(len(body), position, -1) if _contains(base, form + body[position:end])), None)
+
+
+def _contains(base: list[str], text: str) -> bool:
+    i = bisect.bisect_left(base, text)
+    return i < len(base) and base[i] == text
+
+
+def _has_longer(base: list[str], text: str) -> bool:
+    """Whether some entry of the sorted ``base`` starts with ``text`` and is longer."""
+    i = bisect.bisect_right(base, text)
+    return i < len(base) and base[i].startswith(text)
+
+
+def _pads_cjk(normalizer: Any) -> bool:
+    """Whether the normalizer puts spaces around CJK ideographs (BertNormalizer's handle_chinese_chars)."""
+    return normalizer is not None and normalizer.normalize_str("a\u4e00b") == "a \u4e00 b"
+
+
 def _splits_bert(ch: str) -> bool:
     """Whether BertPreTokenizer splits at ``ch``: whitespace, ASCII punctuation or Unicode punctuation."""
     return ch.isspace() or (ch.isascii() and not ch.isalnum() and ch.isprintable()) or unicodedata.category(ch).startswith("P")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pieces a new token replaces
+
+
+def base_pieces(space: Any, token: str) -> list[str]:
+    """The base pieces a new token stands for, in token space: what its embedding is initialized from.
+
+    '▁hepatomegaly' -> ['▁hep', 'at', 'omeg', 'aly'] (no stray '▁' from the normalizer's prepended space);
+    '##omegaly' -> ['##ome', '##galy'], as the pieces sit inside a word.
+    """
+    prefix = getattr(space.backend.model, "continuing_subword_prefix", None) if space.family == "wordpiece" else None
+    if prefix and token.startswith(prefix):
+        return _continuation_pieces(token[len(prefix) :], prefix, space.vocab)
+    return list(space.pieces(token))
+
+
+def _continuation_pieces(text: str, prefix: str, vocab: Any) -> list[str]:
+    """WordPiece's greedy longest-match over a word's middle: 'omegaly' -> ['##ome', '##galy']."""
+    pieces, start = [], 0
+    while start < len(text):
+        end = next((e for e in range(len(text), start, -1) if prefix + text[start:e] in vocab), None)
+        if end is None:
+            return []  # WordPiece gives up on the whole word then, as here
+        pieces.append(prefix + text[start:end])
+        start = end
+    return pieces

@@ -1,0 +1,252 @@
+"""Training data: split documents into train and eval, tokenize, and pack into fixed-length blocks.
+
+Packing puts the documents one after another, each followed by the tokenizer's EOS, and cuts the stream
+into blocks of ``block_size`` tokens, so no position is padding. ``[a1 a2] [b1 b2 b3]``, block 3 ->
+``[a1 a2 EOS] [b1 b2 b3]`` (the trailing ``EOS`` that does not fill a block is dropped). Attention runs
+across the document boundaries inside a block; the EOS tells the model where one document ends.
+
+- :func:`split_documents`: a seeded, hash-based split by document (exact duplicates land on the same
+  side, so the eval split holds no text seen in training);
+- :func:`pack_texts`: texts -> an ``(n_blocks, block_size)`` int32 array in document order, tokenized
+  through ``datasets.map`` (several processes for large corpora) and cached on disk by content, so a
+  second run on the same texts and tokenizer skips tokenization;
+- :func:`pack_dataset`: the same for a ``datasets.Dataset`` (or ``IterableDataset``) in a user's own
+  pipeline, returning a dataset with one ``input_ids`` block per row.
+
+Without the ``datasets`` package, :func:`pack_texts` tokenizes in this process and gives the same blocks.
+What it leaves out: shuffling, which the training loop does per epoch from its seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from vocabx.errors import VocabxError
+
+# Corpora below this many documents are tokenized in one process: starting workers costs more.
+_PARALLEL_MIN_DOCS = 20_000
+_CACHE_VERSION = "vocabx.packed/1"
+
+
+@dataclass
+class PackedBlocks:
+    """Token blocks of a corpus, in document order, and what packing kept and dropped."""
+
+    blocks: Any  # numpy int32 array (n_blocks, block_size), possibly memory-mapped
+    docs: int
+    tokens: int  # tokens of the documents including one EOS each
+    dropped_tokens: int  # the tail that did not fill a last block
+    cached: bool = False
+
+    def as_dict(self) -> dict:
+        n, size = self.blocks.shape
+        return {"docs": self.docs, "tokens": self.tokens, "blocks": int(n), "block_size": int(size), "dropped_tokens": self.dropped_tokens, "cached": self.cached}
+
+
+def split_documents(
+    texts: Iterable[str], eval_fraction: float, seed: int = 0, *, max_eval_docs: int | None = None
+) -> tuple[list[str], list[str]]:
+    """Split documents into (train, eval) by a seeded hash of each text (see ``analyze.split_holdout``).
+
+    Exact duplicates always land on the same side. When the hash sends no document to eval but there
+    are at least two distinct documents, the one with the smallest hash goes there (with its
+    duplicates), so a small corpus still gets an eval split. ``max_eval_docs`` keeps the first N eval
+    documents in corpus order and gives the rest back to training.
+    """
+    from vocabx.analyze import split_holdout
+
+    if not 0 <= eval_fraction < 1:
+        raise VocabxError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
+    texts = list(texts)
+    if eval_fraction == 0:
+        return texts, []
+    train_iter, held = split_holdout(texts, eval_fraction, seed)
+    train = list(train_iter)
+    if not held and len(set(train)) >= 2:
+        key = str(seed).encode()
+        first = min(set(train), key=lambda t: hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=8, key=key).digest())
+        held = [t for t in train if t == first]
+        train = [t for t in train if t != first]
+    if max_eval_docs is not None and len(held) > max_eval_docs:
+        keep = set(dict.fromkeys(held[:max_eval_docs]))
+        train += [t for t in held if t not in keep]
+        held = [t for t in held if t in keep]
+    return train, held
+
+
+def eos_id(tokenizer: Any) -> int:
+    """The document separator: the tokenizer's EOS, else its separator or BOS token."""
+    for name in ("eos_token_id", "sep_token_id", "bos_token_id"):
+        value = getattr(tokenizer, name, None)
+        if value is not None:
+            return int(value)
+    raise VocabxError(
+        "the tokenizer has no EOS (nor SEP or BOS) token to put between packed documents; "
+        "set tokenizer.eos_token to the model's end-of-text token"
+    )
+
+
+def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int) -> dict:
+    """{'text': ['ab', 'c']} -> {'input_ids': [[a, b, EOS], [c, EOS]]}"""
+    ids = tokenizer(batch[text_field], add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    return {"input_ids": [row + [eos] for row in ids]}
+
+
+def _group_batch(batch: dict, *, block_size: int) -> dict:
+    """{'input_ids': [[1, 2, 3], [4, 5]]}, block 2 -> {'input_ids': [[1, 2], [3, 4]]} (5 is dropped)."""
+    flat = [t for row in batch["input_ids"] for t in row]
+    usable = len(flat) - len(flat) % block_size
+    return {"input_ids": [flat[i : i + block_size] for i in range(0, usable, block_size)]}
+
+
+def pack_dataset(
+    dataset: Any,
+    tokenizer: Any,
+    block_size: int,
+    *,
+    num_proc: int | None = None,
+    text_field: str = "text",
+    batch_size: int = 1000,
+) -> Any:
+    """Tokenize a ``datasets`` dataset and pack it into rows of ``block_size`` token ids.
+
+    Returns a dataset with one column, ``input_ids``, each row one block (use it as ``labels`` too: the
+    model shifts them). Documents are joined with the tokenizer's EOS in dataset order; each map batch
+    of ``batch_size`` documents drops the tail that does not fill a block, so the waste is under one
+    block per batch. Works on ``IterableDataset`` too (``num_proc`` is then ignored). ``datasets``
+    caches both maps for datasets backed by files.
+
+    >>> ds = datasets.Dataset.from_dict({"text": ["Signs and symptoms", "of the disease"]})  # doctest: +SKIP
+    >>> pack_dataset(ds, tokenizer, block_size=4)["input_ids"]                              # doctest: +SKIP
+    [[48412, 284, 2925, 282], [260, 2046, 0, 0]]
+    """
+    _check_block_size(block_size)
+    eos = eos_id(tokenizer)
+    columns = getattr(dataset, "column_names", None)
+    if columns is not None and text_field not in columns:
+        raise VocabxError(f"the dataset has no column {text_field!r}; columns present: {', '.join(columns)}; pass text_field=")
+    streaming = not hasattr(dataset, "__len__")
+    parallel = {} if streaming else {"num_proc": num_proc if num_proc and num_proc > 1 else None, "desc": "tokenizing"}
+    tokenized = dataset.map(
+        _tokenize_batch,
+        batched=True,
+        batch_size=batch_size,
+        remove_columns=columns,
+        fn_kwargs={"tokenizer": tokenizer, "text_field": text_field, "eos": eos},
+        **parallel,
+    )
+    if not streaming:
+        parallel["desc"] = "packing"
+    return tokenized.map(_group_batch, batched=True, batch_size=batch_size, fn_kwargs={"block_size": block_size}, **parallel)
+
+
+def _check_block_size(block_size: Any) -> None:
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+        raise VocabxError(f"--block-size must be an int of at least 2, got {block_size!r}")
+
+
+def _fingerprint(texts: Sequence[str], tokenizer: Any, block_size: int, eos: int) -> str:
+    """A content hash of everything the blocks depend on."""
+    from vocabx.stats import backend_of
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([_CACHE_VERSION, block_size, eos, len(texts)]).encode())
+    digest.update(backend_of(tokenizer).to_str().encode("utf-8"))
+    for text in texts:
+        encoded = text.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()[:32]
+
+
+def default_cache_dir() -> Path:
+    from vocabx.models import vocabx_home
+
+    return vocabx_home() / "packed"
+
+
+def pack_texts(
+    texts: Sequence[str],
+    tokenizer: Any,
+    block_size: int,
+    *,
+    num_proc: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+) -> PackedBlocks:
+    """Tokenize documents and pack them into an ``(n_blocks, block_size)`` int32 array, in order.
+
+    Unlike :func:`pack_dataset`, the whole corpus is one stream, so at most one partial block is
+    dropped. ``num_proc`` defaults to one process below 20,000 documents and up to 8 above. The result
+    is cached under ``cache_dir`` (default ``$VOCABX_HOME/packed``) by a hash of the texts, the
+    tokenizer and the block size, written atomically and memory-mapped on later runs.
+    """
+    import numpy as np
+
+    _check_block_size(block_size)
+    texts = list(texts)
+    eos = eos_id(tokenizer)
+    path = None
+    if use_cache:
+        folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        path = folder / f"{_fingerprint(texts, tokenizer, block_size, eos)}.npy"
+        if path.is_file():
+            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            return PackedBlocks(np.load(path, mmap_mode="r"), meta["docs"], meta["tokens"], meta["dropped_tokens"], cached=True)
+    if num_proc is None:
+        num_proc = 1 if len(texts) < _PARALLEL_MIN_DOCS else min(8, os.cpu_count() or 1)
+    lengths, flat = _tokenize_all(texts, tokenizer, eos, num_proc)
+    tokens = int(flat.shape[0])
+    usable = tokens - tokens % block_size
+    blocks = flat[:usable].reshape(-1, block_size)
+    packed = PackedBlocks(blocks, len(texts), tokens, tokens - usable)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.npy")
+        try:
+            np.save(tmp, blocks)
+            meta_tmp = tmp.with_suffix(".json")
+            meta_tmp.write_text(json.dumps({"schema": _CACHE_VERSION, "docs": packed.docs, "tokens": tokens, "dropped_tokens": packed.dropped_tokens}), encoding="utf-8")
+            os.replace(meta_tmp, path.with_suffix(".json"))
+            os.replace(tmp, path)  # the .npy last: its presence means both files are complete
+        finally:
+            for leftover in (tmp, tmp.with_suffix(".json")):
+                leftover.unlink(missing_ok=True)
+    return packed
+
+
+def _tokenize_all(texts: list[str], tokenizer: Any, eos: int, num_proc: int) -> tuple[Any, Any]:
+    """Token ids of every document plus its EOS, concatenated: (lengths, flat int32 array)."""
+    import numpy as np
+
+    try:
+        import datasets
+    except ImportError:
+        datasets = None
+    if datasets is None or not texts:
+        rows = _tokenize_batch({"text": texts}, tokenizer=tokenizer, text_field="text", eos=eos)["input_ids"] if texts else []
+    else:
+        was = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            ds = datasets.Dataset.from_dict({"text": texts})
+            rows = ds.map(
+                _tokenize_batch,
+                batched=True,
+                batch_size=1000,
+                remove_columns=["text"],
+                num_proc=num_proc if num_proc > 1 else None,
+                fn_kwargs={"tokenizer": tokenizer, "text_field": "text", "eos": eos},
+            ).with_format("numpy")["input_ids"]
+        finally:
+            if was:
+                datasets.enable_progress_bars()
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    flat = np.concatenate([np.asarray(r, dtype=np.int32) for r in rows]) if len(rows) else np.zeros(0, dtype=np.int32)
+    return lengths, flat
