@@ -474,10 +474,59 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     add_config_flags(parser)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Compare the base and the adapted model: tokens, tokens per word, bits per byte, adoption, speed.
+
+    --adapted is a folder written by vocabx extend (an extended model) or vocabx train (an adapter or a
+    merged model). Each corpus is scored on its first --max-docs documents, cut to --max-chars characters:
+    on a CPU, scoring is bounded by the model's forward passes.
+    """
+    from vocabx.corpus import read_corpus
+    from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
+    from vocabx.models import load_model, load_tokenizer
+    from vocabx.outputs import check_output_dir
+
+    def named(sources: list[str]) -> dict[str, list[str]]:
+        return {src: take(read_corpus(src, text_field=args.text_field, line_docs=args.line_docs), args.max_docs, args.max_chars) for src in sources}
+
+    corpora = named(args.corpus)
+    general = named(args.general or [])
+    out = Path(args.output) if args.output else Path(args.adapted) / "evaluation"
+    check_output_dir(out, args.overwrite, "metrics.json", "evaluation")
+    adapted = load_side(args.model, args.adapted)
+    base = Side(load_model(args.model), load_tokenizer(args.model), set(), label=args.model)
+    with progress_bar(len(corpora) + len(general), quiet=args.quiet, desc="evaluate", unit="corpus") as bar:
+        metrics = evaluate(base, adapted, corpora, general, block_size=args.block_size, batch_size=args.batch_size, prompts=args.prompts, progress=bar.update)
+    write_metrics(metrics, out, overwrite=args.overwrite)
+    rows = []
+    for name, r in metrics["corpora"].items():
+        b, a = r["base"], r["adapted"]
+        speed = f", {r['speedup']:.2f}x docs/s" if r.get("speedup") else ""
+        rows.append((f"{name} ({r['role']})", f"tokens {b['tokens']:,} -> {a['tokens']:,} ({-r['token_reduction']:+.1%}), tokens/word {b['tokens_per_word']:.3f} -> {a['tokens_per_word']:.3f}, bpb {b['bpb']:.4f} -> {a['bpb']:.4f} ({r['bpb_change']:+.2%}), adoption {r['new_token_adoption']:.1%}{speed}"))
+    rows.append(("written", str(out)))
+    emit(args, metrics, table(rows))
+    return 0
+
+
+def _evaluate_args(parser: argparse.ArgumentParser) -> None:
+    _add_corpus(parser)
+    _add_model(parser, "--base")
+    parser.add_argument("--adapted", required=True, metavar="DIR", help="extended model, adapter or merged model folder")
+    parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text, to show regressions")
+    parser.add_argument("-o", "--output", metavar="DIR", help="where to write metrics.json, report.md, metrics.png (default: DIR/evaluation)")
+    parser.add_argument("--max-docs", type=int, default=64, help="documents scored per corpus (default 64)")
+    parser.add_argument("--max-chars", type=int, default=4000, help="characters kept per document (default 4000)")
+    parser.add_argument("--block-size", type=int, default=1024, help="tokens per scoring window (default 1024)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--prompts", type=int, default=4, help="greedy generations per domain corpus for adoption (default 4; 0 for none)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing evaluation folder")
+
+
 COMMANDS["analyze"] = (cmd_analyze, _analyze_args)
 COMMANDS["merge-counts"] = (cmd_merge_counts, _merge_counts_args)
 COMMANDS["extend"] = (cmd_extend, _extend_args)
 COMMANDS["check"] = (cmd_check, _check_args)
+COMMANDS["evaluate"] = (cmd_evaluate, _evaluate_args)
 COMMANDS["train"] = (cmd_train, _train_args)
 
 

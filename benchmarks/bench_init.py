@@ -1,0 +1,102 @@
+"""Initialization quality: bits per byte right after `extend`, no training, for every strategy.
+
+For MedQuAD and CUAD (../shared/corpora): analyze train.jsonl, extend smollm2-135m by the top N
+candidates with each initialization strategy, and score bits per byte on a sample of the domain's
+test.jsonl and of the general corpora (Wikipedia + web text), base model against extended model.
+Bits per byte is the one measure comparable across vocabularies: the summed negative log-likelihood
+of the text, in bits, over its UTF-8 bytes.
+
+A CPU scores a few hundred tokens a second with this model, so the samples are small and fixed:
+the first `--docs` documents of each file, each cut to `--chars` characters.
+
+    python benchmarks/bench_init.py [--n 8192] [--docs 24] [--chars 1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "corpora"
+DOMAINS = {"medquad": SHARED / "medical" / "medquad", "cuad": SHARED / "legal" / "cuad"}
+GENERAL = [SHARED / "general" / "wikipedia-xquad" / "test.jsonl", SHARED / "general" / "web-ewt" / "test.jsonl"]
+STRATEGIES = ("mean", "mean_norm", "interpolate", "hewitt", "random")
+
+
+def sample(files: list[Path], docs: int, chars: int) -> list[str]:
+    from vocabx import read_corpus
+
+    out: list[str] = []
+    per_file = max(1, docs // len(files))
+    for f in files:
+        for i, text in enumerate(read_corpus(f)):
+            if i >= per_file:
+                break
+            out.append(text[:chars])
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=8192, help="new tokens (default 8192)")
+    parser.add_argument("--docs", type=int, default=24)
+    parser.add_argument("--chars", type=int, default=1500)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init.json")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        print(f"skipped: {SHARED} not found", file=sys.stderr)
+        return 0
+
+    import torch
+
+    from vocabx import load_model, load_tokenizer, read_corpus
+    from vocabx.analyze import SelectSettings, analyze
+    from vocabx.extend import extend, tokens_from_report
+    from vocabx.metrics import bits_per_byte
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer("smollm2-135m")
+    base_model = load_model("smollm2-135m")
+    general = sample(GENERAL, args.docs, args.chars)
+    results: dict = {"n": args.n, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}
+
+    def bpb(model, tok, texts):
+        return round(bits_per_byte(model, tok, texts, block_size=1024, batch_size=8)["bpb"], 4)
+
+    base_general = bpb(base_model, tokenizer, general)
+    results["base_general_bpb"] = base_general
+    for name, folder in DOMAINS.items():
+        domain = sample([folder / "test.jsonl"], args.docs, args.chars)
+        started = time.perf_counter()
+        report = analyze(read_corpus(folder / "train.jsonl"), tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
+        new = tokens_from_report(report, args.n)
+        row: dict = {"analyze_seconds": round(time.perf_counter() - started, 1), "base_domain_bpb": bpb(base_model, tokenizer, domain), "strategies": {}}
+        for strategy in args.strategies.split(","):
+            model = load_model("smollm2-135m")
+            ext = extend(model, new, tokenizer=tokenizer, init=strategy)
+            d = bpb(ext.model, ext.tokenizer, domain)
+            g = bpb(ext.model, ext.tokenizer, general)
+            row["strategies"][strategy] = {
+                "domain_bpb": d,
+                "general_bpb": g,
+                "domain_change": round(d / row["base_domain_bpb"] - 1, 4),
+                "general_change": round(g / base_general - 1, 4),
+                "added": len(ext.added),
+            }
+            print(name, strategy, json.dumps(row["strategies"][strategy]), file=sys.stderr, flush=True)
+            del ext, model
+        results["domains"][name] = row
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

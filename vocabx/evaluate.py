@@ -1,0 +1,233 @@
+"""Compare a base model and its adapted version on the same texts.
+
+Per corpus, for base and adapted: tokens, tokens per word (the same words for both: the base
+tokenizer's pre-tokenizer words), bytes per token, bits per byte (summed negative log-likelihood in bits
+over UTF-8 bytes, the one measure comparable across vocabularies), and scoring throughput in documents
+per second. For the adapted model also: new-token adoption in its tokenization of the text and in greedy
+generations from the corpus's own opening words (does the model use its new tokens?), and the speedup
+that shorter sequences buy. General-text corpora show regressions.
+
+What it leaves out: training (``vocabx.train``) and significance testing across seeds (``compare``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from vocabx.errors import VocabxError
+
+METRICS_SCHEMA = "vocabx.metrics/1"
+
+
+@dataclass
+class Side:
+    """A model with its tokenizer, and the ids it added to the base (empty for the base itself)."""
+
+    model: Any
+    tokenizer: Any
+    new_ids: set[int] = field(default_factory=set)
+    label: str = ""
+
+
+def load_side(base: str, adapted: str | Path) -> Side:
+    """Load what `vocabx evaluate --adapted` names: an extended model folder, an adapter, or a merged model.
+
+    Raises when the folder was made from another base than ``base`` (naming both).
+    """
+    from vocabx.extend import load_extended_tokenizer
+    from vocabx.models import load_model, load_tokenizer
+
+    folder = Path(adapted)
+    if not folder.is_dir():
+        raise VocabxError(f"--adapted {str(adapted)!r} is not a folder; pass a folder written by vocabx extend or vocabx train")
+    manifest = _manifest(folder)
+    base_tok = load_tokenizer(base)
+    made_from = (manifest or {}).get("base_model", {}) if manifest else {}
+    if made_from.get("vocab_size") not in (None, len(base_tok)):
+        raise VocabxError(
+            f"{adapted} was made from {made_from.get('spec') or made_from.get('name_or_path')!r} "
+            f"({made_from.get('vocab_size')} tokens), not from --base {base} ({len(base_tok)} tokens); pass its own base"
+        )
+    if (folder / "adapter_config.json").is_file():
+        try:
+            from vocabx.train import load_adapted
+        except ImportError as exc:  # training is optional for evaluation of extended models
+            raise VocabxError(f"{adapted} is an adapter, and loading adapters needs vocabx.train") from exc
+        model, tokenizer = load_adapted(base, folder)
+    else:
+        tokenizer = load_extended_tokenizer(folder) if (folder / "tokenizer.json").is_file() else base_tok
+        model = load_model(folder)
+    new_ids = {a["id"] for a in (manifest or {}).get("added", [])} or set(range(len(base_tok), len(tokenizer)))
+    return Side(model, tokenizer, new_ids, label=str(adapted))
+
+
+def _manifest(folder: Path) -> dict | None:
+    for name in ("vocabx.json", "extension.json"):
+        path = folder / name
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return None
+
+
+def score(side: Side, texts: list[str], words: int, *, block_size: int = 1024, batch_size: int = 8) -> dict:
+    """Token counts, bits per byte and throughput of one model on one corpus."""
+    from vocabx.metrics import bits_per_byte
+    from vocabx.stats import backend_of
+
+    backend = backend_of(side.tokenizer)
+    encodings = backend.encode_batch(texts, add_special_tokens=False)
+    tokens = sum(len(e.ids) for e in encodings)
+    new = sum(1 for e in encodings for i in e.ids if i in side.new_ids)
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    # One untimed pass on a short text first: the first forward pays for allocations and thread start-up.
+    bits_per_byte(side.model, side.tokenizer, [texts[0][:200]], block_size=block_size, batch_size=1)
+    started = time.perf_counter()
+    result = bits_per_byte(side.model, side.tokenizer, texts, block_size=block_size, batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    out = {
+        "docs": len(texts),
+        "bytes": size,
+        "tokens": tokens,
+        "tokens_per_word": round(tokens / words, 4) if words else 0.0,
+        "bytes_per_token": round(size / tokens, 4) if tokens else 0.0,
+        "bpb": round(result["bpb"], 5),
+        "docs_per_second": round(len(texts) / seconds, 3) if seconds > 0 else None,
+        "seconds": round(seconds, 2),
+    }
+    if side.new_ids:
+        out["new_token_adoption"] = round(new / tokens, 5) if tokens else 0.0
+    return out
+
+
+def generation_adoption(side: Side, texts: list[str], *, prompts: int = 4, prompt_words: int = 12, max_new_tokens: int = 32) -> dict:
+    """Share of new tokens in greedy continuations of the corpus's own opening words."""
+    import torch
+
+    chosen = [" ".join(t.split()[:prompt_words]) for t in texts[:prompts] if t.split()]
+    generated, new = 0, 0
+    side.model.eval()
+    for prompt in chosen:
+        ids = side.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+        with torch.no_grad():
+            out = side.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=side.tokenizer.pad_token_id or side.tokenizer.eos_token_id)
+        cont = out[0, ids.shape[1] :].tolist()
+        generated += len(cont)
+        new += sum(1 for i in cont if i in side.new_ids)
+    return {"prompts": len(chosen), "generated_tokens": generated, "new_token_share": round(new / generated, 4) if generated else 0.0}
+
+
+def evaluate(
+    base: Side,
+    adapted: Side,
+    corpora: dict[str, list[str]],
+    general: dict[str, list[str]] | None = None,
+    *,
+    block_size: int = 1024,
+    batch_size: int = 8,
+    prompts: int = 4,
+    progress: Any = None,
+) -> dict:
+    """Base against adapted on every corpus; the metrics dict (schema vocabx.metrics/1)."""
+    from vocabx.stats import corpus_stats
+
+    if not corpora:
+        raise VocabxError("evaluation needs at least one corpus with text")
+    result: dict = {"schema": METRICS_SCHEMA, "base": base.label, "adapted": adapted.label, "corpora": {}}
+    everything = [(name, texts, "domain") for name, texts in corpora.items()] + [(name, texts, "general") for name, texts in (general or {}).items()]
+    for name, texts, role in everything:
+        if not texts:
+            raise VocabxError(f"evaluation corpus {name} has no text")
+        words = corpus_stats(texts, base.tokenizer).words
+        b = score(base, texts, words, block_size=block_size, batch_size=batch_size)
+        a = score(adapted, texts, words, block_size=block_size, batch_size=batch_size)
+        row = {
+            "role": role,
+            "base": b,
+            "adapted": a,
+            "token_reduction": round(1 - a["tokens"] / b["tokens"], 5) if b["tokens"] else 0.0,
+            "bpb_change": round(a["bpb"] / b["bpb"] - 1, 5) if b["bpb"] else None,
+            "speedup": round(a["docs_per_second"] / b["docs_per_second"], 3) if a["docs_per_second"] and b["docs_per_second"] else None,
+            "new_token_adoption": a.get("new_token_adoption", 0.0),
+        }
+        if role == "domain" and prompts:
+            row["generation"] = generation_adoption(adapted, texts, prompts=prompts)
+        result["corpora"][name] = row
+        if progress is not None:
+            progress(1)
+    return result
+
+
+def metrics_markdown(metrics: dict) -> str:
+    """The readable twin of metrics.json."""
+    lines = [
+        "# vocabx evaluation",
+        "",
+        f"Base: `{metrics['base']}`. Adapted: `{metrics['adapted']}`. Schema {metrics['schema']}.",
+        "",
+        "| corpus | role | tokens base | tokens adapted | reduction | tokens/word base | adapted | bpb base | bpb adapted | bpb change | adoption | speedup |",
+        "| :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    ]
+    for name, r in metrics["corpora"].items():
+        b, a = r["base"], r["adapted"]
+        speedup = f"{r['speedup']:.2f}x" if r["speedup"] else "n/a"
+        lines.append(
+            f"| {name} | {r['role']} | {b['tokens']:,} | {a['tokens']:,} | {r['token_reduction']:.1%} | {b['tokens_per_word']:.3f} | "
+            f"{a['tokens_per_word']:.3f} | {b['bpb']:.4f} | {a['bpb']:.4f} | {r['bpb_change']:+.2%} | {r['new_token_adoption']:.1%} | {speedup} |"
+        )
+    gens = {k: r["generation"] for k, r in metrics["corpora"].items() if r.get("generation")}
+    if gens:
+        lines += ["", "New tokens in greedy generations from each corpus's opening words:", ""]
+        for name, g in gens.items():
+            lines.append(f"- {name}: {g['new_token_share']:.1%} of {g['generated_tokens']} generated tokens ({g['prompts']} prompts)")
+    lines += ["", "Bits per byte: summed negative log-likelihood in bits over the text's UTF-8 bytes (lower is better)."]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_plot(metrics: dict) -> bytes:
+    """Bits per byte and tokens, base against adapted, per corpus (PNG)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = list(metrics["corpora"])
+    fig = Figure(figsize=(9, 3.6))
+    FigureCanvasAgg(fig)
+    for k, (key, title) in enumerate((("bpb", "bits per byte (lower is better)"), ("tokens", "tokens"))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        xs = range(len(names))
+        ax.bar([x - 0.2 for x in xs], [metrics["corpora"][n]["base"][key] for n in names], width=0.4, label="base")
+        ax.bar([x + 0.2 for x in xs], [metrics["corpora"][n]["adapted"][key] for n in names], width=0.4, label="adapted")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(names, rotation=15, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def write_metrics(metrics: dict, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """metrics.json, report.md and metrics.png into ``out_dir`` (atomically)."""
+    from vocabx.outputs import staged_dir
+
+    with staged_dir(out_dir, overwrite=overwrite, marker="metrics.json", what="evaluation") as tmp:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(metrics_markdown(metrics), encoding="utf-8")
+        (tmp / "metrics.png").write_bytes(metrics_plot(metrics))
+    return Path(out_dir)
+
+
+def take(texts: Iterable[str], max_docs: int | None, max_chars: int | None) -> list[str]:
+    """The first max_docs texts, each cut to max_chars: evaluation on a CPU is bounded by forward passes."""
+    out = []
+    for text in texts:
+        if max_docs is not None and len(out) >= max_docs:
+            break
+        out.append(text[:max_chars] if max_chars else text)
+    return out
