@@ -46,7 +46,17 @@ _EXPORTS = {
     "pack_texts": "vocabx.data",
 }
 
+_EXPORTS["evaluate"] = "vocabx.evaluate"
+
 __all__ = sorted(_EXPORTS) + ["__version__"]
+
+# The stage functions share their module's name (vocabx.analyze is a module and a function). Importing
+# such a module later would rebind the package attribute to the module, so the functions are bound now;
+# their modules import only the standard library at load time.
+from vocabx.analyze import analyze  # noqa: E402
+from vocabx.evaluate import evaluate  # noqa: E402
+from vocabx.extend import extend  # noqa: E402
+from vocabx.train import train  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
