@@ -544,9 +544,7 @@ class _HashCounter:
         counts.word_docs = Counter({word_of[k]: c for k, c in self.word_docs.items()})
         counts.pruned_below = self.pruned_below
         phrases, phrase_docs = Counter(), Counter()
-        # An n-gram seen once can be no candidate and shifts no co-occurrence count that matters.
-        keep = self.p_count >= 2
-        rows, cnts, docs, lens = self.p_words[keep], self.p_count[keep], self.p_docs[keep], self.p_len[keep]
+        rows, cnts, docs, lens = self.p_words, self.p_count, self.p_docs, self.p_len
         for row, c, d, n in zip(rows.tolist(), cnts.tolist(), docs.tolist(), lens.tolist()):
             key = tuple(word_of[w] for w in row[:n])
             phrases[key] = c
@@ -761,6 +759,11 @@ class SavingsModel:
             fires -= self.fired[q]
         left, right = self._overlapping(parts)
         fires -= sum(co for _, _, co in left)
+        # A phrase overlapping itself (' very very' in ' very very very') fires only at the leftmost copy.
+        n = len(parts)
+        for k in range(1, n):
+            if parts[k:] == parts[: n - k]:
+                fires -= self.counts.phrases.get(parts + parts[n - k :], 0)
         fires = max(0, fires)
         if not fires:
             return 0, 0, left, right

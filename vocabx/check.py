@@ -65,8 +65,13 @@ def _roundtrip(backend: Any, ids: list[int], text: str) -> bool:
     return backend.decode(ids, skip_special_tokens=False) == text
 
 
-def _is_letter(ch: str) -> bool:
-    return bool(ch) and (ch.isalpha() or unicodedata.category(ch).startswith("M"))
+def _is_letter(ch: str, marks: bool = True) -> bool:
+    return bool(ch) and (ch.isalpha() or (marks and unicodedata.category(ch).startswith("M")))
+
+
+def _strips_marks(base: Any) -> bool:
+    """Whether the normalizer deletes combining marks (BERT uncased): then a mark belongs to no word."""
+    return base.normalizer is not None and base.normalizer.normalize_str("e\u0301") == "e"
 
 
 def _in_word(text: str, start: int, end: int, surface: str, base: Any) -> bool:
@@ -77,9 +82,10 @@ def _in_word(text: str, start: int, end: int, surface: str, base: Any) -> bool:
     itself splits ("Company'sLicensed" is "'s" + "Licensed"; 'AGREEMENT2' is two words), the token
     stands on a word of its own.
     """
-    touches_after = _is_letter(text[end : end + 1])
+    marks = not _strips_marks(base)
+    touches_after = _is_letter(text[end : end + 1], marks)
     # A token without a leading space that starts right after a letter may be mid-word.
-    touches_before = not surface.startswith(" ") and start > 0 and _is_letter(text[start - 1])
+    touches_before = not surface.startswith(" ") and start > 0 and _is_letter(text[start - 1], marks)
     if not (touches_after or touches_before):
         return False
     bounds = _boundaries(base, text)
@@ -132,7 +138,8 @@ def check_tokens(base_tok: Any, ext_tok: Any, added: list[dict], texts: list[str
                 failures.setdefault(i, "never produced on the check texts (unreachable)")
     else:
         for i, a in by_id.items():
-            if i not in ext.encode(a["surface"], add_special_tokens=False).ids:
+            contexts = [a["surface"]] + ([f"x{a['surface']}"] if a["kind"] == "subword" else [])
+            if not any(i in ext.encode(c, add_special_tokens=False).ids for c in contexts):
                 failures.setdefault(i, "not produced on its own surface (unreachable)")
     return [{"id": i, "token": by_id[i]["token"], "reason": r} for i, r in failures.items()]
 

@@ -154,7 +154,7 @@ def _count_shard(args: argparse.Namespace, texts: Any, space: Any, shard: tuple[
     meta = {"model": args.model, "shard": f"{i}/{n}", "holdout": holdout, "seed": args.seed, "sources": list(args.corpus)}
     if held_texts:
         held_path = out / f"holdout-{i}-of-{n}.counts.json.gz"
-        count_corpus(held_texts, space, **count_kwargs).save(held_path, meta=meta)
+        count_corpus(held_texts, space, runs=True, **count_kwargs).save(held_path, meta=meta)
         meta["holdout_file"] = str(held_path)
     path = out / f"counts-{i}-of-{n}.counts.json.gz"
     counts.save(path, meta=meta)

@@ -97,7 +97,10 @@ def read_terms(path: str | Path) -> tuple[list[str], list[dict]]:
     terms: list[str] = []
     dropped: list[dict] = []
     seen: set[str] = set()
-    for number, line in enumerate(text.splitlines(), 1):
+    # split on newlines only: str.splitlines would also split at form feeds and other separators,
+    # turning a damaged term into two and shifting every later line number
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         term = line.strip()
         if not term or term.startswith("#"):
             continue
@@ -137,6 +140,8 @@ def tokens_from_terms(terms: Iterable[str], tokenizer: Any) -> tuple[list[NewTok
     for term in terms:
         surface = term if term.startswith(" ") or not space.marker else " " + term
         pre = space.pre_tokens(surface)
+        if len(pre) > 1 and pre[0][0] == space.marker:
+            pre = pre[1:]  # SentencePiece layouts prepend '▁' themselves; that one is not the term's
         if not pre:
             dropped.append({"token": term, "surface": term, "kind": "term", "reason": "empty after normalization"})
             continue
@@ -299,7 +304,10 @@ def _portable_config(folder: Path) -> None:
     path = folder / "tokenizer_config.json"
     if path.is_file():
         config = json.loads(path.read_text(encoding="utf-8"))
-        if config.get("tokenizer_class") in (None, "TokenizersBackend"):
+        if config.get("tokenizer_class") != "PreTrainedTokenizerFast":
+            # The edited tokenizer.json is authoritative; a model-specific class (BertTokenizer,
+            # LlamaTokenizer, ...) would rebuild its own normalizer and pre-tokenizer and drop the edits.
+            config.setdefault("vocabx_base_tokenizer_class", config.get("tokenizer_class"))
             config["tokenizer_class"] = "PreTrainedTokenizerFast"
             path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -336,6 +344,8 @@ def extend(
         model = None if tokenizer_only else load_model(model)
     elif tokenizer is None:
         raise VocabxError("extend() got a model object but no tokenizer; pass tokenizer=")
+    elif tokenizer_only:
+        model = None
     ext_tok, added, dropped = extend_tokenizer(tokenizer, new)
     # Guarantees and reachability; a dropped token is removed and the tokenizer rebuilt without it.
     texts = list(check_texts) if check_texts is not None else None
@@ -356,13 +366,21 @@ def extend(
 
         from vocabx.stats import backend_of
 
+        from vocabx.analyze import TokenSpace
+
         base = backend_of(tokenizer)
+        space = TokenSpace.of(tokenizer)
         pieces = []
         for a in added:
-            ids = base.encode(a["surface"], add_special_tokens=False).ids
-            if a["kind"] != "phrase" and not a["surface"].startswith(" ") and a["token"][:1] != "Ġ":
-                # word-medial subwords: their pieces as inside a word, not as a word of their own
-                ids = [base.token_to_id(t.value) for t in base.model.tokenize(a["token"])]
+            if space.family == "byte_bpe":
+                ids = base.encode(a["surface"], add_special_tokens=False).ids
+                if a["kind"] != "phrase" and not a["surface"].startswith(" ") and a["token"][:1] != "Ġ":
+                    # word-medial subwords: their pieces as inside a word, not as a word of their own
+                    ids = [base.token_to_id(t.value) for t in base.model.tokenize(a["token"])]
+            else:
+                from vocabx.families import base_pieces  # token space: no prepended '▁', '##' mid-word
+
+                ids = [base.token_to_id(p) for p in base_pieces(space, a["token"])]
             pieces.append(ids)
         for a, p in zip(added, pieces):
             a["pieces"] = [base.id_to_token(i) for i in p]

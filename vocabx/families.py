@@ -36,9 +36,11 @@ the guarantees of DESIGN.md, and each mechanism says exactly where a new token f
   piece win on ``▁W`` makes it win inside ``▁Ws`` too, and a score above the pieces it replaces can
   also make Viterbi prefer a path with more pieces elsewhere. With the marker the piece matches only
   its own pre-token ``▁W``U+FDD0, where every other path must cover U+FDD0 with ``<unk>`` (score
-  ``min - 10``). Its score is the sum of the scores of ``▁W``'s base pieces (their joint
-  log-probability), so the one-piece path wins by exactly that ``<unk>`` penalty; no other pre-token
-  changes. It fires on the whole pre-token only.
+  ``lowest - 10``). Its score is the sum of the scores of ``▁W``'s base pieces (their joint
+  log-probability), so the one-piece path wins by at least that ``<unk>`` penalty, floored at the
+  lowest existing score: the lattice derives the ``<unk>`` penalty from the lowest score, and a new
+  lower one would change it for every text. No other pre-token changes. It fires on the whole
+  pre-token only.
 - ``subword`` and ``phrase``: dropped. Unigram has no merges, and a piece usable anywhere cannot be shown
   never to lengthen a text; Metaspace splits phrases apart.
 
@@ -69,7 +71,8 @@ noncharacters for internal use, which is why one is the marker; a vocabulary tha
 gets no word entries.
 
 What it leaves out: byte-level BPE (:mod:`vocabx.extend`), checking the guarantees (:mod:`vocabx.check`),
-and other tokenizer models (WordLevel, character BPE with ``end_of_word_suffix``), which are an error.
+and other tokenizer models (WordLevel), which are an error. A BPE model without the ``▁`` layout (one with
+``end_of_word_suffix``, say) gets appended merges for subwords and drops words, with the reason.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ _WORD_CHAR = r"\p{L}\p{M}\p{N}"
 _BERT_SPLIT = r"\p{White_Space}\p{P}\x{21}-\x{2F}\x{3A}-\x{40}\x{5B}-\x{60}\x{7B}-\x{7E}"
 # The CJK ideograph blocks BertNormalizer surrounds with spaces.
 _CJK = r"\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{F900}-\x{FAFF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2CEAF}\x{2F800}-\x{2FA1F}"
+# A regex comment that names vocabx's Split for someone reading tokenizer.json.
 _SPLIT_TAG = "(?#vocabx-words)"
 _MARKER_TAKEN = "the vocabulary already uses U+FDD0, the character that marks word entries"
 
@@ -100,7 +104,8 @@ def extend_spec(spec: dict, new: list, space: Any) -> tuple[dict, list[dict], li
     """Add ``new`` (NewToken) to a tokenizer.json dict of ``space.family``; returns (spec, added, dropped).
 
     ``spec`` is edited in place. ``added``: {token, surface, kind, id, source}, plus ``entry`` (the string
-    stored in the vocabulary) where it differs from ``token``; ``dropped``: {token, surface, kind, reason}.
+    stored in the vocabulary) where it differs from ``token`` and ``merge`` for a BPE subword;
+    ``dropped``: {token, surface, kind, reason}.
     """
     extenders = {"sp_bpe": _extend_sp_bpe, "unigram": _extend_unigram, "wordpiece": _extend_wordpiece}
     extender = extenders.get(space.family)
@@ -124,26 +129,33 @@ class _Batch:
         self.taken = taken | {t["content"] for t in spec.get("added_tokens", [])}
         self.added: list[dict] = []
         self.dropped: list[dict] = []
+        self._new: set[str] = set()
 
-    def screen(self, item: Any, kinds: tuple[str, ...] = ("word", "subword", "phrase")) -> str | None:
-        if item.kind not in kinds:
+    def screen(self, item: Any) -> str | None:
+        """The problems every family shares: kind, emptiness, the marker, tokens already there."""
+        if item.kind not in ("word", "subword", "phrase"):
             return f"unknown kind {item.kind!r}"
-        if item.token in self.taken:
-            return "already in the vocabulary"
         if not item.token or SENTINEL in item.token:
             return "empty, or holds the marker U+FDD0"
+        if item.token in self._new:
+            return "duplicate of an earlier candidate"
+        if item.token in self.taken:
+            return "already in the vocabulary"
         return None
 
     def drop(self, item: Any, reason: str) -> None:
         self.dropped.append({"token": item.token, "surface": item.surface, "kind": item.kind, "reason": reason})
 
-    def add(self, item: Any, entry: str) -> int:
+    def add(self, item: Any, entry: str, merge: list[str] | None = None) -> int:
+        """Record ``item`` under the next id; ``entry`` is the string stored, ``merge`` a BPE merge's parts."""
         new_id = self.next_id
         self.next_id += 1
-        self.taken.add(item.token)
+        self._new.add(item.token)
         record = {"token": item.token, "surface": item.surface, "kind": item.kind, "id": new_id, "source": item.source}
         if entry != item.token:
             record["entry"] = entry
+        if merge is not None:
+            record["merge"] = list(merge)
         self.added.append(record)
         return new_id
 
@@ -169,10 +181,17 @@ def _merge_problem(item: Any, vocab: Any, right_prefix: str = "") -> str | None:
     return None
 
 
+def _steps(component: dict | None, key: str) -> list[dict]:
+    """The steps of a normalizer, pre-tokenizer or decoder: a Sequence's list, [it] alone, [] for none."""
+    if component is None:
+        return []
+    return list(component[key]) if component.get("type") == "Sequence" else [component]
+
+
 def _with_decoder_step(decoder: dict | None) -> dict:
     """The decoder with a first step that removes the marker (once, however often extended)."""
     remove = {"type": "Replace", "pattern": {"String": SENTINEL}, "content": ""}
-    steps = list(decoder["decoders"]) if decoder and decoder.get("type") == "Sequence" else [decoder] if decoder else []
+    steps = _steps(decoder, "decoders")
     if remove not in steps:
         steps.insert(0, remove)
     return {"type": "Sequence", "decoders": steps}
@@ -184,11 +203,14 @@ def _with_marker_normalizer(normalizer: dict | None, pattern: str, stand_in: str
     A U+FDD0 already in the input becomes ``stand_in``, another noncharacter no entry holds, so that only
     the inserted markers can match a marked entry; the input's own noncharacter stays unknown as before.
     """
-    steps = list(normalizer["normalizers"]) if normalizer and normalizer.get("type") == "Sequence" else [normalizer] if normalizer else []
-    steps = [s for s in steps if not (s.get("type") == "Replace" and SENTINEL in (s.get("content"), s.get("pattern", {}).get("String")))]
+    steps = [s for s in _steps(normalizer, "normalizers") if not _is_marker_step(s)]
     steps.append({"type": "Replace", "pattern": {"String": SENTINEL}, "content": stand_in})
     steps.append({"type": "Replace", "pattern": {"Regex": pattern}, "content": SENTINEL})
     return {"type": "Sequence", "normalizers": steps}
+
+
+def _is_marker_step(step: dict) -> bool:
+    return step.get("type") == "Replace" and SENTINEL in (step.get("content"), step.get("pattern", {}).get("String"))
 
 
 def _stand_in(strings: Any) -> str | None:
@@ -271,7 +293,7 @@ def _extend_sp_bpe(spec: dict, new: list, space: Any) -> tuple[dict, list[dict],
         if reason:
             batch.drop(item, reason)
             continue
-        vocab[item.token] = batch.add(item, item.token)
+        vocab[item.token] = batch.add(item, item.token, item.merge if item.kind == "subword" else None)
         if item.kind == "subword":
             merges.append(list(item.merge) if merge_as_list else " ".join(item.merge))
         else:
@@ -352,8 +374,7 @@ def _appended(pre: dict | None, split: dict) -> dict:
     """The pre-tokenizer followed by ``split``; an earlier vocabx split stays, as each cut it makes is safe."""
     if pre is None:
         return split
-    steps = list(pre["pretokenizers"]) if pre.get("type") == "Sequence" else [pre]
-    return {"type": "Sequence", "pretokenizers": steps + [split]}
+    return {"type": "Sequence", "pretokenizers": _steps(pre, "pretokenizers") + [split]}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -377,7 +398,7 @@ def _extend_unigram(spec: dict, new: list, space: Any) -> tuple[dict, list[dict]
     stand_in = _stand_in(index)
     if stand_in is None:
         layout = _MARKER_TAKEN
-    score_of = _score_function(model, pieces)
+    score_of, floor = _score_function(model, pieces)
     fresh = []
     for item in new:
         reason = batch.screen(item)
@@ -391,9 +412,11 @@ def _extend_unigram(spec: dict, new: list, space: Any) -> tuple[dict, list[dict]
             batch.drop(item, reason)
             continue
         entry = item.token + SENTINEL
-        fresh.append((batch.add(item, entry), [entry, sum(score_of(p) for p in space.pieces(item.token))]))
+        # Never below the lowest score: the lattice's <unk> penalty is that score minus 10 for every text.
+        score = max(sum(score_of(p) for p in space.pieces(item.token)), floor)
+        fresh.append((batch.add(item, entry), [entry, score]))
     if fresh:
-        _pad_to(pieces, fresh[0][0], spec, score_of)
+        _pad_to(pieces, fresh[0][0], spec, floor)
         pieces.extend(piece for _, piece in fresh)
         words = [p[len(_MARKER) : -len(SENTINEL)] for p, _ in pieces if p.endswith(SENTINEL)]
         assert isinstance(layout, _Layout) and stand_in is not None
@@ -405,7 +428,7 @@ def _extend_unigram(spec: dict, new: list, space: Any) -> tuple[dict, list[dict]
 
 def _unigram_layout(pre: dict | None) -> _Layout | str:
     """Metaspace splitting at spaces, or WhitespaceSplit then Metaspace prepending '▁' to every word."""
-    steps = list(pre["pretokenizers"]) if pre and pre.get("type") == "Sequence" else [pre] if pre else []
+    steps = _steps(pre, "pretokenizers")
     kinds = [s.get("type") for s in steps]
     meta = steps[kinds.index("Metaspace")] if kinds.count("Metaspace") == 1 else None
     problem = "word pieces need a Metaspace pre-tokenizer ('▁') that splits at spaces"
@@ -419,25 +442,25 @@ def _unigram_layout(pre: dict | None) -> _Layout | str:
     return problem
 
 
-def _score_function(model: dict, pieces: list) -> Any:
-    """piece -> score, with ``<unk>`` at the penalty the Unigram lattice gives it (lowest score - 10)."""
+def _score_function(model: dict, pieces: list) -> tuple[Any, float]:
+    """(piece -> score, the lowest score); ``<unk>`` scores what the lattice gives it: the lowest - 10."""
     scores = {piece: score for piece, score in pieces}
     unk_id = model.get("unk_id")
     unk = pieces[unk_id][0] if unk_id is not None and unk_id < len(pieces) else None
-    unk_score = min(scores.values()) - 10.0
+    lowest = float(min(scores.values()))
 
     def score_of(piece: str) -> float:
-        return unk_score if piece == unk or piece not in scores else float(scores[piece])
+        return lowest - 10.0 if piece == unk or piece not in scores else float(scores[piece])
 
-    return score_of
+    return score_of, lowest
 
 
-def _pad_to(pieces: list, first_id: int, spec: dict, score_of: Any) -> None:
+def _pad_to(pieces: list, first_id: int, spec: dict, score: float) -> None:
     """Unigram ids are list positions: fill the ids added tokens hold beyond the list with those tokens."""
     holders = {t["id"]: t["content"] for t in spec.get("added_tokens", [])}
     while len(pieces) < first_id:
         # A hole no added token holds gets a piece no text contains.
-        pieces.append([holders.get(len(pieces), f"<vocabx unused {len(pieces)}>"), score_of("") - 10.0])
+        pieces.append([holders.get(len(pieces), f"<vocabx unused {len(pieces)}>"), score])
 
 
 def _marked_word_problem(item: Any, space: Any, prefix: str) -> str | None:
@@ -517,17 +540,17 @@ def _greedy_problem(token: str, prefix: str, base: list[str]) -> str | None:
         form = "" if initial and position == 0 else prefix
         rest = form + body[position:]
         if position > 0 and _has_longer(base, rest):
-            return f"greedy WordPiece could cut past it: base entries start with {rest!r}, so it could make words longer"
-        end = _longest(base, form, body, position)
+            return f"greedy WordPiece could cut words longer with it: base entries start with {rest!r} and go on"
+        end = _longest(lambda entry: _contains(base, entry), form, body, position)
         if end is None:
             return "greedy WordPiece cannot cut it into base entries"
         position = end
     return None
 
 
-def _longest(base: list[str], form: str, body: str, position: int) -> int | None:
-    """The end of the longest base entry matching ``body`` at ``position`` (None when none does)."""
-    return next((end for end in range(len(body), position, -1) if _contains(base, form + body[position:end])), None)
+def _longest(contains: Any, form: str, body: str, position: int) -> int | None:
+    """Greedy WordPiece's step: the end of the longest entry (``form`` + a slice of ``body``) at ``position``."""
+    return next((end for end in range(len(body), position, -1) if contains(form + body[position:end])), None)
 
 
 def _contains(base: list[str], text: str) -> bool:
@@ -548,7 +571,8 @@ def _pads_cjk(normalizer: Any) -> bool:
 
 def _splits_bert(ch: str) -> bool:
     """Whether BertPreTokenizer splits at ``ch``: whitespace, ASCII punctuation or Unicode punctuation."""
-    return ch.isspace() or (ch.isascii() and not ch.isalnum() and ch.isprintable()) or unicodedata.category(ch).startswith("P")
+    ascii_punctuation = ch.isascii() and ch.isprintable() and not ch.isalnum()
+    return ch.isspace() or ascii_punctuation or unicodedata.category(ch).startswith("P")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -571,7 +595,7 @@ def _continuation_pieces(text: str, prefix: str, vocab: Any) -> list[str]:
     """WordPiece's greedy longest-match over a word's middle: 'omegaly' -> ['##ome', '##galy']."""
     pieces, start = [], 0
     while start < len(text):
-        end = next((e for e in range(len(text), start, -1) if prefix + text[start:e] in vocab), None)
+        end = _longest(vocab.__contains__, prefix, text, start)
         if end is None:
             return []  # WordPiece gives up on the whole word then, as here
         pieces.append(prefix + text[start:end])

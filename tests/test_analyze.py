@@ -1,0 +1,495 @@
+"""The analyzer: exact savings on hand-computed corpora, candidate rules, holdout split, counts, bad input.
+
+The exactness tests compute each expected saving in the test from ``space.pieces`` of the words, and then
+check the projection against what the extended tokenizer of ``vocabx.extend`` really does on the same
+texts. They run on the tiny byte-level BPE tokenizer, whose small vocabulary cuts most words into
+several pieces.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import tinymodels
+from vocabx.analyze import (
+    MIN_DOCS,
+    MIN_WORDS,
+    Counts,
+    SelectSettings,
+    TokenSpace,
+    analyze,
+    count_corpus,
+    curve_points,
+    knee,
+    project,
+    select_candidates,
+    specificity,
+    split_holdout,
+)
+from vocabx.errors import VocabxError
+from vocabx.extend import extend_tokenizer, tokens_from_report
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGAL = ROOT / "corpora" / "legal"
+
+
+@pytest.fixture(scope="module")
+def tok(_tiny_tokenizers):
+    return copy.deepcopy(_tiny_tokenizers["byte_bpe"])
+
+
+@pytest.fixture(scope="module")
+def space(tok):
+    return TokenSpace.of(tok)
+
+
+# Each -itis word too rare to be a word candidate, the -itis ending frequent; a phrase; a loose word.
+MIXED = [
+    f"Of, {a}; {b}. Kidney, kidney; the kidney stone."
+    for a, b in [("gastritis", "colitis"), ("nephritis", "arthritis"), ("dermatitis", "hepatitis")] * 2
+]
+
+
+def _select(texts, space, **settings):
+    counts = count_corpus(texts, space, max_phrase_words=settings.get("max_phrase_words", 3))
+    settings.setdefault("min_docs", 1)
+    chosen, _ = select_candidates(counts, space, SelectSettings(**settings))
+    return chosen
+
+
+def _real_saving(tok, chosen, texts) -> int:
+    """Tokens the extended tokenizer built from ``chosen`` saves on ``texts``, counted by encoding them."""
+    ext, added, dropped = extend_tokenizer(tok, tokens_from_report({"candidates": [c.as_dict() for c in chosen]}))
+    assert dropped == [] and len(added) == len(chosen)
+    base = sum(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"])
+    extended = sum(len(ids) for ids in ext(texts, add_special_tokens=False)["input_ids"])
+    return base - extended
+
+
+def _saved(chosen) -> dict[str, int]:
+    return {c.token: c.tokens_saved for c in chosen}
+
+
+def _pieces(space, token: str) -> int:
+    return len(space.pieces(token))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Exact savings, by hand
+
+
+def test_word_saves_count_times_pieces_minus_one(tok, space):
+    texts = ["Of, zorblax; kidney, zorblax."] * 4 + ["Of, kidney."] * 3
+    chosen = _select(texts, space, kinds=("word",))
+    expected = {
+        "Ġzorblax": 8 * (_pieces(space, "Ġzorblax") - 1),
+        "Ġkidney": 7 * (_pieces(space, "Ġkidney") - 1),
+        "Of": 7 * (_pieces(space, "Of") - 1),
+    }
+    assert expected == {"Ġzorblax": 40, "Ġkidney": 42, "Of": 7}  # the tiny tokenizer's cuts, for the reader
+    assert [(c.token, c.tokens_saved) for c in chosen] == sorted(expected.items(), key=lambda kv: -kv[1])
+    assert [c.kind for c in chosen] == ["word"] * 3
+    assert chosen[-1].cumulative_saved == sum(expected.values()) == _real_saving(tok, chosen, texts)
+
+
+def test_subword_merge_saves_its_pair_occurrences(tok, space):
+    texts = ["Of, gastritis; colitis; nephritis, arthritis. dermatitis"] * 3 + ["hepatitis and colitis."] * 4
+    chosen = _select(texts, space, kinds=("subword",))
+    # Pair occurrences over the base cuts of every word, by hand.
+    pairs: Counter = Counter()
+    for text in texts:
+        for word, _ in space.pre_tokens(text):
+            pieces = space.pieces(word)
+            pairs.update(zip(pieces, pieces[1:]))
+    (best, n), (_, runner_up) = pairs.most_common(2)
+    assert best == ("it", "is") and n > runner_up
+    first = chosen[0]
+    assert (first.kind, first.merge, first.token, first.surface) == ("subword", ["it", "is"], "itis", "itis")
+    assert first.tokens_saved == n == 23
+    assert all(c.kind == "subword" for c in chosen) and len(chosen) > 1
+    assert chosen[-1].cumulative_saved == sum(c.tokens_saved for c in chosen) == _real_saving(tok, chosen, texts)
+
+
+def test_phrase_saves_count_times_pieces_of_its_words_minus_one(tok, space):
+    texts = ["Of, kidney stone."] * 5
+    chosen = _select(texts, space, kinds=("phrase",), max_phrase_words=2)
+    expected = 5 * (_pieces(space, "Ġkidney") + _pieces(space, "Ġstone") - 1)
+    assert [(c.token, c.kind, c.parts, c.tokens_saved) for c in chosen] == [
+        ("ĠkidneyĠstone", "phrase", ["Ġkidney", "Ġstone"], expected)
+    ]
+    assert expected == 50
+    assert chosen[0].cumulative_saved == expected == _real_saving(tok, chosen, texts)
+
+
+def test_word_inside_a_chosen_phrase_saves_only_outside_it(tok, space):
+    # " this Licensee" 15 times; " Licensee" 25 times, 15 of them inside the phrase.
+    texts = ["Of, this Licensee; Licensee."] * 10 + ["Of, this Licensee."] * 5
+    chosen = _select(texts, space, kinds=("word", "phrase"), max_phrase_words=2)
+    phrase = 15 * (_pieces(space, "Ġthis") + _pieces(space, "ĠLicensee") - 1)
+    word_alone = 25 * (_pieces(space, "ĠLicensee") - 1)
+    word_after_phrase = (25 - 15) * (_pieces(space, "ĠLicensee") - 1)
+    assert (phrase, word_alone, word_after_phrase) == (30, 25, 10)
+    assert _saved(chosen) == {"ĠthisĠLicensee": phrase, "ĠLicensee": word_after_phrase, "Of": 15}
+    ranks = {c.token: c.rank for c in chosen}
+    assert ranks["ĠthisĠLicensee"] < ranks["ĠLicensee"]
+    assert chosen[-1].cumulative_saved == 55 == _real_saving(tok, chosen, texts)
+
+
+def test_phrase_inside_a_longer_chosen_phrase_saves_only_outside_it(tok, space):
+    # " zorblax kidney stone" 10 times; " kidney stone" 13 times, 10 of them inside the longer phrase.
+    texts = ["Of, zorblax kidney stone; nope."] * 10 + ["Of, kidney stone."] * 3
+    chosen = _select(texts, space, kinds=("phrase",))
+    z, k, s = (_pieces(space, w) for w in ("Ġzorblax", "Ġkidney", "Ġstone"))
+    longer = 10 * (z + k + s - 1)
+    inner_alone = 13 * (k + s - 1)
+    assert longer > inner_alone  # so the longer one is chosen first
+    inner_after = (13 - 10) * (k + s - 1)
+    assert _saved(chosen) == {"ĠzorblaxĠkidneyĠstone": longer, "ĠkidneyĠstone": inner_after}
+    assert [c.token for c in chosen] == ["ĠzorblaxĠkidneyĠstone", "ĠkidneyĠstone"]
+    # " zorblax kidney" only ever occurs inside the chosen longer phrase: it saves nothing, so it is not ranked.
+    assert chosen[-1].cumulative_saved == 190 == _real_saving(tok, chosen, texts)
+
+
+def test_two_overlapping_phrases_fire_leftmost_first(tok, space):
+    # " stone zorblax" is chosen first; in " kidney stone zorblax" the later " kidney stone" then fires
+    # leftmost and leaves " zorblax" loose, saving (kidney + 1) - (1 + zorblax) there.
+    texts = ["Of, kidney stone zorblax."] * 6 + ["Of, stone zorblax."] * 4
+    chosen = _select(texts, space, kinds=("phrase",), max_phrase_words=2)
+    k, s, z = (_pieces(space, w) for w in ("Ġkidney", "Ġstone", "Ġzorblax"))
+    first = 10 * (s + z - 1)
+    second = 6 * ((k + 1) - (1 + z))
+    assert [(c.token, c.tokens_saved) for c in chosen] == [("ĠstoneĠzorblax", first), ("ĠkidneyĠstone", second)]
+    assert chosen[-1].cumulative_saved == first + second == _real_saving(tok, chosen, texts)
+
+
+def test_phrase_overlapping_itself_is_counted_once_per_firing(tok, space):
+    texts = ["Ok, zorb zorb zorb."] * 3
+    chosen = _select(texts, space, kinds=("phrase",), max_phrase_words=2, min_count=2)
+    assert [c.token for c in chosen] == ["ĠzorbĠzorb"]
+    # Per document the phrase fires once (leftmost), then ' zorb' is loose.
+    expected = 3 * (2 * _pieces(space, "Ġzorb") - 1)
+    assert chosen[0].tokens_saved == expected == _real_saving(tok, chosen, texts)
+
+
+def test_projection_is_exact_at_every_point_on_a_mixed_corpus(tok, space):
+    texts = [
+        "Of, gastritis; colitis; nephritis, arthritis. dermatitis the kidney stone",
+        "hepatitis and colitis. zorblax kidney stone",
+    ] * 4 + tinymodels.TRAINING_TEXT
+    chosen = _select(texts, space, min_docs=2)
+    kinds = {c.kind for c in chosen}
+    assert kinds == {"word", "subword", "phrase"}
+    for n in curve_points(len(chosen)):
+        assert chosen[n - 1].cumulative_saved == _real_saving(tok, chosen[:n], texts), n
+    # Ranked by marginal saving, each the sum of those above it.
+    assert all(a.tokens_saved >= b.tokens_saved for a, b in zip(chosen, chosen[1:]))
+    assert [c.rank for c in chosen] == list(range(1, len(chosen) + 1))
+
+
+def test_projection_counts_every_occurrence_in_the_other_corpus(tok, space):
+    # Held-out text is counted to measure, not to select: a phrase seen there once still saves tokens.
+    chosen = _select(["Of, kidney stone."] * 6, space, kinds=("phrase",), max_phrase_words=2)
+    held = ["Ok, kidney stone.", "Hm, zorblax."]
+    curve = project(chosen, count_corpus(held, space, max_phrase_words=2, runs=True), space, [1])
+    expected = _pieces(space, "Ġkidney") + _pieces(space, "Ġstone") - 1
+    assert curve[0]["tokens_saved"] == expected == _real_saving(tok, chosen, held)
+
+
+def _random_docs(rng: random.Random, n: int) -> list[str]:
+    words = ["zorb", "kidney", "stone", "blorf", "the"]
+    return [
+        "Ok, " + ", ".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(1, 4))) + "."
+        for _ in range(n)
+    ]
+
+
+def test_held_out_projection_is_exact_with_overlapping_phrase_chains(tok, space):
+    # Runs of up to five words from a five-word pool: repeats, chains of overlapping phrases, containment.
+    rng = random.Random(0)
+    checked = 0
+    for _ in range(12):
+        train, held = _random_docs(rng, 12), _random_docs(rng, 6)
+        chosen = _select(train, space, min_count=2)
+        if not chosen:
+            continue
+        points = curve_points(len(chosen))
+        curve = project(chosen, count_corpus(held, space, runs=True), space, points)
+        assert [p["n"] for p in curve] == points
+        for point in curve:
+            assert point["tokens_saved"] == _real_saving(tok, chosen[: point["n"]], held), (train, held, point)
+            checked += 1
+    assert checked > 30
+
+
+# ---------------------------------------------------------------------------------------------------
+# Which candidates
+
+
+def test_word_initial_candidates_carry_the_space_marker_and_word_medial_ones_do_not(space):
+    chosen = _select(MIXED, space, min_docs=2)
+    assert {c.kind for c in chosen} == {"word", "subword", "phrase"}
+    by_token = {c.token: c for c in chosen}
+    assert by_token["Ġkidney"].surface == " kidney" and by_token["Ġkidney"].kind == "word"
+    assert by_token["itis"].surface == "itis" and by_token["itis"].kind == "subword"
+    for c in chosen:
+        assert c.token.startswith("Ġ") == c.surface.startswith(" "), c
+        if c.kind == "phrase":
+            assert c.token == "".join(c.parts) and all(p.startswith("Ġ") for p in c.parts[1:])
+        assert c.base_pieces == [p for w in (c.parts or [c.token]) for p in space.pieces(w)] or c.kind == "subword"
+
+
+def test_digits_and_control_characters_are_left_out_by_default(_tiny_tokenizers):
+    from tokenizers import Tokenizer
+
+    # SentencePiece-style words run from one ▁ to the next, so digits and control characters stay inside
+    # them; a control character in the vocabulary keeps byte fallback out of the way.
+    spec = json.loads(_tiny_tokenizers["sp_bpe"].backend_tokenizer.to_str())
+    spec["model"]["vocab"]["\x07"] = len(spec["model"]["vocab"])
+    sp = TokenSpace.of(Tokenizer.from_str(json.dumps(spec)))
+    assert not sp.has_fallback(sp.pieces("▁tor\x07blax")) and not sp.has_fallback(sp.pieces("▁covid24"))
+    texts = ["the covid24 report and the tor\x07blax and the kidneys"] * 6
+    counts = count_corpus(texts, sp)
+    assert {"▁covid24", "▁tor\x07blax", "▁kidneys"} <= set(counts.words)
+
+    def words(**settings):
+        return {c.token for c in select_candidates(counts, sp, SelectSettings(kinds=("word",), **settings))[0]}
+
+    default = words()
+    assert "▁kidneys" in default
+    assert "▁covid24" not in default and "▁tor\x07blax" not in default
+    allowed = words(allow_digits=True)
+    assert "▁covid24" in allowed and "▁tor\x07blax" not in allowed
+
+
+def test_tokens_already_in_the_vocabulary_are_not_candidates(tok):
+    from tokenizers import Tokenizer
+
+    # A vocabulary that holds a word, a phrase and a subword which the merges do not produce.
+    spec = json.loads(tok.backend_tokenizer.to_str())
+    vocab = spec["model"]["vocab"]
+    for extra in ("Ġzorblax", "ĠtheĠkidneyĠstone", "itis"):
+        vocab[extra] = len(vocab)
+    space = TokenSpace.of(Tokenizer.from_str(json.dumps(spec)))
+    assert len(space.pieces("Ġzorblax")) > 1
+    texts = [f"Of, zorblax; {t}" for t in MIXED]
+    tokens = {c.token for c in _select(texts, space)}
+    assert tokens and not tokens & {"Ġzorblax", "ĠtheĠkidneyĠstone", "itis"}
+    # The same corpus under the unedited vocabulary offers all three.
+    assert {"Ġzorblax", "ĠtheĠkidneyĠstone", "itis"} <= {c.token for c in _select(texts, TokenSpace.of(tok))}
+
+
+def test_min_count_and_min_docs(space):
+    texts = ["Of, zorblax."] * 4 + ["Of, kidney; kidney; kidney; kidney; kidney; kidney."]
+    counts = count_corpus(texts, space)
+
+    def words(**settings):
+        return {c.token for c in select_candidates(counts, space, SelectSettings(kinds=("word",), **settings))[0]}
+
+    # zorblax: 4 times in 4 documents; kidney: 6 times in 1 document; Of: 5 times in 5 documents.
+    assert words() == {"Of"}
+    assert words(min_count=4) == {"Of", "Ġzorblax"}
+    assert words(min_docs=1) == {"Of", "Ġkidney"}
+    assert words(min_count=6, min_docs=1) == {"Ġkidney"}
+
+
+def test_min_count_one_admits_a_phrase_seen_once(space):
+    counts = count_corpus(["Of, kidney stone.", "Ok, zorblax."], space, max_phrase_words=2)
+    chosen, _ = select_candidates(counts, space, SelectSettings(kinds=("phrase",), min_count=1, min_docs=1, max_phrase_words=2))
+    assert [c.token for c in chosen] == ["ĠkidneyĠstone"]
+
+
+def _filler(n_docs: int, seed_words: str = "") -> list[str]:
+    """Documents of a few hundred words each, from the tiny tokenizer's training text."""
+    base = " ".join(tinymodels.TRAINING_TEXT[:12])
+    return [f"{seed_words} {base} Number {i}." for i in range(n_docs)]
+
+
+def test_case_variants_are_grouped(tok):
+    docs = [f"Licensee agrees. The Licensee and the LICENSEE; licensee {d}." for d in _filler(12)]
+    result = analyze(docs, tok, holdout=None, settings=SelectSettings(kinds=("word",)))
+    by_surface = {c.surface: c for c in result.candidates}
+    group = {" Licensee", "Licensee", " LICENSEE", " licensee"} & set(by_surface)
+    assert len(group) >= 3
+    for surface in group:
+        assert set(by_surface[surface].variants) == group - {surface}
+    assert all(not c.variants for c in result.candidates if c.surface.strip().lower() != "licensee")
+    assert result.report["candidates"][0]["variants"] == result.candidates[0].variants
+
+
+# ---------------------------------------------------------------------------------------------------
+# Holdout split, counts files, helpers
+
+
+def test_split_holdout_is_seeded_keeps_duplicates_together_and_respects_the_fraction():
+    texts = [f"document number {i} about nothing" for i in range(2000)]
+    texts += texts[:300]  # exact duplicates, later in the stream
+
+    def split(seed):
+        train, held = split_holdout(iter(texts), 0.2, seed)
+        return list(train), held
+
+    train, held = split(7)
+    assert split(7) == (train, held)
+    assert split(8)[1] != held
+    assert len(train) + len(held) == len(texts)
+    assert not set(train) & set(held)
+    assert 0.17 < len(set(held)) / 2000 < 0.23
+    # Streaming: order kept on both sides.
+    assert train == [t for t in texts if t not in set(held)]
+
+
+def test_counts_save_load_round_trip_and_shards_merge_to_the_whole(tmp_path, space):
+    texts = [f"Of, the kidney stone {w} and zorblax; {w} colitis." for w in ("alpha", "beta", "gamma")] * 5
+    whole = count_corpus(texts, space, runs=True)
+    shard_a, shard_b = count_corpus(texts[:7], space, runs=True), count_corpus(texts[7:], space, runs=True)
+    assert shard_a.runs
+    path = tmp_path / "a.counts.json.gz"
+    shard_a.save(path, meta={"model": "tiny", "shard": "0/2"})
+    loaded, meta = Counts.load(path)
+    assert meta == {"model": "tiny", "shard": "0/2"}
+    assert loaded == shard_a
+    merged = loaded.merge(shard_b)
+    for name in ("docs", "bytes", "words", "word_docs", "phrases", "phrase_docs", "surfaces", "examples", "runs"):
+        assert getattr(merged, name) == getattr(whole, name), name
+    assert whole.phrases[("Ġkidney", "Ġstone")] == 15 and whole.phrase_docs[("Ġkidney", "Ġstone")] == 15
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_shards_merge_to_the_whole_for_phrases_seen_once_per_shard(space):
+    # A corpus too large for one machine is counted in shards: a phrase once in each is twice in the whole.
+    a, b = ["Of, kidney stone."], ["Ok, kidney stone."]
+    whole = count_corpus(a + b, space)
+    merged = count_corpus(a, space).merge(count_corpus(b, space))
+    assert whole.phrases[("Ġkidney", "Ġstone")] == 2
+    assert merged.phrases == whole.phrases and merged.phrase_docs == whole.phrase_docs
+
+
+def test_counts_load_refuses_other_files(tmp_path):
+    import gzip
+
+    bad = tmp_path / "x.counts.json.gz"
+    with gzip.open(bad, "wt") as f:
+        json.dump({"schema": "something/9"}, f)
+    with pytest.raises(VocabxError, match="schema"):
+        Counts.load(bad)
+    (tmp_path / "plain.gz").write_text("not gzip")
+    with pytest.raises(VocabxError, match="plain.gz"):
+        Counts.load(tmp_path / "plain.gz")
+
+
+def test_curve_points_and_knee():
+    assert curve_points(100) == [1, 2, 4, 8, 16, 32, 64, 100]
+    assert curve_points(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert curve_points(1) == [1] and curve_points(0) == []
+    curve = [{"n": n, "fraction": f} for n, f in [(1, 0.0), (2, 0.30), (4, 0.35), (8, 0.37), (16, 0.38)]]
+    assert knee(curve) == 2
+    assert knee([]) == 0 and knee(curve[:2]) == 2
+
+
+def test_specificity_ranks_domain_terms_above_general_ones(space):
+    domain = count_corpus(["the kidney stone and the colitis"] * 50, space)
+    reference = count_corpus(["the weather and the park"] * 50, space)
+    z = specificity(domain, reference)
+    assert z("Ġkidney") > 2 > z("Ġand")
+    assert z("Ġweather") < 0
+    assert z("", ("Ġkidney", "Ġstone")) > 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bad input
+
+
+def test_tiny_corpus_error_names_the_minimum(tok):
+    for texts in ([], ["one short document"] * 3, ["many words here"] * 20):
+        with pytest.raises(VocabxError) as info:
+            analyze(texts, tok, holdout=None)
+        message = str(info.value)
+        assert f"{MIN_DOCS} documents" in message and f"{MIN_WORDS} words" in message
+        assert "\n" not in message
+
+
+def test_nothing_fragmented_gives_an_empty_report_with_a_note(tok, space):
+    words = ["the", "patient", "and", "of", "Agreement", "shall", "was"]
+    assert all(len(space.pieces("Ġ" + w)) == 1 for w in words)
+    # Punctuation after every word: no two letter-words in a row, so no phrases either.
+    docs = ["The, " + ", ".join(words * 6) + "." for _ in range(20)]
+    result = analyze(docs, tok, holdout=None)
+    assert result.candidates == [] and result.report["candidates"] == []
+    assert any("nothing worth adding" in note for note in result.report["notes"])
+    assert result.report["savings_curve"] == [] and result.report["recommended_n"] == 0
+
+
+def test_nothing_fragmented_exits_zero_on_the_command_line(tmp_path, tok, space, capsys):
+    from vocabx.cli import main
+
+    model = tmp_path / "tiny-tokenizer"
+    tok.save_pretrained(model)
+    corpus = tmp_path / "plain.jsonl"
+    words = ["the", "patient", "and", "of", "Agreement", "shall", "was"]
+    corpus.write_text("".join(json.dumps({"text": "The, " + ", ".join(words * 6) + "."}) + "\n" for _ in range(20)))
+    code = main(["analyze", str(corpus), "--model", str(model), "-o", str(tmp_path / "out"), "--holdout", "0", "--json", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["candidates"] == 0 and any("nothing worth adding" in n for n in summary["notes"])
+    assert (tmp_path / "out" / "report.json").is_file()
+
+
+@pytest.mark.parametrize("holdout", [-0.1, 0.51, 0.6, 1.0])
+def test_holdout_outside_the_range_is_an_error(tok, holdout):
+    with pytest.raises(VocabxError, match=r"--holdout must be in \(0, 0.5\]"):
+        analyze(_filler(20), tok, holdout=holdout)
+
+
+def test_max_new_larger_than_the_candidates_is_a_note(tok):
+    result = analyze(_filler(20, "zorblax kidney stone"), tok, holdout=0.2, settings=SelectSettings(max_new=50_000))
+    n = len(result.candidates)
+    assert 0 < n < 50_000
+    assert f"--max-new 50000 is more than the {n} candidates found; the curve stops at {n}." in result.report["notes"]
+    assert result.report["savings_curve"][-1]["n"] == n
+    assert result.report["holdout_curve"] and result.report["holdout_curve"][-1]["n"] == n
+
+
+def test_reference_in_another_script_still_works_with_a_note(tok):
+    greek = ["Η σύμβαση διέπεται από το ελληνικό δίκαιο και οι συμβαλλόμενοι συμφωνούν σε όλους τους όρους."] * 30
+    chinese = ["本协议受中华人民共和国法律管辖，双方同意以下条款。"] * 10
+    result = analyze(_filler(20, "zorblax kidney stone"), tok, holdout=None, reference=greek + chinese)
+    report = result.report
+    assert result.candidates
+    assert any("shares only" in note and "another language or script" in note for note in report["notes"])
+    assert report["reference"]["docs"] == 40
+    assert all(c.specificity is not None for c in result.candidates if c.kind != "subword")
+    assert report["fragmentation"]["reference"] is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The real model on the project's sample corpus
+
+
+@pytest.mark.slow
+def test_held_out_projection_matches_the_real_extended_tokenizer_on_legal(smollm2_tokenizer):
+    from vocabx.corpus import read_corpus
+
+    texts = list(read_corpus([str(LEGAL)]))
+    result = analyze(texts, smollm2_tokenizer, holdout=0.1, seed=0)
+    report = result.report
+    projected = report["holdout_curve"][-1]["fraction"]
+    assert report["holdout_curve"][-1]["n"] == len(result.candidates) > 500
+
+    train, held = split_holdout(texts, 0.1, 0)
+    train = list(train)
+    assert len(held) == report["holdout"]["docs"] > 0
+    ext, added, dropped = extend_tokenizer(smollm2_tokenizer, tokens_from_report(report))
+    assert not dropped
+    base = sum(len(ids) for ids in smollm2_tokenizer(held, add_special_tokens=False)["input_ids"])
+    extended = sum(len(ids) for ids in ext(held, add_special_tokens=False)["input_ids"])
+    assert base == report["holdout"]["tokens"]
+    real = 1 - extended / base
+    assert real > 0.2
+    assert abs(projected - real) <= 0.015, (projected, real)
