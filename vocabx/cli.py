@@ -522,11 +522,41 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing evaluation folder")
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    """The main job: analyze, extend, train and evaluate into one run folder, and print before/after.
+
+    Stages whose inputs did not change since the last run in -o are skipped; --budget quick takes a few
+    minutes on a laptop CPU, standard is what the published figures use.
+    """
+    from vocabx.adapt import adapt, budget_of, comparison_table
+    from vocabx.corpus import read_corpus
+
+    budget_of(args.budget)
+    texts = list(read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs))
+    general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs)) if args.general else None
+    log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
+    metrics = adapt(texts, args.output, model=args.model, budget=args.budget, general=general, holdout=args.holdout, seed=args.seed, overwrite=args.overwrite, log=log, sources=list(args.corpus))
+    emit(args, metrics, comparison_table(metrics) + f"\n\nrun folder: {args.output}")
+    return 0
+
+
+def _adapt_args(parser: argparse.ArgumentParser) -> None:
+    _add_corpus(parser)
+    _add_model(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (reused: finished stages are skipped)")
+    parser.add_argument("--budget", default="quick", help="quick, standard or full (default quick)")
+    parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
+    parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation (default 0.1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
+
+
 COMMANDS["analyze"] = (cmd_analyze, _analyze_args)
 COMMANDS["merge-counts"] = (cmd_merge_counts, _merge_counts_args)
 COMMANDS["extend"] = (cmd_extend, _extend_args)
 COMMANDS["check"] = (cmd_check, _check_args)
 COMMANDS["evaluate"] = (cmd_evaluate, _evaluate_args)
+COMMANDS["adapt"] = (cmd_adapt, _adapt_args)
 COMMANDS["train"] = (cmd_train, _train_args)
 
 

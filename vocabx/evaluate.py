@@ -57,7 +57,11 @@ def load_side(base: str, adapted: str | Path) -> Side:
             from vocabx.train import load_adapted
         except ImportError as exc:  # training is optional for evaluation of extended models
             raise VocabxError(f"{adapted} is an adapter, and loading adapters needs vocabx.train") from exc
-        model, tokenizer = load_adapted(base, folder)
+        from transformers import AutoTokenizer
+
+        # merged: LoRA's extra matmuls would make the adapted side look slower than it is
+        model = load_adapted(base, folder, merge=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
     else:
         tokenizer = load_extended_tokenizer(folder) if (folder / "tokenizer.json").is_file() else base_tok
         model = load_model(folder)

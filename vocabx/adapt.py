@@ -1,0 +1,196 @@
+"""The main job: analyze -> extend -> train -> evaluate into one run folder, resumable stage by stage.
+
+``RUN_DIR`` gets one folder per stage (``report/``, ``extended/``, ``adapter/``, ``evaluation/``) and a
+``run.json`` recording, for each finished stage, a fingerprint of its inputs (the corpus, the model, the
+budget and the settings that stage uses). A rerun skips every stage whose fingerprint is unchanged and
+redoes the first changed one and all after it. A RUN_DIR holding another run's artifacts is refused
+unless ``overwrite``.
+
+Budgets size the job: ``quick`` fits a few minutes on a laptop CPU, ``standard`` is the setting the
+project's figures use, ``full`` trains longer on more tokens.
+
+The evaluation uses the documents the analysis held out (split by a seeded hash of the text, so no
+held-out document was seen by the analyzer or the trainer) and, when given, general text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from vocabx.errors import VocabxError
+
+RUN_SCHEMA = "vocabx.run/1"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each stage does."""
+
+    new_tokens: int  # tokens added (the analyzer's top N, or fewer when it finds fewer)
+    max_steps: int  # optimizer steps of lora+tokens
+    batch_size: int
+    block_size: int
+    eval_docs: int  # held-out documents scored per corpus
+    eval_chars: int  # characters kept per scored document
+
+
+BUDGETS = {
+    "quick": Budget(new_tokens=1024, max_steps=12, batch_size=2, block_size=256, eval_docs=8, eval_chars=1200),
+    "standard": Budget(new_tokens=8192, max_steps=300, batch_size=4, block_size=512, eval_docs=48, eval_chars=4000),
+    "full": Budget(new_tokens=16384, max_steps=2000, batch_size=8, block_size=1024, eval_docs=200, eval_chars=8000),
+}
+STAGES = ("analyze", "extend", "train", "evaluate")
+
+
+def budget_of(name: str) -> Budget:
+    if name not in BUDGETS:
+        raise VocabxError(f"--budget {name!r} does not exist; choose one of {', '.join(BUDGETS)}")
+    return BUDGETS[name]
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def corpus_fingerprint(texts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
+    return digest.hexdigest()[:16]
+
+
+def adapt(
+    texts: list[str],
+    run_dir: str | Path,
+    *,
+    model: str = "smollm2-135m",
+    budget: str = "quick",
+    general: list[str] | None = None,
+    holdout: float = 0.1,
+    seed: int = 0,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+    sources: list[str] | None = None,
+) -> dict:
+    """Run every stage that is not already done with the same inputs; return the final comparison."""
+    from vocabx.analyze import SelectSettings, analyze, split_holdout
+    from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
+    from vocabx.extend import extend, save_extension, tokens_from_report
+    from vocabx.models import load_model, load_tokenizer
+    from vocabx.report import write_report
+    from vocabx.train import train
+
+    plan = budget_of(budget)
+    run = Path(run_dir)
+    state = _load_state(run, overwrite)
+    corpus_id = corpus_fingerprint(texts)
+    train_texts_iter, held = split_holdout(iter(texts), holdout, seed)
+    train_texts = list(train_texts_iter)
+    if not held:
+        raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
+    keys = {
+        "analyze": _fingerprint(corpus_id, model, holdout, seed),
+        "extend": _fingerprint(plan.new_tokens),
+        "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed),
+        "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or [])),
+    }
+    chain = ""
+    stale = False
+    tokenizer = None
+    for stage in STAGES:
+        chain = _fingerprint(chain, keys[stage])
+        done = state["stages"].get(stage, {}).get("key") == chain and (run / _folder(stage)).is_dir()
+        if done and not stale:
+            log(f"{stage}: up to date, skipped")
+            continue
+        stale = True
+        started = time.monotonic()
+        folder = run / _folder(stage)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tokenizer = tokenizer or load_tokenizer(model)
+        if stage == "analyze":
+            # Another seed than the evaluation split's: with the same one every training document would
+            # hash to the training side again and the analyzer's own held-out curve would be empty.
+            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=SelectSettings(max_new=plan.new_tokens), sources=sources)
+            write_report(result.report, folder)
+            summary = {"candidates": len(result.candidates), "recommended_n": result.report["recommended_n"]}
+        elif stage == "extend":
+            from vocabx.report import read_report
+
+            report = read_report(run / _folder("analyze"))
+            ext = extend(model, tokens_from_report(report, plan.new_tokens), tokenizer=tokenizer, check_texts=train_texts, base_spec=model)
+            save_extension(ext, folder)
+            summary = {"added": len(ext.added), "dropped": len(ext.dropped)}
+        elif stage == "train":
+            trained = train(
+                str(run / _folder("extend")),
+                train_texts,
+                folder,
+                max_steps=plan.max_steps,
+                batch_size=plan.batch_size,
+                block_size=plan.block_size,
+                seed=seed,
+                eval_every=0,
+                save_every=0,
+            )
+            summary = {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second", "adapter_bytes")}
+        else:
+            adapted = load_side(model, run / _folder("train"))
+            base = Side(load_model(model), tokenizer, set(), label=model)
+            corpora = {"held-out domain": take(held, plan.eval_docs, plan.eval_chars)}
+            metrics = evaluate(base, adapted, corpora, {"general": take(general, plan.eval_docs, plan.eval_chars)} if general else None)
+            write_metrics(metrics, folder)
+            summary = {"corpora": list(metrics["corpora"])}
+        state["stages"][stage] = {"key": chain, "seconds": round(time.monotonic() - started, 1), **summary}
+        _save_state(run, state)
+        log(f"{stage}: done in {state['stages'][stage]['seconds']} s")
+    metrics = json.loads((run / _folder("evaluate") / "metrics.json").read_text(encoding="utf-8"))
+    state["budget"] = asdict(plan) | {"name": budget}
+    _save_state(run, state)
+    return metrics
+
+
+def _folder(stage: str) -> str:
+    return {"analyze": "report", "extend": "extended", "train": "adapter", "evaluate": "evaluation"}[stage]
+
+
+def _load_state(run: Path, overwrite: bool) -> dict:
+    path = run / "run.json"
+    if path.is_file():
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("schema") == RUN_SCHEMA:
+            return state
+    if run.exists() and any(run.iterdir()):
+        if not overwrite:
+            raise VocabxError(f"{run} holds files that are not a vocabx run; pass --overwrite to replace them or choose another -o")
+        shutil.rmtree(run)
+    run.mkdir(parents=True, exist_ok=True)
+    return {"schema": RUN_SCHEMA, "stages": {}}
+
+
+def _save_state(run: Path, state: dict) -> None:
+    tmp = run / "run.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(run / "run.json")
+
+
+def comparison_table(metrics: dict) -> str:
+    """The before/after table `vocabx adapt` ends with."""
+    rows = [("", "base", "adapted", "change")]
+    for name, r in metrics["corpora"].items():
+        b, a = r["base"], r["adapted"]
+        rows.append((f"{name}: tokens", f"{b['tokens']:,}", f"{a['tokens']:,}", f"{-r['token_reduction']:+.1%}"))
+        rows.append((f"{name}: tokens/word", f"{b['tokens_per_word']:.3f}", f"{a['tokens_per_word']:.3f}", ""))
+        rows.append((f"{name}: bits per byte", f"{b['bpb']:.4f}", f"{a['bpb']:.4f}", f"{r['bpb_change']:+.2%}"))
+        if r.get("speedup"):
+            rows.append((f"{name}: docs/s", f"{b['docs_per_second']:.2f}", f"{a['docs_per_second']:.2f}", f"{r['speedup']:.2f}x"))
+        rows.append((f"{name}: new-token adoption", "", f"{r['new_token_adoption']:.1%}", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows)
