@@ -1,0 +1,114 @@
+"""vocabx evaluate and vocabx adapt, on tiny models built in the test."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import tinymodels
+from vocabx.adapt import adapt, budget_of, comparison_table
+from vocabx.errors import VocabxError
+from vocabx.evaluate import Side, evaluate, load_side, write_metrics
+from vocabx.extend import NewToken, extend, save_extension
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _docs(n: int = 80) -> list[str]:
+    from vocabx import read_corpus
+
+    return [t[:1500] for _, t in zip(range(n), read_corpus(ROOT / "corpora" / "medical"))]
+
+
+@pytest.fixture
+def tiny_base(tmp_path, tiny_tokenizers):
+    folder = tmp_path / "base"
+    tok = tiny_tokenizers["byte_bpe"]
+    tok.save_pretrained(folder)
+    tinymodels.make_causal_lm(len(tok)).save_pretrained(folder)
+    return folder
+
+
+def _extended(tiny_base, tmp_path):
+    from vocabx.models import load_model, load_tokenizer
+
+    tok = load_tokenizer(tiny_base)
+    words = [" hepatosplenomegaly", " lymphadenopathy", " indemnify", " echocardiogram"]
+    new = [NewToken("Ġ" + w[1:], w, "word") for w in words if len(tok.tokenize(w)) > 1]
+    assert len(new) >= 2
+    ext = extend(load_model(tiny_base), new, tokenizer=tok, base_spec=str(tiny_base))
+    save_extension(ext, tmp_path / "ext")
+    return tok, ext
+
+
+def test_evaluate_compares_base_and_adapted(tiny_base, tmp_path):
+    from vocabx.models import load_model
+
+    tok, ext = _extended(tiny_base, tmp_path)
+    texts = ["Examination revealed hepatosplenomegaly and lymphadenopathy.", "The Distributor shall indemnify the Company."] * 3
+    base = Side(load_model(tiny_base), tok, set(), label="base")
+    adapted = Side(ext.model, ext.tokenizer, set(ext.new_ids), label="ext")
+    metrics = evaluate(base, adapted, {"domain": texts}, {"general": ["We walked to the market and went home."] * 2}, prompts=1)
+    row = metrics["corpora"]["domain"]
+    assert metrics["schema"] == "vocabx.metrics/1"
+    assert row["adapted"]["tokens"] < row["base"]["tokens"]
+    assert row["token_reduction"] == pytest.approx(1 - row["adapted"]["tokens"] / row["base"]["tokens"], abs=1e-5)
+    assert row["new_token_adoption"] > 0
+    assert math.isfinite(row["base"]["bpb"]) and math.isfinite(row["adapted"]["bpb"])
+    assert row["base"]["tokens_per_word"] > row["adapted"]["tokens_per_word"]
+    assert metrics["corpora"]["general"]["role"] == "general" and "generation" in row
+    out = write_metrics(metrics, tmp_path / "eval")
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "metrics.png", "report.md"]
+    assert "| domain | domain |" in (out / "report.md").read_text()
+
+
+def test_evaluate_refuses_an_empty_corpus(tiny_base, tmp_path):
+    from vocabx.models import load_model
+
+    tok, ext = _extended(tiny_base, tmp_path)
+    base = Side(load_model(tiny_base), tok)
+    with pytest.raises(VocabxError, match="evaluation corpus empty has no text"):
+        evaluate(base, Side(ext.model, ext.tokenizer, set(ext.new_ids)), {"empty": []})
+
+
+def test_an_extension_of_another_base_is_refused_naming_both(tiny_base, tmp_path, tiny_tokenizers):
+    _extended(tiny_base, tmp_path)
+    other = tmp_path / "other"
+    tiny_tokenizers["wordpiece"].save_pretrained(other)
+    tinymodels.make_causal_lm(len(tiny_tokenizers["wordpiece"])).save_pretrained(other)
+    with pytest.raises(VocabxError, match=r"was made from .*base.* not from --base .*other"):
+        load_side(str(other), tmp_path / "ext")
+
+
+def test_unknown_budget_lists_the_budgets():
+    with pytest.raises(VocabxError, match="--budget 'huge' does not exist; choose one of quick, standard, full"):
+        budget_of("huge")
+
+
+def test_adapt_runs_every_stage_then_skips_what_is_unchanged(tiny_base, tmp_path):
+    texts = _docs()
+    general = ["We walked to the market, bought some bread and cheese, and went home."] * 4
+    lines: list[str] = []
+    metrics = adapt(texts, tmp_path / "run", model=str(tiny_base), budget="quick", general=general, log=lines.append)
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["adapter", "evaluation", "extended", "report", "run.json"]
+    assert [line.split(":")[0] for line in lines] == ["analyze", "extend", "train", "evaluate"]
+    domain = metrics["corpora"]["held-out domain"]
+    assert domain["adapted"]["tokens"] < domain["base"]["tokens"]
+    assert "bits per byte" in comparison_table(metrics)
+    state = json.loads((run / "run.json").read_text())
+    assert set(state["stages"]) == {"analyze", "extend", "train", "evaluate"}
+    lines.clear()
+    again = adapt(texts, run, model=str(tiny_base), budget="quick", general=general, log=lines.append)
+    assert lines == [f"{s}: up to date, skipped" for s in ("analyze", "extend", "train", "evaluate")]
+    assert again == metrics
+
+
+def test_adapt_refuses_a_folder_of_other_files(tiny_base, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(VocabxError, match="holds files that are not a vocabx run; pass --overwrite"):
+        adapt(_docs(20), tmp_path / "run", model=str(tiny_base))
