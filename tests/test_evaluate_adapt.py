@@ -112,3 +112,32 @@ def test_adapt_refuses_a_folder_of_other_files(tiny_base, tmp_path):
     (tmp_path / "run" / "notes.txt").write_text("mine")
     with pytest.raises(VocabxError, match="holds files that are not a vocabx run; pass --overwrite"):
         adapt(_docs(20), tmp_path / "run", model=str(tiny_base))
+
+
+def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
+    from vocabx.compare import compare
+
+    result = compare(
+        _docs(60), tmp_path / "cmp", model=str(tiny_base), budgets=(300, 1200), seeds=(0, 1),
+        new_tokens=64, batch_size=2, block_size=64, eval_docs=4, eval_chars=400, log=lambda line: None,
+    )
+    assert {(r["strategy"], r["budget"], r["seed"]) for r in result["runs"]} == {
+        (s, b, k) for s in ("tokens", "lora+tokens", "lora", "full") for b in (300, 1200) for k in (0, 1)
+    }
+    assert all(math.isfinite(r["bpb"]) for r in result["runs"])
+    row = result["table"]["full"]["1200"]
+    values = [r["bpb"] for r in result["runs"] if r["strategy"] == "full" and r["budget"] == 1200]
+    assert row["mean"] == pytest.approx(sum(values) / 2, abs=1e-4) and row["n"] == 2
+    assert result["recommendation"]["strategy"] in ("tokens", "lora+tokens", "lora", "full")
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == ["compare.json", "compare.md", "extended", "learning_curve.png", "runs"]
+    assert "Where the more flexible strategy wins" in (tmp_path / "cmp" / "compare.md").read_text()
+
+
+def test_budget_docs_take_the_tokens_asked_for(tiny_tokenizers):
+    from vocabx.compare import budget_docs
+
+    tok = tiny_tokenizers["byte_bpe"]
+    docs = budget_docs(_docs(40), tok, 500, seed=0)
+    total = sum(len(tok(d, add_special_tokens=False)["input_ids"]) for d in docs)
+    assert 490 <= total <= 510
+    assert budget_docs(_docs(40), tok, 500, seed=0) == docs

@@ -1,0 +1,219 @@
+"""How much of a pretrained model to change for the data at hand: training strategies against data budgets.
+
+The experiment: documents are split once into training and held-out sets by a seeded hash of their text
+(no held-out document is seen by the analyzer or any run). The analyzer and the extender run once on
+the training set. Then, for each data budget (the first training documents, in a seeded order, that
+hold that many base-tokenizer tokens) and each strategy, a run trains for the same number of optimizer
+steps, for every seed, and is scored in bits per byte on the same held-out documents:
+
+- ``tokens``: only the new embedding rows (the most conservative);
+- ``lora+tokens``: LoRA plus the new rows;
+- ``lora``: LoRA on the base model, no new tokens (the baseline of vocabulary adaptation);
+- ``full``: every weight of the extended model (the most flexible).
+
+The result is a table of mean and spread over seeds, a learning-curve plot (bits per byte against
+budget, one line per strategy), the budget where each more flexible strategy overtakes the more
+conservative one, and a recommendation for the corpus's own size.
+
+What it leaves out: hyperparameter search; each strategy runs with `vocabx train`'s defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from vocabx.errors import VocabxError
+
+COMPARE_SCHEMA = "vocabx.compare/1"
+STRATEGIES = ("tokens", "lora+tokens", "lora", "full")
+# from the most conservative to the most flexible, for the crossover question
+FLEXIBILITY = ("tokens", "lora", "lora+tokens", "full")
+
+
+def budget_docs(texts: list[str], tokenizer: Any, budget: int, seed: int) -> list[str]:
+    """The first documents, in a seeded order, whose base tokens add up to ``budget`` (the last one cut)."""
+    from vocabx.stats import backend_of
+
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    backend = backend_of(tokenizer)
+    out, total = [], 0
+    for i in order:
+        ids = backend.encode(texts[i], add_special_tokens=False).ids
+        if total + len(ids) >= budget:
+            keep = budget - total
+            if keep > 0:
+                out.append(backend.decode(ids[:keep]))
+            break
+        out.append(texts[i])
+        total += len(ids)
+    return out
+
+
+def compare(
+    texts: list[str],
+    out_dir: str | Path,
+    *,
+    model: str = "smollm2-135m",
+    budgets: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+    strategies: tuple[str, ...] = STRATEGIES,
+    seeds: tuple[int, ...] = (0, 1),
+    holdout: float = 0.1,
+    new_tokens: int = 8192,
+    batch_size: int = 4,
+    block_size: int = 512,
+    eval_docs: int = 48,
+    eval_chars: int = 4000,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run the strategy x budget x seed grid; write compare.json, compare.md and learning_curve.png."""
+    from vocabx.analyze import SelectSettings, analyze, split_holdout
+    from vocabx.evaluate import take
+    from vocabx.extend import extend, save_extension, tokens_from_report
+    from vocabx.metrics import bits_per_byte
+    from vocabx.models import load_model, load_tokenizer
+    from vocabx.outputs import check_output_dir
+    from vocabx.train import train
+
+    bad = [s for s in strategies if s not in STRATEGIES]
+    if bad:
+        raise VocabxError(f"--strategies {','.join(bad)} unknown; choose from {','.join(STRATEGIES)}")
+    if not budgets or any(b < 1 for b in budgets):
+        raise VocabxError(f"--budgets must be positive token counts, got {','.join(map(str, budgets))}")
+    # a rerun reuses the extension already made in the folder
+    out = check_output_dir(out_dir, True, "extended/vocabx.json", "comparison")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    train_iter, held = split_holdout(iter(texts), holdout, seed=0)
+    train_texts = list(train_iter)
+    if not held:
+        raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}")
+    held = take(held, eval_docs, eval_chars)
+    tokenizer = load_tokenizer(model)
+    corpus_tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in train_texts)
+    log(f"{len(train_texts)} training documents ({corpus_tokens:,} tokens), {len(held)} held-out documents")
+    ext_dir = out / "extended"
+    if not (ext_dir / "vocabx.json").is_file():
+        report = analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=new_tokens)).report
+        save_extension(extend(model, tokens_from_report(report, new_tokens), tokenizer=tokenizer, base_spec=model), ext_dir, overwrite=True)
+    runs: list[dict] = []
+    base_bpb = bits_per_byte(load_model(model), tokenizer, held, block_size=1024)["bpb"]
+    for budget in budgets:
+        steps = max(1, math.ceil(budget / (batch_size * block_size)))
+        for seed in seeds:
+            docs = budget_docs(train_texts, tokenizer, budget, seed)
+            for strategy in strategies:
+                source = model if strategy == "lora" else str(ext_dir)
+                run_dir = out / "runs" / f"{strategy}-{budget}-{seed}"
+                result = train(source, docs, run_dir, mode=strategy, max_steps=steps, batch_size=batch_size, block_size=block_size, seed=seed, eval_texts=held[:1], eval_every=0, save_every=0, overwrite=True)
+                bpb = bits_per_byte(result.model, result.tokenizer, held, block_size=1024)["bpb"]
+                runs.append({"strategy": strategy, "budget": budget, "seed": seed, "steps": steps, "docs": len(docs), "bpb": round(bpb, 5), "train_loss": result.train_loss})
+                log(f"budget {budget:,} seed {seed} {strategy}: {bpb:.4f} bits per byte")
+    summary = _summarize(runs, budgets, strategies, corpus_tokens)
+    result = {
+        "schema": COMPARE_SCHEMA,
+        "model": model,
+        "method": {
+            "split": f"by document, seeded hash of the text; {len(held)} held-out documents (cut to {eval_chars} characters), never seen by the analyzer or any run",
+            "budgets": "the first training documents in a seeded order holding that many base tokens",
+            "steps": f"ceil(budget / ({batch_size} x {block_size})) optimizer steps for every strategy",
+            "seeds": list(seeds),
+            "new_tokens": new_tokens,
+        },
+        "base_bpb": round(base_bpb, 5),
+        "corpus_tokens": corpus_tokens,
+        "runs": runs,
+        **summary,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "compare.md").write_text(compare_markdown(result), encoding="utf-8")
+    (out / "learning_curve.png").write_bytes(learning_curve_png(result))
+    return result
+
+
+def _summarize(runs: list[dict], budgets: tuple[int, ...], strategies: tuple[str, ...], corpus_tokens: int) -> dict:
+    table: dict[str, dict[str, dict]] = {}
+    for strategy in strategies:
+        table[strategy] = {}
+        for budget in budgets:
+            values = [r["bpb"] for r in runs if r["strategy"] == strategy and r["budget"] == budget]
+            table[strategy][str(budget)] = {
+                "mean": round(statistics.fmean(values), 5),
+                "std": round(statistics.stdev(values), 5) if len(values) > 1 else 0.0,
+                "n": len(values),
+            }
+    ordered = [s for s in FLEXIBILITY if s in strategies]
+    crossovers = []
+    for conservative, flexible in zip(ordered, ordered[1:]):
+        wins = [b for b in budgets if table[flexible][str(b)]["mean"] < table[conservative][str(b)]["mean"]]
+        crossovers.append({"flexible": flexible, "conservative": conservative, "overtakes_at": min(wins) if wins else None})
+    nearest = min(budgets, key=lambda b: abs(math.log(b) - math.log(max(corpus_tokens, 1))))
+    best = min(strategies, key=lambda s: table[s][str(nearest)]["mean"])
+    return {
+        "table": table,
+        "crossovers": crossovers,
+        "recommendation": {"corpus_tokens": corpus_tokens, "nearest_budget": nearest, "strategy": best},
+    }
+
+
+def compare_markdown(result: dict) -> str:
+    budgets = sorted({r["budget"] for r in result["runs"]})
+    lines = [
+        "# vocabx compare",
+        "",
+        f"Model {result['model']}; held-out bits per byte (lower is better), mean ± spread over seeds "
+        f"{result['method']['seeds']}; the base model scores {result['base_bpb']:.4f}.",
+        "",
+        "| strategy | " + " | ".join(f"{b:,} tokens" for b in budgets) + " |",
+        "| :-- | " + " | ".join("--:" for _ in budgets) + " |",
+    ]
+    for strategy, row in result["table"].items():
+        lines.append(f"| {strategy} | " + " | ".join(f"{row[str(b)]['mean']:.4f} ± {row[str(b)]['std']:.4f}" for b in budgets) + " |")
+    lines += ["", "## Where the more flexible strategy wins", ""]
+    for c in result["crossovers"]:
+        at = f"from {c['overtakes_at']:,} tokens" if c["overtakes_at"] else "at none of these budgets"
+        lines.append(f"- {c['flexible']} beats {c['conservative']} {at}")
+    rec = result["recommendation"]
+    lines += [
+        "",
+        f"Recommendation for this corpus ({rec['corpus_tokens']:,} training tokens, nearest budget {rec['nearest_budget']:,}): **{rec['strategy']}**.",
+        "",
+        "## Method",
+        "",
+        *(f"- {k}: {v}" for k, v in result["method"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def learning_curve_png(result: dict) -> bytes:
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for strategy, row in result["table"].items():
+        budgets = sorted(int(b) for b in row)
+        means = [row[str(b)]["mean"] for b in budgets]
+        stds = [row[str(b)]["std"] for b in budgets]
+        ax.errorbar(budgets, means, yerr=stds, marker="o", capsize=3, label=strategy)
+    ax.axhline(result["base_bpb"], color="grey", linestyle=":", label="base model")
+    ax.set_xscale("log")
+    ax.set_xlabel("training tokens (data budget)")
+    ax.set_ylabel("held-out bits per byte")
+    ax.set_title(f"Learning curves: {result['model']}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
