@@ -84,9 +84,9 @@ class TrainConfig:
     warmup_steps: int | None = _opt(None, "linear warmup steps (default: 5%% of the steps)", type=int)
     min_lr_ratio: float = _opt(0.1, "the cosine schedule ends at this fraction of the peak")
     max_grad_norm: float = _opt(1.0, "clip the gradient norm to this (0: no clipping)")
-    lora_r: int = _opt(16, "LoRA rank")
-    lora_alpha: float = _opt(32.0, "LoRA alpha (the update is scaled by alpha / r)")
-    lora_dropout: float = _opt(0.05, "dropout on LoRA's input")
+    lora_r: int = _opt(4, "LoRA rank")
+    lora_alpha: float = _opt(8.0, "LoRA alpha (the update is scaled by alpha / r)")
+    lora_dropout: float = _opt(0.0, "dropout on LoRA's input (PEFT's default, 0: none)")
     lora_targets: str = _opt("all-linear", "layers LoRA adapts: all-linear (every linear layer of the blocks) or names such as q_proj,v_proj")
     embedding_warmup_steps: int = _opt(0, "train only the new rows for this many steps, then add LoRA")
     new_token_ids: str | None = _opt(None, "rows to train as new tokens, as 49152-49200,49301 (default: the ids in the model's vocabx.json)", type=str)
@@ -98,9 +98,10 @@ class TrainConfig:
     keep_checkpoints: int = _opt(2, "checkpoints kept (the newest)")
     seed: int = _opt(0, "seed of the split, the data order and the initialization")
     gradient_checkpointing: bool = _opt(False, "recompute activations in the backward pass (less memory, about 30%% slower)")
-    compile: bool = _opt(False, "torch.compile the transformer blocks")
+    compile: bool = _opt(False, "torch.compile each transformer block")
     mixed_precision: str = _opt("auto", "auto (bf16 on a GPU that has it, else fp32), bf16 or no", choices=("auto", "bf16", "no"))
     fused_loss: bool = _opt(True, "row-sparse embeddings and chunked fused output+loss (off: the plain forward)")
+    adapter_dtype: str = _opt("bf16", "precision of the saved adapter: bf16 (half the size; the returned model is rounded to match) or fp32", choices=("bf16", "fp32"))
     merge: bool = _opt(False, "also write a merged standard model into OUTPUT/merged")
     num_proc: int | None = _opt(None, "processes for tokenizing (default: 1 below 20,000 documents)", type=int)
     trackers: str = _opt("auto", "auto (TensorBoard when installed) or none", choices=("auto", "none"))
@@ -136,6 +137,7 @@ class TrainConfig:
         need(is_num(self.eval_fraction) and 0 <= self.eval_fraction < 1, "eval_fraction", "in [0, 1)")
         need(self.mixed_precision in ("auto", "bf16", "no"), "mixed_precision", "auto, bf16 or no")
         need(self.trackers in ("auto", "none"), "trackers", "auto or none")
+        need(self.adapter_dtype in ("bf16", "fp32"), "adapter_dtype", "bf16 or fp32")
         need(isinstance(self.lora_targets, str) and bool(self.lora_targets.strip()), "lora_targets", "all-linear or a comma-separated list of layer names")
         for name in ("gradient_checkpointing", "compile", "fused_loss", "merge"):
             need(isinstance(getattr(self, name), bool), name, "true or false")
@@ -839,47 +841,73 @@ def train(
     >>> result.eval_bpb, result.adapter_bytes                                                         # doctest: +SKIP
     (1.02, 2151480)
     """
-    torch = _torch()
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
     config = replace(config or TrainConfig(), **overrides) if overrides else (config or TrainConfig())
-    out = Path(os.path.abspath(output_dir))
-    use_cuda = torch.cuda.is_available()
-    precision = config.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if use_cuda and torch.cuda.is_bf16_supported() else "no"
-    trackers = None
-    if config.trackers == "auto" and any(_has(m) for m in ("tensorboard", "tensorboardX")):
-        trackers = "tensorboard"
-    accelerator = Accelerator(mixed_precision=precision, log_with=trackers, project_dir=str(out), cpu=not use_cuda)
-    main = accelerator.is_main_process
-    world = accelerator.num_processes
+    run = _Run(config, Path(os.path.abspath(output_dir)), progress)
     try:
-        previous = _prepare_output(out, resume, overwrite, accelerator)
-        set_seed(config.seed)
+        previous = _prepare_output(run.out, resume, overwrite, run.accelerator)
+        run.load_model(model, tokenizer, trust_remote_code)
+        run.load_data(texts, eval_texts, previous)
+        run.build()
+        run.start(previous)
+        run.loop()
+        return run.finish()
+    finally:
+        run.close()
 
-        # -- model and tokenizer ---------------------------------------------------------------------
+
+class _Run:
+    """One training run's state, from the Accelerator to the export; :func:`train` calls the phases in order."""
+
+    def __init__(self, config: TrainConfig, out: Path, progress: bool | None) -> None:
+        torch = _torch()
+        from accelerate import Accelerator
+
+        self.config = config
+        self.out = out
+        self.progress = progress
+        use_cuda = torch.cuda.is_available()
+        precision = config.mixed_precision
+        if precision == "auto":
+            precision = "bf16" if use_cuda and torch.cuda.is_bf16_supported() else "no"
+        self.precision = precision
+        self.trackers = "tensorboard" if config.trackers == "auto" and any(_has(m) for m in ("tensorboard", "tensorboardX")) else None
+        self.accelerator = Accelerator(mixed_precision=precision, log_with=self.trackers, project_dir=str(out), cpu=not use_cuda)
+        self.main = self.accelerator.is_main_process
+        self.world = self.accelerator.num_processes
+        self.history: list[dict] = []
+        self.bar: Any = None
+
+    # -- phases ----------------------------------------------------------------------------------------
+
+    def load_model(self, model: Any, tokenizer: Any, trust_remote_code: bool) -> None:
+        """The model and tokenizer; frozen weights in bf16 when training in bf16 (not in full mode)."""
+        torch = _torch()
+        from accelerate.utils import set_seed
+
         from vocabx.models import load_model, load_tokenizer
 
-        spec = None
+        set_seed(self.config.seed)
+        frozen_bf16 = self.precision == "bf16" and self.config.mode != "full"
+        self.spec = None
         if isinstance(model, (str, os.PathLike)):
-            spec = os.fspath(model)
-            tokenizer = tokenizer or load_tokenizer(spec, trust_remote_code=trust_remote_code)
-            frozen_dtype = torch.bfloat16 if precision == "bf16" and config.mode != "full" else None
-            model = load_model(spec, dtype=frozen_dtype, trust_remote_code=trust_remote_code)
+            self.spec = os.fspath(model)
+            tokenizer = tokenizer or load_tokenizer(self.spec, trust_remote_code=trust_remote_code)
+            model = load_model(self.spec, dtype=torch.bfloat16 if frozen_bf16 else None, trust_remote_code=trust_remote_code)
         elif tokenizer is None:
             raise VocabxError("train() got a model object but no tokenizer; pass tokenizer=")
-        elif precision == "bf16" and config.mode != "full":
+        elif frozen_bf16:
             model.to(torch.bfloat16)
-        rows = _rows_of(spec, model, tokenizer, config)
+        self.model, self.tokenizer = model, tokenizer
+        self.rows = _rows_of(self.spec, model, tokenizer, self.config)
         context = _context_length(model)
-        if context is not None and config.block_size > context:
-            raise VocabxError(f"--block-size {config.block_size} is longer than the model's context of {context} tokens; pass --block-size {context} or less")
+        if context is not None and self.config.block_size > context:
+            raise VocabxError(f"--block-size {self.config.block_size} is longer than the model's context of {context} tokens; pass --block-size {context} or less")
 
-        # -- data ------------------------------------------------------------------------------------
+    def load_data(self, texts: Iterable[str], eval_texts: Iterable[str] | None, previous: dict | None) -> None:
+        """Split, tokenize and pack; check there is at least one batch; fix the number of steps."""
         from vocabx.data import _fingerprint, eos_id, pack_texts, split_documents
 
+        config, accelerator = self.config, self.accelerator
         docs = list(texts)
         if eval_texts is not None:
             train_docs, held = docs, list(eval_texts)[: config.max_eval_docs or None]
@@ -888,239 +916,261 @@ def train(
         if not train_docs:
             raise VocabxError("the corpus has no documents left for training after the eval split; give more text or lower --eval-fraction")
         with accelerator.main_process_first():
-            packed = pack_texts(train_docs, tokenizer, config.block_size, num_proc=config.num_proc)
-        blocks = packed.blocks
-        per_micro = config.batch_size * world
-        if blocks.shape[0] < per_micro:
+            packed = pack_texts(train_docs, self.tokenizer, config.block_size, num_proc=config.num_proc)
+        self.blocks = packed.blocks
+        self.per_micro = config.batch_size * self.world
+        if self.blocks.shape[0] < self.per_micro:
             raise VocabxError(
-                f"the training split packs into {blocks.shape[0]} blocks of --block-size {config.block_size} "
-                f"({packed.tokens:,} tokens), fewer than one batch of {per_micro} (--batch-size {config.batch_size} x {world} processes); "
+                f"the training split packs into {self.blocks.shape[0]} blocks of --block-size {config.block_size} "
+                f"({packed.tokens:,} tokens), fewer than one batch of {self.per_micro} (--batch-size {config.batch_size} x {self.world} processes); "
                 "give more text or lower --block-size or --batch-size"
             )
-        per_step = per_micro * config.grad_accum
-        max_steps = config.max_steps or max(1, math.ceil(blocks.shape[0] / per_step))
-        warmup = config.warmup_steps if config.warmup_steps is not None else round(0.05 * max_steps)
-        data = {**packed.as_dict(), "train_docs": len(train_docs), "eval_docs": len(held), "fingerprint": _fingerprint(train_docs, tokenizer, config.block_size, eos_id(tokenizer))}
+        self.max_steps = config.max_steps or max(1, math.ceil(self.blocks.shape[0] / (self.per_micro * config.grad_accum)))
+        self.warmup = config.warmup_steps if config.warmup_steps is not None else round(0.05 * self.max_steps)
+        self.held = held
+        self.train_docs = len(train_docs)
+        self.data = {**packed.as_dict(), "train_docs": len(train_docs), "eval_docs": len(held), "fingerprint": _fingerprint(train_docs, self.tokenizer, config.block_size, eos_id(self.tokenizer))}
         if previous is not None:
-            _check_resume(previous, config, data, rows, world)
+            _check_resume(previous, config, self.data, self.rows, self.world)
         if not held:
-            warnings.warn("no documents held out for evaluation (--eval-fraction 0 or a one-document corpus); eval_bpb will be null", VocabxWarning, stacklevel=2)
+            warnings.warn("no documents held out for evaluation (--eval-fraction 0 or a one-document corpus); eval_bpb will be null", VocabxWarning, stacklevel=3)
 
-        # -- what trains -----------------------------------------------------------------------------
-        peft_model = _wrap_peft(model, rows, config)
+    def build(self) -> None:
+        """PEFT wrapping, the fused step (when it matches), optimizer groups, schedule, Accelerate."""
+        torch = _torch()
+        config, accelerator = self.config, self.accelerator
+        peft_model = _wrap_peft(self.model, self.rows, config)
         if config.gradient_checkpointing:
             base = peft_model.get_base_model() if hasattr(peft_model, "get_base_model") else peft_model
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             base.config.use_cache = False
-        trained = _trainable(peft_model)
-        row_params = [p for n, p in trained.items() if "trainable_tokens_delta" in n]
-        other_params = [p for n, p in trained.items() if "trainable_tokens_delta" not in n]
+        self.peft_model = peft_model
+        self.trained = _trainable(peft_model)
+        rows = [p for n, p in self.trained.items() if "trainable_tokens_delta" in n]
+        self.other_params = [p for n, p in self.trained.items() if "trainable_tokens_delta" not in n]
         groups = []
-        if other_params:
-            groups.append({"params": other_params, "lr": config.lr, "weight_decay": config.weight_decay, "name": "lora" if config.mode != "full" else "all"})
-        if row_params:
-            groups.append({"params": row_params, "lr": config.embedding_lr, "weight_decay": 0.0, "name": "rows"})
-        n_trainable = sum(p.numel() for p in trained.values())
+        if self.other_params:
+            groups.append({"params": self.other_params, "lr": config.lr, "weight_decay": config.weight_decay, "name": "lora" if config.mode != "full" else "all"})
+        if rows:
+            groups.append({"params": rows, "lr": config.embedding_lr, "weight_decay": 0.0, "name": "rows"})
+        self.n_trainable = sum(p.numel() for p in self.trained.values())
         step_module = _make_step(peft_model).to(accelerator.device)
-        fused = False
+        self.fused = False
         if config.fused_loss:
-            sample = torch.as_tensor(blocks[: min(2, blocks.shape[0]), : min(64, config.block_size)].astype("int64"), device=accelerator.device)
-            fused = _enable_fused(step_module, sample, accelerator)
+            sample = torch.as_tensor(self.blocks[: min(2, self.blocks.shape[0]), : min(64, config.block_size)].astype("int64"), device=accelerator.device)
+            self.fused = _enable_fused(step_module, sample, accelerator)
         if config.compile:
-            decoder = step_module.fused[0][0] if step_module.fused else peft_model
-            decoder.compile()
-
-        optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-8, **({"fused": True} if use_cuda else {}))
-
-        def schedule_for(name: str) -> Any:
-            if name == "lora" and config.embedding_warmup_steps:
-                k = config.embedding_warmup_steps
-                return lambda s: 0.0 if s < k else lr_factor(s - k, max_steps - k, warmup, config.min_lr_ratio)
-            return lambda s: lr_factor(s, max_steps, warmup, config.min_lr_ratio)
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [schedule_for(g["name"]) for g in groups])
-        step_module, optimizer = accelerator.prepare(step_module, optimizer)
+            # Block by block: one compiled graph serves every block, so compiling takes seconds, not minutes.
+            lm = peft_model.get_base_model() if hasattr(peft_model, "get_base_model") else peft_model
+            decoder = getattr(lm, getattr(lm, "base_model_prefix", ""), lm)
+            for block in getattr(decoder, "layers", None) or [decoder]:
+                block.compile()
+        fast = {"fused": True} if accelerator.device.type == "cuda" else {"foreach": True}
+        optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-8, **fast)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [self._schedule(g["name"]) for g in groups])
+        self.step_module, self.optimizer = accelerator.prepare(step_module, optimizer)
+        self.scheduler = scheduler
+        # Not prepared: Accelerate would step it once per process; its state is saved with the checkpoint.
         accelerator.register_for_checkpointing(scheduler)
         _register_state_hooks(accelerator, peft_model)
-        lora_params = set(map(id, other_params)) if config.embedding_warmup_steps else set()
-        # Dropout differs per process (the model itself was made identically on each).
+        # The model was made identically on every process; dropout should differ between them.
         torch.manual_seed(config.seed + 1 + accelerator.process_index)
 
-        # -- resume or start -------------------------------------------------------------------------
-        checkpoints = _Checkpoints(out / "checkpoints", config.keep_checkpoints)
-        log_path = out / "log.jsonl"
-        start_step, tokens_seen, train_seconds = 0, 0, 0.0
-        history: list[dict] = []
+    def _schedule(self, group: str) -> Any:
+        config, total, warmup = self.config, self.max_steps, self.warmup
+        if group == "lora" and config.embedding_warmup_steps:
+            k = config.embedding_warmup_steps
+            return lambda s: 0.0 if s < k else lr_factor(s - k, total - k, warmup, config.min_lr_ratio)
+        return lambda s: lr_factor(s, total, warmup, config.min_lr_ratio)
+
+    def start(self, previous: dict | None) -> None:
+        """Restore the newest checkpoint on resume; write the run record; open the log and the bar."""
+        config = self.config
+        self.checkpoints = _Checkpoints(self.out / "checkpoints", config.keep_checkpoints)
+        self.log_path = self.out / "log.jsonl"
+        self.step, self.tokens_seen, self.train_seconds = 0, 0, 0.0
         if previous is not None:
-            newest = checkpoints.newest()
+            newest = self.checkpoints.newest()
             assert newest is not None
-            accelerator.load_state(str(newest[1]))
+            self.accelerator.load_state(str(newest[1]))
             state = json.loads((newest[1] / "vocabx_state.json").read_text(encoding="utf-8"))
-            start_step, tokens_seen, train_seconds = state["step"], state["tokens"], state["train_seconds"]
-            if log_path.is_file():
-                history = [r for r in map(json.loads, log_path.read_text(encoding="utf-8").splitlines()) if r.get("step", 0) <= start_step]
-            if main:
-                log.info("resuming %s from step %d", out, start_step)
-        record = {
+            self.step, self.tokens_seen, self.train_seconds = state["step"], state["tokens"], state["train_seconds"]
+            if self.log_path.is_file():
+                records = map(json.loads, self.log_path.read_text(encoding="utf-8").splitlines())
+                self.history = [r for r in records if r.get("step", 0) <= self.step]
+            self.note(f"resuming {self.out} from step {self.step}")
+        self.record = {
             "schema": SCHEMA,
             "status": "running",
-            "model": spec,
+            "model": self.spec,
             "mode": config.mode,
             "config": config.as_dict(),
-            "extension": rows.as_dict(),
-            "data": data,
-            "processes": world,
-            "device": accelerator.device.type,
-            "mixed_precision": precision,
-            "fused_loss": fused,
-            "trainable_parameters": n_trainable,
+            "extension": self.rows.as_dict(),
+            "data": self.data,
+            "processes": self.world,
+            "device": self.accelerator.device.type,
+            "mixed_precision": self.precision,
+            "fused_loss": self.fused,
+            "trainable_parameters": self.n_trainable,
             "versions": _versions(),
         }
-        if main:
-            _write_json(out / MARKER, record)
-            log_path.write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
-            if trackers:
-                accelerator.init_trackers("vocabx", config={k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.as_dict().items()})
-            log.info(
-                "training %s (%s, %s trainable parameters) on %d blocks of %d tokens from %d documents; %d eval documents",
-                spec or type(model).__name__, config.mode, f"{n_trainable:,}", blocks.shape[0], config.block_size, len(train_docs), len(held),
+        if self.main:
+            _write_json(self.out / MARKER, self.record)
+            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history), encoding="utf-8")
+            if self.trackers:
+                flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.as_dict().items()}
+                self.accelerator.init_trackers("vocabx", config=flat)
+            self.note(
+                f"training {self.spec or type(self.model).__name__} ({config.mode}, {self.n_trainable:,} trained parameters) on "
+                f"{self.blocks.shape[0]:,} blocks of {config.block_size} tokens from {self.train_docs:,} documents; {len(self.held):,} eval documents"
             )
+            if self.progress if self.progress is not None else sys.stderr.isatty():
+                from tqdm.auto import tqdm
 
-        order = _BlockOrder(int(blocks.shape[0]), config.seed)
-        show = main and (progress if progress is not None else sys.stderr.isatty())
-        bar = None
-        if show:
-            from tqdm.auto import tqdm
+                self.bar = tqdm(total=self.max_steps, initial=self.step, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
 
-            bar = tqdm(total=max_steps, initial=start_step, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
-
-        def note(message: str) -> None:
-            if bar is not None:
-                bar.write(f"vocabx: {message}", file=sys.stderr)
-            else:
-                log.info(message)
-
-        def write_log(entry: dict) -> None:
-            history.append(entry)
-            if main:
-                with log_path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(entry) + "\n")
-                if trackers:
-                    accelerator.log({f"{entry['type']}/{k}": v for k, v in entry.items() if isinstance(v, (int, float)) and k not in ("step", "type")}, step=entry["step"])
-
-        unwrapped = peft_model
-        session_tokens, session_seconds = 0, 0.0
-        tokens_per_micro = per_micro * config.block_size
-        last_eval: dict | None = None
-        step = start_step
+    def loop(self) -> None:
+        """Optimizer steps until ``max_steps``: accumulate, check the loss, clip, step; eval and save on schedule."""
+        torch = _torch()
+        config, accelerator = self.config, self.accelerator
+        order = _BlockOrder(int(self.blocks.shape[0]), config.seed)
+        tokens_per_step = self.per_micro * config.block_size * config.grad_accum
+        self.session_tokens, self.session_seconds = 0, 0.0
+        self.last_eval: dict | None = None
         try:
-            while step < max_steps:
+            while self.step < self.max_steps:
                 started = time.perf_counter()
                 losses = []
                 for micro in range(config.grad_accum):
-                    m = step * config.grad_accum + micro
-                    index = order.take(m * per_micro + accelerator.process_index * config.batch_size, config.batch_size)
-                    ids = torch.as_tensor(blocks[index].astype("int64"), device=accelerator.device)
-                    sync = micro == config.grad_accum - 1
-                    with contextlib.nullcontext() if sync else accelerator.no_sync(step_module):
+                    m = self.step * config.grad_accum + micro
+                    index = order.take(m * self.per_micro + accelerator.process_index * config.batch_size, config.batch_size)
+                    ids = torch.as_tensor(self.blocks[index].astype("int64"), device=accelerator.device)
+                    last = micro == config.grad_accum - 1
+                    with contextlib.nullcontext() if last else accelerator.no_sync(self.step_module):
                         with accelerator.autocast():
-                            loss = _forward_loss(step_module, ids)
+                            loss = _forward_loss(self.step_module, ids)
                         accelerator.backward(loss / config.grad_accum)
                     losses.append(loss.detach().float())
                 mean_loss = accelerator.reduce(torch.stack(losses).mean(), "mean").item()
                 if not math.isfinite(mean_loss):
-                    kept = checkpoints.newest()
+                    kept = self.checkpoints.newest()
                     where = f"the last checkpoint, {kept[1]}, is kept" if kept else "no checkpoint was written yet"
-                    raise VocabxError(f"the loss became {mean_loss} at step {step + 1}; training stopped and {where}; lower --lr or --embedding-lr, or check the data")
-                if step < config.embedding_warmup_steps:
-                    for p in other_params:
+                    raise VocabxError(f"the loss became {mean_loss} at step {self.step + 1}; training stopped and {where}; lower --lr or --embedding-lr, or check the data")
+                if self.step < config.embedding_warmup_steps:
+                    for p in self.other_params:  # rows alone: LoRA gets no update and no optimizer state yet
                         p.grad = None
                 grad_norm = None
                 if config.max_grad_norm > 0:
-                    grad_norm = float(accelerator.clip_grad_norm_([p for p in trained.values() if p.grad is not None], config.max_grad_norm))
-                lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
+                    grad_norm = float(accelerator.clip_grad_norm_([p for p in self.trained.values() if p.grad is not None], config.max_grad_norm))
+                lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
                 seconds = time.perf_counter() - started
-                tokens = tokens_per_micro * config.grad_accum
-                tokens_seen += tokens
-                session_tokens += tokens
-                session_seconds += seconds
-                train_seconds += seconds
-                entry = {"type": "train", "step": step, "loss": mean_loss, "lr": lrs.get("lora", lrs.get("all")), "lr_rows": lrs.get("rows"), "grad_norm": grad_norm, "tokens": tokens_seen, "step_seconds": round(seconds, 4), "tokens_per_second": round(tokens / seconds, 1)}
-                write_log(entry)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", tok_s=f"{session_tokens / session_seconds:,.0f}", refresh=False)
-                    bar.update(1)
-                if config.eval_every and step % config.eval_every == 0 and step < max_steps:
-                    last_eval = _evaluate(accelerator, unwrapped, tokenizer, held, config)
-                    if last_eval:
-                        write_log({"type": "eval", "step": step, **last_eval})
-                        note(f"step {step}: eval loss {last_eval['eval_loss']:.4f}, {last_eval['eval_bpb']:.4f} bits per byte")
-                if config.save_every and (step % config.save_every == 0 or step == max_steps):
-                    path = checkpoints.save(accelerator, step, {"step": step, "tokens": tokens_seen, "train_seconds": train_seconds, "processes": world})
-                    note(f"step {step}: checkpoint {path}")
+                self.tokens_seen += tokens_per_step
+                self.session_tokens += tokens_per_step
+                self.session_seconds += seconds
+                self.train_seconds += seconds
+                self.write_log({
+                    "type": "train", "step": self.step, "loss": mean_loss, "lr": lrs.get("lora", lrs.get("all")), "lr_rows": lrs.get("rows"),
+                    "grad_norm": grad_norm, "tokens": self.tokens_seen, "step_seconds": round(seconds, 4), "tokens_per_second": round(tokens_per_step / seconds, 1),
+                })
+                if self.bar is not None:
+                    self.bar.set_postfix(loss=f"{mean_loss:.4f}", tok_s=f"{self.session_tokens / self.session_seconds:,.0f}", refresh=False)
+                    self.bar.update(1)
+                if config.eval_every and self.step % config.eval_every == 0 and self.step < self.max_steps:
+                    self.evaluate()
+                if config.save_every and (self.step % config.save_every == 0 or self.step == self.max_steps):
+                    state = {"step": self.step, "tokens": self.tokens_seen, "train_seconds": self.train_seconds, "processes": self.world}
+                    self.note(f"step {self.step}: checkpoint {self.checkpoints.save(accelerator, self.step, state)}")
         except Exception as exc:
             if _is_oom(exc):
                 raise VocabxError(
-                    f"out of memory at step {step + 1} with --batch-size {config.batch_size} x --block-size {config.block_size}; "
+                    f"out of memory at step {self.step + 1} with --batch-size {config.batch_size} x --block-size {config.block_size}; "
                     "lower --batch-size (raise --grad-accum to keep the tokens per step) or pass --gradient-checkpointing"
                 ) from exc
             raise
         finally:
-            if bar is not None:
-                bar.close()
-        last_eval = _evaluate(accelerator, unwrapped, tokenizer, held, config)
-        if last_eval:
-            write_log({"type": "eval", "step": step, **last_eval})
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
 
-        # -- export ----------------------------------------------------------------------------------
-        losses = [r["loss"] for r in history if r.get("type") == "train"][-10:]
+    def evaluate(self) -> None:
+        self.last_eval = _evaluate(self.accelerator, self.peft_model, self.tokenizer, self.held, self.config)
+        if self.last_eval:
+            self.write_log({"type": "eval", "step": self.step, **self.last_eval})
+            self.note(f"step {self.step}: eval loss {self.last_eval['eval_loss']:.4f}, {self.last_eval['eval_bpb']:.4f} bits per byte")
+
+    def finish(self) -> TrainResult:
+        """Round to the adapter's precision, evaluate, export (and merge), and report."""
+        torch = _torch()
+        config = self.config
+        if config.adapter_dtype == "bf16" and config.mode != "full":
+            # The adapter is stored in bf16; the model evaluated and returned is the one it holds.
+            with torch.no_grad():
+                for p in self.trained.values():
+                    p.copy_(p.to(torch.bfloat16))
+        self.evaluate()
+        losses = [r["loss"] for r in self.history if r.get("type") == "train"][-10:]
         metrics = {
             "train_loss": sum(losses) / len(losses) if losses else None,
-            "eval_loss": last_eval["eval_loss"] if last_eval else None,
-            "eval_bpb": last_eval["eval_bpb"] if last_eval else None,
-            "steps": step,
-            "tokens": tokens_seen,
-            "tokens_per_second": round(session_tokens / session_seconds, 1) if session_seconds else 0.0,
-            "seconds": round(train_seconds, 2),
+            "eval_loss": self.last_eval["eval_loss"] if self.last_eval else None,
+            "eval_bpb": self.last_eval["eval_bpb"] if self.last_eval else None,
+            "steps": self.step,
+            "tokens": self.tokens_seen,
+            "tokens_per_second": round(self.session_tokens / self.session_seconds, 1) if self.session_seconds else 0.0,
+            "seconds": round(self.train_seconds, 2),
         }
-        merged_dir = None
-        adapter_bytes = 0
-        if main:
-            adapter_bytes = _export(out, unwrapped, tokenizer, rows, config, spec)
+        merged_dir, adapter_bytes = None, 0
+        if self.main:
+            adapter_bytes = _export(self.out, self.peft_model, self.tokenizer, self.rows, config, self.spec)
             if config.merge and config.mode != "full":
-                merged_dir = str(out / "merged")
-                _write_merged(out, spec, unwrapped, tokenizer, record)
-            record.update(status="done", metrics=metrics, adapter_bytes=adapter_bytes, merged_dir=merged_dir, finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            (out / "train.md").write_text(_summary_md(record, history), encoding="utf-8")
-            _write_json(out / MARKER, record)
-        accelerator.wait_for_everyone()
-        if trackers:
-            accelerator.end_training()
-        unwrapped.eval()
+                merged_dir = str(self.out / "merged")
+                _write_merged(self.out, self.spec, self.peft_model, self.tokenizer, self.record)
+            finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self.record.update(status="done", metrics=metrics, adapter_bytes=adapter_bytes, merged_dir=merged_dir, finished=finished)
+            (self.out / "train.md").write_text(_summary_md(self.record, self.history), encoding="utf-8")
+            _write_json(self.out / MARKER, self.record)
+        self.accelerator.wait_for_everyone()
+        self.peft_model.eval()
         return TrainResult(
-            output_dir=str(out),
-            mode=config.mode,
-            trainable_parameters=n_trainable,
-            adapter_bytes=adapter_bytes,
-            merged_dir=merged_dir,
-            history=history,
-            model=unwrapped,
-            tokenizer=tokenizer,
-            is_main_process=main,
+            output_dir=str(self.out), mode=config.mode, trainable_parameters=self.n_trainable, adapter_bytes=adapter_bytes,
+            merged_dir=merged_dir, history=self.history, model=self.peft_model, tokenizer=self.tokenizer, is_main_process=self.main,
             **{k: metrics[k] for k in ("steps", "train_loss", "eval_loss", "eval_bpb", "tokens", "tokens_per_second", "seconds")},
         )
-    finally:
-        if world == 1:
-            # Accelerate keeps its state in process-wide singletons; a later run in this process may
-            # ask for another precision or device.
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.trackers and self.main:
+            self.accelerator.end_training()
+        if self.world == 1:
+            # Accelerate keeps its state in process-wide singletons; a later run in this process may ask
+            # for another precision or device.
             from accelerate.state import AcceleratorState, GradientState
 
             AcceleratorState._reset_state(reset_partial_state=True)
             GradientState._reset_state()
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def note(self, message: str) -> None:
+        if not self.main:
+            return
+        if self.bar is not None:
+            self.bar.write(f"vocabx: {message}", file=sys.stderr)
+        else:
+            log.info(message)
+
+    def write_log(self, entry: dict) -> None:
+        self.history.append(entry)
+        if self.main:
+            with self.log_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+            if self.trackers:
+                values = {f"{entry['type']}/{k}": v for k, v in entry.items() if isinstance(v, (int, float)) and k not in ("step", "type")}
+                self.accelerator.log(values, step=entry["step"])
 
 
 def _has(module: str) -> bool:
@@ -1150,6 +1200,8 @@ def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainCon
             data = json.loads(adapter_config.read_text(encoding="utf-8"))
             data["base_model_name_or_path"] = spec
             adapter_config.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            if config.adapter_dtype == "bf16":
+                _to_bf16(staging / "adapter_model.safetensors")
             weights = (staging / "adapter_model.safetensors").stat().st_size
             if rows.stored_ids:
                 _save_rows(model, rows, staging / ROWS_FILE)
@@ -1163,6 +1215,18 @@ def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainCon
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return int(weights)
+
+
+def _to_bf16(path: Path) -> None:
+    """Rewrite a safetensors file with its float32 tensors in bfloat16 (they were rounded to it already)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    torch = _torch()
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    save_file({k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in tensors.items()}, str(path), metadata=metadata)
 
 
 def _save_rows(model: Any, rows: _Rows, path: Path) -> None:

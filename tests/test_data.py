@@ -1,0 +1,116 @@
+"""Training data: the train/eval split, packing with EOS between documents, the cache, the datasets helper."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+
+import numpy as np
+import pytest
+
+import tinymodels
+from vocabx.data import pack_dataset, pack_texts, split_documents
+from vocabx.errors import VocabxError
+
+DOCS = [f"{text} (note {i})" for i, text in enumerate(tinymodels.TRAINING_TEXT[:12])]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tinymodels.make_tokenizer("byte_bpe")
+
+
+def _stream(tok, docs):
+    eos = tok.eos_token_id
+    return [t for d in docs for t in tok(d, add_special_tokens=False)["input_ids"] + [eos]]
+
+
+def test_split_is_seeded_by_document_and_duplicates_never_straddle():
+    docs = [f"document number {i}" for i in range(200)] + ["a repeated document"] * 5
+    train, held = split_documents(docs, 0.2, seed=1)
+    assert sorted(train + held) == sorted(docs)
+    assert 20 < len(held) < 70
+    assert ("a repeated document" in train) != ("a repeated document" in held)
+    assert split_documents(docs, 0.2, seed=1) == (train, held)
+    assert split_documents(docs, 0.2, seed=2)[1] != held
+
+
+def test_a_small_corpus_still_gets_one_eval_document_with_its_duplicates():
+    docs = ["alpha text", "beta text", "alpha text"]
+    train, held = split_documents(docs, 0.01, seed=0)
+    assert len(held) >= 1 and not set(held) & set(train)
+    assert sorted(train + held) == sorted(docs)
+
+
+def test_max_eval_docs_gives_the_rest_back_to_training():
+    docs = [f"doc {i}" for i in range(100)]
+    train, held = split_documents(docs, 0.5, seed=0, max_eval_docs=3)
+    assert len(held) == 3 and len(train) == 97
+
+
+def test_eval_fraction_out_of_range_names_the_flag():
+    with pytest.raises(VocabxError, match="--eval-fraction must be in"):
+        split_documents(["a"], 1.5)
+
+
+def test_blocks_are_the_documents_joined_by_eos_cut_to_size(tok, tmp_path):
+    packed = pack_texts(DOCS, tok, 16, cache_dir=tmp_path)
+    stream = _stream(tok, DOCS)
+    n = len(stream) // 16
+    assert packed.blocks.dtype == np.int32 and packed.blocks.shape == (n, 16)
+    assert packed.blocks.reshape(-1).tolist() == stream[: n * 16]
+    assert packed.tokens == len(stream) and packed.dropped_tokens == len(stream) - n * 16
+    assert packed.docs == len(DOCS)
+
+
+def test_a_second_pack_of_the_same_texts_comes_from_the_cache(tok, tmp_path):
+    first = pack_texts(DOCS, tok, 16, cache_dir=tmp_path)
+    again = pack_texts(DOCS, tok, 16, cache_dir=tmp_path)
+    assert not first.cached and again.cached
+    assert np.array_equal(first.blocks, again.blocks)
+    other = pack_texts(DOCS, tok, 8, cache_dir=tmp_path)
+    assert not other.cached and other.blocks.shape[1] == 8
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_without_datasets_the_blocks_are_the_same(tok, tmp_path, monkeypatch):
+    expected = pack_texts(DOCS, tok, 16, use_cache=False).blocks
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ImportError("no datasets here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "datasets", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    assert np.array_equal(pack_texts(DOCS, tok, 16, use_cache=False).blocks, expected)
+
+
+def test_parallel_tokenizing_gives_the_same_blocks(tok):
+    docs = DOCS * 30
+    assert np.array_equal(pack_texts(docs, tok, 16, num_proc=2, use_cache=False).blocks, pack_texts(docs, tok, 16, num_proc=1, use_cache=False).blocks)
+
+
+def test_pack_dataset_matches_pack_texts_and_streams(tok):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"body": DOCS, "id": list(range(len(DOCS)))})
+    packed = pack_dataset(ds, tok, 16, text_field="body")
+    assert packed.column_names == ["input_ids"]
+    assert np.array_equal(np.array(packed["input_ids"]), pack_texts(DOCS, tok, 16, use_cache=False).blocks)
+    streamed = pack_dataset(ds.to_iterable_dataset(), tok, 16, text_field="body")
+    assert [row["input_ids"] for row in streamed] == packed["input_ids"]
+    per_batch = pack_dataset(ds, tok, 16, text_field="body", batch_size=4)
+    assert 0 < len(per_batch) <= len(packed)
+
+
+def test_pack_dataset_names_a_missing_column(tok):
+    datasets = pytest.importorskip("datasets")
+    with pytest.raises(VocabxError, match="no column 'text'; columns present: body"):
+        pack_dataset(datasets.Dataset.from_dict({"body": DOCS}), tok, 16)
+
+
+@pytest.mark.parametrize("block_size", [1, 0, "8", True])
+def test_bad_block_sizes_are_errors(tok, block_size):
+    with pytest.raises(VocabxError, match="--block-size must be an int of at least 2"):
+        pack_texts(DOCS, tok, block_size, use_cache=False)

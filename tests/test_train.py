@@ -1,0 +1,445 @@
+"""Training: what each mode trains, the row-sparse step, exact resume, the small adapter, loading, merging,
+the command line and its one-line errors, and two processes under accelerate launch."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import tinymodels
+from vocabx.cli import main
+from vocabx.errors import VocabxError
+from vocabx.train import TrainConfig, _BlockOrder, fused_linear_cross_entropy, load_adapted, lr_factor, parse_ids, train
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = dict(batch_size=2, block_size=32, eval_every=0, save_every=0, max_eval_docs=4, progress=False)
+ADDED = [("Ġhepatosplenomegaly", " hepatosplenomegaly", "word"), ("Ġlymphadenopathy", " lymphadenopathy", "word"), ("ĠofĠthe", " of the", "phrase")]
+
+
+def _texts(n: int = 4) -> list[str]:
+    return [f"{text} (record {i})" for i, text in enumerate(tinymodels.TRAINING_TEXT * n)]
+
+
+def _make_ext(folder: Path, *, tied: bool) -> tuple[Path, Path]:
+    """A tiny base model folder and its extension by three tokens (padded to 8 rows: padding rows too)."""
+    from vocabx.extend import NewToken, extend, save_extension
+
+    tok = tinymodels.make_tokenizer("byte_bpe")
+    model = tinymodels.make_causal_lm(len(tok), tied=tied)
+    base = folder / "base"
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
+    ext = extend(model, [NewToken(*a) for a in ADDED], tokenizer=tok, pad_to_multiple_of=8)
+    assert len(ext.new_ids) == 3
+    save_extension(ext, folder / "ext")
+    return base, folder / "ext"
+
+
+@pytest.fixture(scope="session")
+def tied_models(tmp_path_factory):
+    return _make_ext(tmp_path_factory.mktemp("tied"), tied=True)
+
+
+@pytest.fixture(scope="session")
+def untied_models(tmp_path_factory):
+    return _make_ext(tmp_path_factory.mktemp("untied"), tied=False)
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "notes.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in _texts()), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _packed_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr("vocabx.data.default_cache_dir", lambda: tmp_path / "packed")
+    monkeypatch.setenv("VOCABX_HOME", str(tmp_path / "home"))
+
+
+def _losses(folder: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (folder / "log.jsonl").read_text().splitlines()) if r["type"] == "train"]
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+# ---------------------------------------------------------------------------------------------------
+# The row-sparse step
+
+
+def test_fused_cross_entropy_has_the_plain_loss_and_gradients():
+    torch.manual_seed(0)
+    h = torch.randn(50, 8, requires_grad=True)
+    w = torch.randn(30, 8, requires_grad=True)
+    d = torch.randn(3, 8, requires_grad=True)
+    ids = torch.tensor([27, 28, 29])
+    y = torch.randint(0, 30, (50,))
+    y[[3, 17]] = -100
+    plain = torch.nn.functional.cross_entropy(h @ w.index_copy(0, ids, d).T, y, reduction="sum")
+    expected = torch.autograd.grad(plain * 0.5, (h, w, d))
+    fused = fused_linear_cross_entropy(h, w, y, delta=d, ids=ids, chunk_rows=7)
+    got = torch.autograd.grad(fused * 0.5, (h, w, d))
+    assert fused.item() == pytest.approx(plain.item(), rel=1e-6)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert got[1][ids].abs().sum() == 0  # rows replaced by delta get no gradient in W
+
+
+@pytest.mark.parametrize("which", ["tied", "untied"])
+def test_the_training_step_matches_the_peft_forward_in_loss_and_gradients(which, tied_models, untied_models):
+    from vocabx.models import load_model
+    from vocabx.train import _fused_parts, _make_step, _rows_of, _wrap_peft
+    from vocabx.models import load_tokenizer
+
+    ext = (tied_models if which == "tied" else untied_models)[1]
+    config = TrainConfig(lora_dropout=0.0)
+    model = load_model(ext)
+    peft_model = _wrap_peft(model, _rows_of(str(ext), model, load_tokenizer(ext), config), config)
+    with torch.no_grad():  # LoRA B starts at zero; give it a value so the LoRA path counts
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    step = _make_step(peft_model)
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9, 600, 11], [600, 3, 4, 601, 8, 8, 2, 602]])
+
+    def run():
+        peft_model.zero_grad()
+        loss = step(ids)
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in peft_model.named_parameters() if p.requires_grad}
+
+    plain_loss, plain_grads = run()
+    step.fused.append(_fused_parts(peft_model, "cpu"))
+    fused_loss, fused_grads = run()
+    assert fused_loss == pytest.approx(plain_loss, rel=1e-6)
+    assert plain_grads.keys() == fused_grads.keys() and any("trainable_tokens_delta" in n for n in fused_grads)
+    for name in plain_grads:
+        torch.testing.assert_close(fused_grads[name], plain_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_lr_schedule_warms_up_then_follows_a_cosine_to_the_floor():
+    assert [round(lr_factor(s, 10, 2, 0.1), 3) for s in (0, 1, 2, 6, 9)] == [0.5, 1.0, 1.0, 0.55, 0.134]
+    assert lr_factor(10, 10, 0, 0.1) == pytest.approx(0.1)
+
+
+def test_block_order_is_a_fresh_seeded_permutation_per_epoch():
+    order = _BlockOrder(5, seed=3)
+    first, second = order.take(0, 5), order.take(5, 5)
+    assert sorted(first) == sorted(second) == [0, 1, 2, 3, 4] and first != second
+    assert _BlockOrder(5, seed=3).take(3, 4) == (first + second)[3:7]
+
+
+def test_new_token_ids_parse_ranges_and_reject_garbage():
+    assert parse_ids("10-12, 20") == [10, 11, 12, 20]
+    with pytest.raises(VocabxError, match="--new-token-ids takes ids and ranges"):
+        parse_ids("12-10")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Runs
+
+
+def test_lora_tokens_trains_lora_and_only_the_new_rows_into_a_small_adapter(tied_models, tmp_path):
+    from safetensors.torch import load_file
+
+    from vocabx.models import load_model
+
+    base, ext = tied_models
+    result = train(ext, _texts(), tmp_path / "run", max_steps=3, **FAST)
+    assert result.steps == 3 and result.tokens == 3 * 2 * 32
+    assert result.eval_bpb is not None and 0 < result.eval_bpb < 10
+    out = Path(result.output_dir)
+    keys = load_file(out / "adapter_model.safetensors").keys()
+    assert all("lora_" in k or "trainable_tokens_delta" in k for k in keys)
+    assert sum("trainable_tokens_delta" in k for k in keys) == 1  # tied: one set of rows serves both sides
+    assert result.adapter_bytes == (out / "adapter_model.safetensors").stat().st_size < 200_000
+    record = json.loads((out / "vocabx_train.json").read_text())
+    assert record["schema"] == "vocabx.train/1" and record["status"] == "done" and record["fused_loss"]
+    assert record["extension"]["trainable_ids"] == [600, 601, 602] and record["extension"]["stored_ids"] == list(range(603, 608))
+    for name in ("tokenizer.json", "train_config.yaml", "train.md", "log.jsonl", "extension_rows.safetensors"):
+        assert (out / name).is_file(), name
+    trained = result.model.get_base_model()
+    layer = trained.model.embed_tokens.token_adapter
+    original = load_model(ext).get_input_embeddings().weight
+    assert torch.equal(layer.base_layer.weight, original)  # the matrix itself never changes
+    assert not torch.allclose(layer.trainable_tokens_delta["default"], original[600:603])
+
+
+@pytest.mark.parametrize(
+    ("mode", "trained"),
+    [("tokens", {"trainable_tokens_delta"}), ("lora", {"lora_A", "lora_B"}), ("full", {"embed_tokens", "q_proj"})],
+)
+def test_each_mode_trains_what_it_names(mode, trained, tied_models, tmp_path):
+    result = train(tied_models[1], _texts(), tmp_path / mode, mode=mode, max_steps=1, **FAST)
+    names = [n for n, p in result.model.named_parameters() if p.requires_grad]
+    assert all(any(t in n for t in trained) for t in trained for n in names if mode != "full")
+    assert {t for t in trained if any(t in n for n in names)} == trained
+    if mode == "full":
+        assert (Path(result.output_dir) / "model.safetensors").is_file()
+    else:
+        assert not any("trainable_tokens_delta" in n for n in names) or mode == "tokens"
+
+
+def test_new_rows_have_their_own_learning_rate_and_can_warm_up_alone(tied_models, tmp_path):
+    result = train(tied_models[1], _texts(), tmp_path / "run", max_steps=4, embedding_warmup_steps=2, warmup_steps=0, lr=1e-3, embedding_lr=5e-3, **FAST)
+    log = [r for r in result.history if r["type"] == "train"]
+    assert [r["lr"] for r in log[:2]] == [0.0, 0.0] and log[2]["lr"] == pytest.approx(1e-3)
+    assert log[0]["lr_rows"] == pytest.approx(5e-3)
+    lora_b = [p for n, p in result.model.named_parameters() if "lora_B" in n]
+    assert any(p.abs().sum() > 0 for p in lora_b)
+
+
+def test_accumulating_two_micro_batches_equals_one_batch_of_two(tied_models, tmp_path):
+    settings = dict(FAST, max_steps=3, max_grad_norm=0.0, adapter_dtype="fp32")
+    whole = train(tied_models[1], _texts(), tmp_path / "whole", **settings)
+    accumulated = train(tied_models[1], _texts(), tmp_path / "accum", **{**settings, "batch_size": 1, "grad_accum": 2})
+    assert _losses(tmp_path / "accum") == pytest.approx(_losses(tmp_path / "whole"), rel=1e-5)
+    assert accumulated.tokens == whole.tokens
+
+
+def test_gradient_checkpointing_changes_memory_not_the_losses(tied_models, tmp_path):
+    train(tied_models[1], _texts(), tmp_path / "plain", **dict(FAST, max_steps=2))
+    train(tied_models[1], _texts(), tmp_path / "checkpointed", **dict(FAST, max_steps=2, gradient_checkpointing=True))
+    assert _losses(tmp_path / "checkpointed") == pytest.approx(_losses(tmp_path / "plain"), rel=1e-5)
+
+
+def test_six_steps_equal_three_then_a_crash_then_resume(tied_models, tmp_path, monkeypatch):
+    vt = importlib.import_module("vocabx.train")
+
+    settings = dict(FAST, max_steps=6, save_every=3, eval_every=2, lora_dropout=0.1)  # dropout: the RNG must resume too
+    whole = train(tied_models[1], _texts(), tmp_path / "whole", **settings)
+    real = vt._forward_loss
+    calls = {"n": 0}
+
+    def crash_in_step_four(step, ids):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(step, ids)
+
+    monkeypatch.setattr(vt, "_forward_loss", crash_in_step_four)
+    with pytest.raises(KeyboardInterrupt):
+        train(tied_models[1], _texts(), tmp_path / "split", **settings)
+    monkeypatch.setattr(vt, "_forward_loss", real)
+    assert _losses(tmp_path / "split") == _losses(tmp_path / "whole")[:3]
+    resumed = train(tied_models[1], _texts(), tmp_path / "split", resume=True, **settings)
+    assert _losses(tmp_path / "split") == pytest.approx(_losses(tmp_path / "whole"), rel=1e-6, abs=0)
+    assert resumed.eval_bpb == pytest.approx(whole.eval_bpb, rel=1e-6)
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9]])
+    torch.testing.assert_close(_logits(resumed.model, ids), _logits(whole.model, ids), rtol=0, atol=1e-6)
+
+
+def test_a_crash_while_saving_keeps_the_last_checkpoint(tied_models, tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    real = Accelerator.save_state
+    calls = {"n": 0}
+
+    def failing_save(self, output_dir=None, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / "model.safetensors").write_bytes(b"half")
+            raise OSError("disk full")
+        return real(self, output_dir, **kwargs)
+
+    monkeypatch.setattr(Accelerator, "save_state", failing_save)
+    settings = dict(FAST, max_steps=4, save_every=2, keep_checkpoints=1)
+    with pytest.raises(OSError, match="disk full"):
+        train(tied_models[1], _texts(), tmp_path / "run", **settings)
+    monkeypatch.setattr(Accelerator, "save_state", real)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in checkpoints.iterdir() if not p.name.startswith(".")] == ["step-00000002"]
+    result = train(tied_models[1], _texts(), tmp_path / "run", resume=True, **settings)
+    assert result.steps == 4 and sorted(p.name for p in checkpoints.iterdir()) == ["step-00000004"]
+
+
+@pytest.mark.parametrize("which", ["tied", "untied"])
+def test_load_adapted_rebuilds_the_trained_model_from_the_base_or_the_extended_folder(which, tied_models, untied_models, tmp_path):
+    base, ext = tied_models if which == "tied" else untied_models
+    result = train(ext, _texts(), tmp_path / "run", max_steps=2, **FAST)
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9, 605, 607]])
+    expected = _logits(result.model, ids)
+    for source in (ext, base):
+        torch.testing.assert_close(_logits(load_adapted(source, result.output_dir), ids), expected, rtol=0, atol=1e-5)
+
+
+def test_merge_writes_a_standard_tied_model_with_the_adapters_logits(tied_models, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from vocabx.initialize import is_tied
+
+    result = train(tied_models[1], _texts(), tmp_path / "run", max_steps=2, merge=True, **FAST)
+    merged = AutoModelForCausalLM.from_pretrained(result.merged_dir)
+    assert is_tied(merged) and merged.config.tie_word_embeddings
+    assert len(AutoTokenizer.from_pretrained(result.merged_dir)) == 603
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9]])
+    torch.testing.assert_close(_logits(merged, ids), _logits(result.model, ids), rtol=0, atol=1e-4)
+
+
+def test_plain_peft_loads_the_adapter_onto_the_extended_folder(tied_models, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    result = train(tied_models[1], _texts(), tmp_path / "run", max_steps=2, **FAST)
+    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tied_models[1]), result.output_dir).eval()
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9]])
+    torch.testing.assert_close(_logits(plain, ids), _logits(result.model, ids), rtol=0, atol=1e-5)
+
+
+def test_only_the_newest_checkpoints_are_kept(tied_models, tmp_path):
+    result = train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=5, save_every=1, keep_checkpoints=2))
+    names = sorted(p.name for p in (Path(result.output_dir) / "checkpoints").iterdir())
+    assert names == ["step-00000004", "step-00000005"]
+    assert (Path(result.output_dir) / "checkpoints" / names[-1] / "model.safetensors").stat().st_size < 200_000
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_cli_json_has_the_contract_keys_and_config_file_values_yield_to_flags(tied_models, corpus_file, tmp_path, capsys):
+    config = tmp_path / "settings.yaml"
+    config.write_text("max-steps: 5\nbatch_size: 2\nblock-size: 32\nlora_r: 4\neval_every: 0\nsave_every: 0\n")
+    assert main(["train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--config", str(config), "--max-steps", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"train_loss", "eval_bpb", "steps", "tokens_per_second"} <= set(result)
+    assert result["steps"] == 2 and result["tokens_per_second"] > 0
+    saved = (tmp_path / "run" / "train_config.yaml").read_text()
+    assert "max_steps: 2" in saved and "lora_r: 4" in saved
+
+
+def _error(capsys, *argv: str) -> str:
+    assert main(list(argv)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and lines[-1].startswith("vocabx: error: ")
+    return lines[-1]
+
+
+def test_a_model_without_a_manifest_needs_new_token_ids_or_lora_mode(tied_models, corpus_file, tmp_path, capsys):
+    line = _error(capsys, "train", "--model", str(tied_models[0]), str(corpus_file), "-o", str(tmp_path / "run"))
+    assert "--mode lora+tokens trains the new tokens' rows" in line and "has no vocabx.json" in line and "--new-token-ids" in line
+    assert main(["train", "--model", str(tied_models[0]), str(corpus_file), "-o", str(tmp_path / "ok"), "--new-token-ids", "590-599", "--max-steps", "1", "--batch-size", "2", "--block-size", "32", "--quiet"]) == 0
+
+
+def test_a_block_longer_than_the_context_is_refused(tied_models, corpus_file, tmp_path, capsys):
+    line = _error(capsys, "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--block-size", "1024")
+    assert "--block-size 1024 is longer than the model's context of 256 tokens" in line
+
+
+def test_a_corpus_too_small_for_one_batch_is_refused(tied_models, tmp_path, capsys):
+    small = tmp_path / "small.txt"
+    small.write_text("The patient was admitted for chest pain.")
+    line = _error(capsys, "train", "--model", str(tied_models[1]), str(small), "-o", str(tmp_path / "run"), "--block-size", "32")
+    assert "fewer than one batch of 8 (--batch-size 8 x 1 processes)" in line
+
+
+def test_an_existing_output_folder_needs_resume_or_overwrite(tied_models, corpus_file, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    line = _error(capsys, "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"))
+    assert "exists and is not empty; pass --resume" in line and "--overwrite" in line
+    line = _error(capsys, "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--resume")
+    assert "nothing to resume" in line
+    line = _error(capsys, "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--overwrite")
+    assert "holds no vocabx_train.json" in line and (tmp_path / "run" / "notes.txt").is_file()
+
+
+def test_resuming_with_other_settings_names_the_flag(tied_models, corpus_file, tmp_path, capsys):
+    args = ["train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--max-steps", "2", "--batch-size", "2", "--block-size", "32", "--save-every", "1", "--quiet"]
+    assert main(args) == 0
+    line = _error(capsys, *args, "--resume", "--lora-r", "8")
+    assert "--resume with --lora-r 8, but the run was started with 4" in line
+
+
+def test_a_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tied_models, corpus_file, tmp_path, capsys, monkeypatch):
+    vt = importlib.import_module("vocabx.train")
+
+    real = vt._forward_loss
+    calls = {"n": 0}
+
+    def nan_at_three(step, ids):
+        calls["n"] += 1
+        loss = real(step, ids)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(vt, "_forward_loss", nan_at_three)
+    line = _error(capsys, "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--max-steps", "5", "--batch-size", "2", "--block-size", "32", "--save-every", "2", "--quiet")
+    assert "the loss became nan at step 3" in line and "step-00000002, is kept" in line
+    assert (tmp_path / "run" / "checkpoints" / "step-00000002" / "vocabx_state.json").is_file()
+
+
+def test_out_of_memory_suggests_a_smaller_batch_or_checkpointing(tied_models, corpus_file, tmp_path, capsys, monkeypatch):
+    vt = importlib.import_module("vocabx.train")
+
+    def oom(step, ids):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(vt, "_forward_loss", oom)
+    line = _error(capsys, "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--batch-size", "2", "--block-size", "32", "--quiet")
+    assert "out of memory at step 1 with --batch-size 2 x --block-size 32" in line and "--gradient-checkpointing" in line
+
+
+def test_bad_settings_are_collected_into_one_error_naming_each_flag():
+    with pytest.raises(VocabxError) as caught:
+        TrainConfig(mode="adapter", batch_size=0, lr=-1, lora_dropout=1.5)
+    message = str(caught.value)
+    for part in ("--mode must be one of", "--batch-size must be a positive int", "--lr must be a positive number", "--lora-dropout must be in [0, 1)"):
+        assert part in message
+
+
+def test_an_unknown_config_key_names_the_file_and_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("max_step: 3\n")
+    with pytest.raises(VocabxError, match=r"unknown setting 'max_step'; known: .*max_steps"):
+        TrainConfig.from_file(path)
+
+
+def test_two_processes_under_accelerate_launch(tied_models, corpus_file, tmp_path):
+    # On CPU, accelerate launch starts several processes through torchrun only with --multi_gpu (its
+    # --cpu flag launches one process, or needs mpirun); the processes then find no GPU and use gloo.
+    env = {**os.environ, "VOCABX_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "-m", "vocabx", "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--max-steps", "2", "--batch-size", "2", "--block-size", "32", "--save-every", "2", "--json", "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    json_lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(json_lines) == 1 and run.stderr.count("step 2: checkpoint") == 1  # only the main process reports
+    result = json.loads(json_lines[0])
+    assert result["steps"] == 2 and result["tokens"] == 2 * 2 * 2 * 32
+    assert json.loads((tmp_path / "run" / "vocabx_train.json").read_text())["processes"] == 2
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints" / "step-00000002").glob("random_states_*")) == ["random_states_0.pkl", "random_states_1.pkl"]
+    assert time.monotonic() - started < 120
+
+
+# ---------------------------------------------------------------------------------------------------
+# The embedded model
+
+
+@pytest.mark.slow
+def test_smollm2_adapter_is_small_and_reloads_with_the_same_logits(smollm2_dir, smollm2_tokenizer, tmp_path):
+    from vocabx.extend import extend, save_extension, tokens_from_terms
+    from vocabx.models import load_model
+
+    new, _ = tokens_from_terms(["hepatosplenomegaly", "lymphadenopathy", "echocardiogram"], smollm2_tokenizer)
+    ext = extend(load_model("smollm2-135m"), new, tokenizer=smollm2_tokenizer, pad_to_multiple_of=64, base_spec="smollm2-135m")
+    save_extension(ext, tmp_path / "ext")
+    result = train(tmp_path / "ext", _texts(1), tmp_path / "run", max_steps=2, batch_size=2, block_size=64, eval_every=0, save_every=0, max_eval_docs=2, progress=False)
+    assert result.adapter_bytes < 3_000_000  # LoRA r16 on 30 blocks plus 3 rows, not 2 x 113 MB of embeddings
+    ids = torch.tensor([[1, ext.new_ids[0], 314, ext.new_ids[1], 42]])
+    torch.testing.assert_close(_logits(load_adapted("smollm2-135m", result.output_dir), ids), _logits(result.model, ids), rtol=0, atol=1e-4)
