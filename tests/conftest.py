@@ -40,6 +40,16 @@ def tiny_lm(_tiny_tokenizers):
     return tinymodels.make_causal_lm(len(_tiny_tokenizers["byte_bpe"]))
 
 
+@pytest.fixture
+def tiny_base(tmp_path, _tiny_tokenizers) -> Path:
+    """A model folder (byte-level BPE tokenizer + tiny random Llama) that vocabx loads like any model."""
+    folder = tmp_path / "base"
+    tok = _tiny_tokenizers["byte_bpe"]
+    tok.save_pretrained(folder)
+    tinymodels.make_causal_lm(len(tok)).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """The embedded default model, converted once into the vocabx cache."""

@@ -23,15 +23,6 @@ def _docs(n: int = 80) -> list[str]:
     return [t[:1500] for _, t in zip(range(n), read_corpus(ROOT / "corpora" / "medical"))]
 
 
-@pytest.fixture
-def tiny_base(tmp_path, tiny_tokenizers):
-    folder = tmp_path / "base"
-    tok = tiny_tokenizers["byte_bpe"]
-    tok.save_pretrained(folder)
-    tinymodels.make_causal_lm(len(tok)).save_pretrained(folder)
-    return folder
-
-
 def _extended(tiny_base, tmp_path):
     from vocabx.models import load_model, load_tokenizer
 

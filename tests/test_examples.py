@@ -6,9 +6,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import pytest
-
-import tinymodels
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -20,17 +17,8 @@ def _load(name: str):
     return module
 
 
-@pytest.fixture
-def tiny_base(tmp_path, tiny_tokenizers):
-    folder = tmp_path / "base"
-    tok = tiny_tokenizers["byte_bpe"]
-    tok.save_pretrained(folder)
-    tinymodels.make_causal_lm(len(tok)).save_pretrained(folder)
-    return str(folder)
-
-
 def test_medical_quickstart_and_the_datasets_pipeline(tiny_base, tmp_path):
-    result = _load("medical_quickstart").main(["--model", tiny_base, "--out", str(tmp_path / "med"), "--top", "80"])
+    result = _load("medical_quickstart").main(["--model", str(tiny_base), "--out", str(tmp_path / "med"), "--top", "80"])
     assert result["added"] > 0 and result["token_reduction"] > 0
     assert (result["docs_longer"], result["roundtrip_failures"], result["in_word_matches"]) == (0, 0, 0)
     packed = _load("datasets_pipeline").main(["--extended", str(tmp_path / "med" / "extended"), "--block-size", "64", "--num-proc", "1"])
@@ -38,12 +26,12 @@ def test_medical_quickstart_and_the_datasets_pipeline(tiny_base, tmp_path):
 
 
 def test_legal_contracts(tiny_base, tmp_path):
-    result = _load("legal_contracts").main(["--model", tiny_base, "--out", str(tmp_path / "legal"), "--top", "80"])
+    result = _load("legal_contracts").main(["--model", str(tiny_base), "--out", str(tmp_path / "legal"), "--top", "80"])
     assert result["after"] < result["before"]
     assert json.loads((tmp_path / "legal" / "vocabx.json").read_text())["schema"] == "vocabx.extension/1"
 
 
 def test_train_and_load_three_ways_give_the_same_logits(tiny_base, tmp_path):
-    differences = _load("train_and_load").main(["--model", tiny_base, "--out", str(tmp_path / "runs"), "--top", "40", "--steps", "2", "--block-size", "64"])
+    differences = _load("train_and_load").main(["--model", str(tiny_base), "--out", str(tmp_path / "runs"), "--top", "40", "--steps", "2", "--block-size", "64"])
     assert set(differences) == {"load_adapted", "plain PEFT", "merged"}
     assert max(differences.values()) < 1e-4
