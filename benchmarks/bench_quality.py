@@ -1,0 +1,80 @@
+"""Quality at equal compute: `lora+tokens` on the extended model against `lora` on the base model.
+
+MedQuAD train -> test (../shared/corpora), smollm2-135m. The extension adds the analyzer's top `--n`
+candidates for train.jsonl. Both runs train the same number of optimizer steps on batches of the same
+shape from the same training documents, and are scored in bits per byte on the same test documents
+(other NIH sites than train) every `--eval-every` steps: the learning curves. Also the test sequences'
+length under each tokenizer.
+
+    python benchmarks/bench_quality.py [--steps 60] [--n 8192] [--eval-docs 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDQUAD = ROOT.parent / "shared" / "corpora" / "medical" / "medquad"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--n", type=int, default=8192)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--block-size", type=int, default=256)
+    parser.add_argument("--train-docs", type=int, default=3000)
+    parser.add_argument("--eval-docs", type=int, default=24)
+    parser.add_argument("--eval-chars", type=int, default=2000)
+    parser.add_argument("--eval-every", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
+    args = parser.parse_args()
+    if not MEDQUAD.is_dir():
+        print(f"skipped: {MEDQUAD} not found", file=sys.stderr)
+        return 0
+
+    import torch
+
+    from vocabx import load_tokenizer, read_corpus
+    from vocabx.analyze import SelectSettings, analyze
+    from vocabx.evaluate import take
+    from vocabx.extend import extend, save_extension, tokens_from_report
+    from vocabx.train import train
+
+    tokenizer = load_tokenizer("smollm2-135m")
+    train_texts = list(read_corpus(MEDQUAD / "train.jsonl"))
+    test = take(read_corpus(MEDQUAD / "test.jsonl"), args.eval_docs, args.eval_chars)
+    report = analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
+    docs = train_texts[: args.train_docs]
+    results: dict = {"settings": vars(args) | {"out": str(args.out)}, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"}
+    with tempfile.TemporaryDirectory() as tmp:
+        ext_dir = Path(tmp) / "ext"
+        ext = extend("smollm2-135m", tokens_from_report(report, args.n), tokenizer=tokenizer)
+        save_extension(ext, ext_dir)
+        base_len = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
+        ext_len = sum(len(ext.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
+        results["test_tokens"] = {"base": base_len, "extended": ext_len, "reduction": round(1 - ext_len / base_len, 4)}
+        del ext
+        for name, source, mode in (("lora+tokens (extended)", str(ext_dir), "lora+tokens"), ("lora (base)", "smollm2-135m", "lora")):
+            started = time.perf_counter()
+            run = train(
+                source, docs, Path(tmp) / mode, mode=mode, max_steps=args.steps, batch_size=args.batch_size,
+                block_size=args.block_size, eval_texts=test, eval_every=args.eval_every, save_every=0, seed=0,
+            )
+            curve = [{"step": h["step"], "eval_bpb": round(h["eval_bpb"], 4)} for h in run.history if h.get("type") == "eval" and h.get("eval_bpb") is not None]
+            results[name] = {"eval_bpb": round(run.eval_bpb, 4), "curve": curve, "seconds": round(time.perf_counter() - started, 1), "tokens_per_second": run.tokens_per_second}
+            print(name, json.dumps(results[name]), file=sys.stderr, flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
