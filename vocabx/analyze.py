@@ -38,7 +38,6 @@ import heapq
 import json
 import math
 import os
-import random
 import time
 import unicodedata
 from collections import Counter, defaultdict
@@ -1370,17 +1369,3 @@ def _version() -> str:
     from vocabx import __version__
 
     return __version__
-
-
-def read_sample(texts: Iterable[str], n: int, seed: int = 0) -> list[str]:
-    """Reservoir-sample n texts from a stream."""
-    rng = random.Random(seed)
-    sample: list[str] = []
-    for i, text in enumerate(texts):
-        if i < n:
-            sample.append(text)
-        else:
-            j = rng.randint(0, i)
-            if j < n:
-                sample[j] = text
-    return sample
