@@ -895,7 +895,7 @@ def select_candidates(
                 heapq.heappush(heap, (-score, gain, serial, cand))
                 serial += 1
 
-    for cand in _initial_candidates(counts, space, settings):
+    for cand in _initial_candidates(counts, space, settings, model):
         push(cand)
     chosen: list[Candidate] = []
     while heap and len(chosen) < settings.max_new:
@@ -923,7 +923,7 @@ def select_candidates(
     return chosen, model
 
 
-def _initial_candidates(counts: Counts, space: TokenSpace, settings: SelectSettings) -> Iterator[Candidate]:
+def _initial_candidates(counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel) -> Iterator[Candidate]:
     vocab = space.vocab
     if "word" in settings.kinds:
         for word, count in counts.words.items():
@@ -946,32 +946,15 @@ def _initial_candidates(counts: Counts, space: TokenSpace, settings: SelectSetti
             pieces = [piece for p in parts for piece in space.pieces(p)]
             yield Candidate(token, "".join(surfaces), "phrase", count, counts.phrase_docs[parts], pieces, parts=list(parts))
     if "subword" in settings.kinds and space.family in ("byte_bpe", "sp_bpe"):
-        yield from _merges_from(counts.words, space, settings, SavingsModelView(counts, space))
-
-
-class SavingsModelView:
-    """Pair statistics of the base segmentation, for seeding merge candidates before selection starts."""
-
-    def __init__(self, counts: Counts, space: TokenSpace):
-        self.pair_count: Counter = Counter()
-        self.pair_words: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for word, count in counts.words.items():
-            pieces = space.pieces(word)
-            if len(pieces) > 1:
-                for pair, n in _pair_occurrences(pieces).items():
-                    self.pair_count[pair] += n * count
-                    self.pair_words[pair].add(word)
-
-
-def _merges_from(words: Counter, space: TokenSpace, settings: SelectSettings, view: Any) -> Iterator[Candidate]:
-    for (a, b), count in view.pair_count.items():
-        cand = _merge_candidate(a, b, count, view.pair_words[(a, b)], words, space, settings)
-        if cand is not None:
-            yield cand
+        # the model's pair statistics, still those of the base segmentation: nothing is applied yet
+        for (a, b), count in model.pair_count.items():
+            cand = _merge_candidate(a, b, count, model.pair_words[(a, b)], space, settings)
+            if cand is not None:
+                yield cand
 
 
 def _merge_candidate(
-    a: str, b: str, count: int, in_words: set[str], words: Counter, space: TokenSpace, settings: SelectSettings
+    a: str, b: str, count: int, in_words: set[str], space: TokenSpace, settings: SelectSettings
 ) -> Candidate | None:
     merged = a + b
     if count < settings.min_count or merged in space.vocab or len(in_words) < 2:
@@ -992,7 +975,7 @@ def _new_merges(token: str, model: SavingsModel, space: TokenSpace, settings: Se
     """After a merge creates ``token``, the pairs it forms with its neighbours become candidates."""
     for pair in sorted(model.new_pairs):
         count = model.pair_count.get(pair, 0)
-        cand = _merge_candidate(pair[0], pair[1], count, model.pair_words[pair], model.counts.words, space, settings)
+        cand = _merge_candidate(pair[0], pair[1], count, model.pair_words[pair], space, settings)
         if cand is not None:
             yield cand
 

@@ -186,7 +186,9 @@ def _extend_byte_bpe(spec: dict, new: list[NewToken], space: Any) -> tuple[dict,
     merge_as_list = bool(merges) and isinstance(merges[0], list)
     next_id = _next_id(spec)
     added, dropped, phrases = [], [], []
-    decoder = _byte_decoder_map()
+    from vocabx.analyze import _byte_decoder
+
+    decoder = _byte_decoder()
     for item in new:
         reason = None
         if item.token in vocab:
@@ -275,12 +277,6 @@ def _trie_regex(node: dict) -> str:
 
 def _escape(ch: str) -> str:
     return "\\" + ch if ch in r".^$*+?()[]{}|\-/ #" else ch
-
-
-def _byte_decoder_map() -> dict[str, int]:
-    from vocabx.analyze import _byte_decoder
-
-    return _byte_decoder()
 
 
 def _wrap(tokenizer: Any, spec: dict) -> Any:
