@@ -9,11 +9,13 @@ weights make the losses meaningless; throughput and memory are what they would b
 
 Sides, each in its own process (clean peak memory), same packed blocks of the repository's corpora/:
 
-- ``vocabx``: ``vocabx.train(mode="lora+tokens")``: frozen weights in bf16, LoRA and the new rows in
-  fp32, bf16 autocast, fused AdamW, the row-sparse step;
-- ``vocabx+compile``: the same with ``compile=True`` (when time allows);
+- ``vocabx``: ``vocabx.train(mode="lora+tokens")`` with its defaults: frozen weights in bf16, LoRA and the
+  new rows in fp32, bf16 autocast, fused AdamW, the row-sparse step, each block compiled (``--compile
+  auto`` compiles on a CUDA GPU);
 - ``recipe``: transformers ``Trainer`` + PEFT LoRA with ``modules_to_save=["embed_tokens", "lm_head"]``,
-  fp32 weights, ``bf16=True`` (autocast), Trainer's default optimizer.
+  fp32 weights, ``bf16=True`` (autocast), Trainer's default optimizer;
+- ``recipe+compile``: the same with ``torch_compile=True``, so that compiling is credited to both sides;
+- ``vocabx-eager``: vocabx with ``compile="no"`` (when time allows).
 
 LoRA with vocabx's default rank, alpha and dropout on all linear layers of the blocks, on both sides. Tokens/s is the
 batch's tokens over the median step time after the warmup steps (each step synchronized); peak memory
@@ -130,7 +132,7 @@ def worker(args: argparse.Namespace) -> dict:
             model, docs, args.out / f"run-{args.shape}-{args.side}", tokenizer=tok, overwrite=True, eval_texts=docs[:1], progress=False,
             mode="lora+tokens", new_token_ids=f"{n_base}-{len(tok) - 1}", batch_size=batch, block_size=block, max_steps=steps,
             lora_r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], warmup_steps=1, eval_every=0, save_every=0,
-            compile=args.side == "vocabx+compile", trackers="none",
+            compile="no" if args.side == "vocabx-eager" else "auto", trackers="none",
         )
         times = [r["step_seconds"] for r in result.history if r["type"] == "train"][args.warmup :]
         trainable, adapter = result.trainable_parameters, result.adapter_bytes
@@ -168,11 +170,11 @@ def worker(args: argparse.Namespace) -> dict:
                 self.times.append(time.perf_counter() - self.start)
 
         timer = Timer()
-        out = args.out / f"run-{args.shape}-recipe"
+        out = args.out / f"run-{args.shape}-{args.side}"
         targs = TrainingArguments(
             output_dir=str(out), per_device_train_batch_size=batch, max_steps=steps, learning_rate=2e-4, lr_scheduler_type="cosine",
             warmup_steps=1, max_grad_norm=1.0, logging_steps=1, save_strategy="no", report_to=[], bf16=device == "cuda",
-            use_cpu=device == "cpu", dataloader_num_workers=0, seed=0, disable_tqdm=True,
+            use_cpu=device == "cpu", dataloader_num_workers=0, seed=0, disable_tqdm=True, torch_compile=args.side == "recipe+compile",
         )
         trainer = Trainer(model=model, args=targs, train_dataset=Blocks(), callbacks=[timer])
         trainer.train()
@@ -220,7 +222,7 @@ def main() -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     shapes = ["tiny"] if args.smoke else args.shapes.split(",")
-    plan = [(shape, side) for side in ("vocabx", "recipe") for shape in shapes] + [(shape, "vocabx+compile") for shape in shapes]
+    plan = [(shape, side) for side in ("vocabx", "recipe", "recipe+compile", "vocabx-eager") for shape in shapes]
     started = time.monotonic()
     results = []
     for shape, side in plan:
@@ -241,13 +243,19 @@ def main() -> int:
     summary = {"benchmark": "gpu_train", "lora": lora_settings(), "block": BLOCK, "results": results, "ratios": {}}
     for shape in shapes:
         by_side = {r["side"]: r for r in results if r["shape"] == shape and "error" not in r}
-        if "vocabx" in by_side and "recipe" in by_side:
-            v, r = by_side["vocabx"], by_side["recipe"]
-            summary["ratios"][shape] = {
-                "tokens_per_second": v["tokens_per_second"] / r["tokens_per_second"],
-                "peak_memory": (v["peak_memory_gb"] / r["peak_memory_gb"]) if v["peak_memory_gb"] and r["peak_memory_gb"] else None,
-                "tokens_per_second_compiled": by_side["vocabx+compile"]["tokens_per_second"] / r["tokens_per_second"] if "vocabx+compile" in by_side else None,
-            }
+        def ratio(a: str, b: str, key: str) -> float | None:
+            if a in by_side and b in by_side and by_side[a][key] and by_side[b][key]:
+                return by_side[a][key] / by_side[b][key]
+            return None
+
+        summary["ratios"][shape] = {
+            "tokens_per_second": ratio("vocabx", "recipe", "tokens_per_second"),
+            "peak_memory": ratio("vocabx", "recipe", "peak_memory_gb"),
+            "tokens_per_second_both_compiled": ratio("vocabx", "recipe+compile", "tokens_per_second"),
+            "peak_memory_both_compiled": ratio("vocabx", "recipe+compile", "peak_memory_gb"),
+            "tokens_per_second_both_eager": ratio("vocabx-eager", "recipe", "tokens_per_second"),
+            "peak_memory_both_eager": ratio("vocabx-eager", "recipe", "peak_memory_gb"),
+        }
     (args.out / "gpu_train.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary["ratios"]))
     return 0 if all("error" not in r for r in results) else 1

@@ -175,6 +175,7 @@ def test_lora_tokens_trains_lora_and_only_the_new_rows_into_a_small_adapter(tied
     assert result.adapter_bytes == (out / "adapter_model.safetensors").stat().st_size < 200_000
     record = json.loads((out / "vocabx_train.json").read_text())
     assert record["schema"] == "vocabx.train/1" and record["status"] == "done" and record["fused_loss"]
+    assert record["compiled"] is False and record["config"]["compile"] == "auto"  # auto stays eager on CPU
     assert record["extension"]["trainable_ids"] == [600, 601, 602] and record["extension"]["stored_ids"] == list(range(603, 608))
     for name in ("tokenizer.json", "train_config.yaml", "train.md", "log.jsonl", "extension_rows.safetensors"):
         assert (out / name).is_file(), name
@@ -406,6 +407,19 @@ def test_bad_settings_are_collected_into_one_error_naming_each_flag():
     message = str(caught.value)
     for part in ("--mode must be one of", "--batch-size must be a positive int", "--lr must be a positive number", "--lora-dropout must be in [0, 1)"):
         assert part in message
+
+
+def test_compile_setting_takes_auto_yes_no_and_booleans(tmp_path):
+    from vocabx.train import _should_compile
+
+    assert TrainConfig().compile == "auto"
+    assert TrainConfig(compile=True).compile == "yes" and TrainConfig(compile=False).compile == "no"
+    path = tmp_path / "c.yaml"
+    path.write_text("compile: true\n")
+    assert TrainConfig.from_file(path).compile == "yes"
+    with pytest.raises(VocabxError, match=r"--compile must be auto, yes or no, got 'maybe'"):
+        TrainConfig(compile="maybe")
+    assert not _should_compile("auto", "cpu") and _should_compile("yes", "cpu") and not _should_compile("no", "cuda")
 
 
 def test_an_unknown_config_key_names_the_file_and_key(tmp_path):

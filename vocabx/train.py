@@ -99,7 +99,7 @@ class TrainConfig:
     keep_checkpoints: int = _opt(2, "checkpoints kept (the newest)")
     seed: int = _opt(0, "seed of the split, the data order and the initialization")
     gradient_checkpointing: bool = _opt(False, "recompute activations in the backward pass (less memory, about 30%% slower)")
-    compile: bool = _opt(False, "torch.compile each transformer block")
+    compile: str = _opt("auto", "torch.compile each transformer block: auto (on a CUDA GPU with Triton; 1.5-2.2x the tokens/s of eager on an H200 after ~20 s of compiling), yes or no", choices=("auto", "yes", "no"))
     mixed_precision: str = _opt("auto", "auto (bf16 on a GPU that has it, else fp32), bf16 (also on CPU: fast where it has AVX512-BF16 or AMX) or no", choices=("auto", "bf16", "no"))
     fused_loss: bool = _opt(True, "row-sparse embeddings and chunked fused output+loss (off: the plain forward)")
     adapter_dtype: str = _opt("bf16", "precision of the saved adapter: bf16 (half the size; the returned model is rounded to match) or fp32", choices=("bf16", "fp32"))
@@ -140,7 +140,10 @@ class TrainConfig:
         need(self.trackers in ("auto", "none"), "trackers", "auto or none")
         need(self.adapter_dtype in ("bf16", "fp32"), "adapter_dtype", "bf16 or fp32")
         need(isinstance(self.lora_targets, str) and bool(self.lora_targets.strip()), "lora_targets", "all-linear or a comma-separated list of layer names")
-        for name in ("gradient_checkpointing", "compile", "fused_loss", "merge"):
+        if isinstance(self.compile, bool):  # YAML `compile: true` and the Python API's compile=True
+            self.compile = "yes" if self.compile else "no"
+        need(self.compile in ("auto", "yes", "no"), "compile", "auto, yes or no")
+        for name in ("gradient_checkpointing", "fused_loss", "merge"):
             need(isinstance(getattr(self, name), bool), name, "true or false")
         if self.new_token_ids is not None:
             try:
@@ -966,7 +969,8 @@ class _Run:
         if config.fused_loss:
             sample = torch.as_tensor(self.blocks[: min(2, self.blocks.shape[0]), : min(64, config.block_size)].astype("int64"), device=accelerator.device)
             self.fused = _enable_fused(step_module, sample, accelerator)
-        if config.compile:
+        self.compiled = _should_compile(config.compile, accelerator.device.type)
+        if self.compiled:
             # Block by block: one compiled graph serves every block, so compiling takes seconds, not minutes.
             lm = peft_model.get_base_model() if hasattr(peft_model, "get_base_model") else peft_model
             decoder = getattr(lm, getattr(lm, "base_model_prefix", ""), lm)
@@ -1018,6 +1022,7 @@ class _Run:
             "device": self.accelerator.device.type,
             "mixed_precision": self.precision,
             "fused_loss": self.fused,
+            "compiled": self.compiled,
             "trainable_parameters": self.n_trainable,
             "versions": _versions(),
         }
@@ -1184,6 +1189,14 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def _should_compile(setting: str, device_type: str) -> bool:
+    """``--compile auto`` compiles on a CUDA GPU where Triton is installed (the blocks' graphs are where the
+    GPU spends its launch overhead); CPU training stays eager, where compiling costs more than it saves."""
+    if setting != "auto":
+        return setting == "yes"
+    return device_type == "cuda" and _has("triton")
 
 
 def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainConfig, spec: str | None) -> int:
