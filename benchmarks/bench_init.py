@@ -10,6 +10,7 @@ A CPU scores a few hundred tokens a second with this model, so the samples are s
 the first `--docs` documents of each file, each cut to `--chars` characters.
 
     python benchmarks/bench_init.py [--n 8192] [--docs 24] [--chars 1500]
+    python benchmarks/bench_init.py --domains medquad --nats 0,2,3,4,6,8   # mean_shift's grid
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
 DOMAINS = {"medquad": SHARED / "medical" / "medquad", "cuad": SHARED / "legal" / "cuad"}
 GENERAL = [SHARED / "general" / "wikipedia-xquad" / "test.jsonl", SHARED / "general" / "web-ewt" / "test.jsonl"]
-STRATEGIES = ("mean", "mean_norm", "interpolate", "hewitt", "random")
+STRATEGIES = ("mean_shift", "mean", "mean_norm", "interpolate", "hewitt", "random")
 
 
 def sample(files: list[Path], docs: int, chars: int) -> list[str]:
@@ -47,6 +48,8 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=24)
     parser.add_argument("--chars", type=int, default=1500)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated: medquad, cuad")
+    parser.add_argument("--nats", help="instead of --strategies: mean_shift with each of these shifts (MEAN_SHIFT_NATS), e.g. 0,2,3,4")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -55,6 +58,7 @@ def main() -> int:
 
     import torch
 
+    import vocabx.initialize as vinit
     from vocabx import load_model, load_tokenizer, read_corpus
     from vocabx.analyze import SelectSettings, analyze
     from vocabx.extend import extend, tokens_from_report
@@ -71,15 +75,21 @@ def main() -> int:
 
     base_general = bpb(base_model, tokenizer, general)
     results["base_general_bpb"] = base_general
-    for name, folder in DOMAINS.items():
+    runs = [(s, None) for s in args.strategies.split(",")] if not args.nats else [("mean_shift", float(x)) for x in args.nats.split(",")]
+    default_nats = vinit.MEAN_SHIFT_NATS
+    for name in args.domains.split(","):
+        folder = DOMAINS[name]
         domain = sample([folder / "test.jsonl"], args.docs, args.chars)
         started = time.perf_counter()
         report = analyze(read_corpus(folder / "train.jsonl"), tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
         new = tokens_from_report(report, args.n)
         row: dict = {"analyze_seconds": round(time.perf_counter() - started, 1), "base_domain_bpb": bpb(base_model, tokenizer, domain), "strategies": {}}
-        for strategy in args.strategies.split(","):
+        for strategy, nats in runs:
+            vinit.MEAN_SHIFT_NATS = default_nats if nats is None else nats
+            if nats is not None:
+                strategy = f"mean_shift@{nats:g}"
             model = load_model("smollm2-135m")
-            ext = extend(model, new, tokenizer=tokenizer, init=strategy)
+            ext = extend(model, new, tokenizer=tokenizer, init=strategy.split("@")[0])
             d = bpb(ext.model, ext.tokenizer, domain)
             g = bpb(ext.model, ext.tokenizer, general)
             row["strategies"][strategy] = {

@@ -11,13 +11,15 @@ from vocabx.initialize import (
     HEWITT_SCALE,
     INITIALIZERS,
     INTERPOLATE_ALPHA,
+    MEAN_SHIFT_NATS,
+    hidden_mean,
     initialize_new_rows,
     is_tied,
     resize_for_new_tokens,
     resolve_init,
 )
 
-SHORT_NAMES = ["mean", "mean_norm", "interpolate", "hewitt", "random"]
+SHORT_NAMES = ["mean_shift", "mean", "mean_norm", "interpolate", "hewitt", "random"]
 PIECES = [[3, 5], [7], [1, 2, 4, 9]]
 
 
@@ -67,6 +69,46 @@ def test_mean_is_computed_in_float32_for_bfloat16_weights():
     weight = _weight().to(torch.bfloat16)
     expected = torch.stack([weight[p].float().mean(dim=0) for p in PIECES]).to(torch.bfloat16)
     assert torch.equal(_run("mean", weight), expected)
+
+
+def test_mean_shift_lowers_the_logit_in_the_mean_context_by_the_set_nats_and_is_mean_without_it():
+    weight, h = _weight(), torch.randn(6, generator=torch.Generator().manual_seed(3))
+    plain = _run("mean", weight)
+    shifted = INITIALIZERS["mean_shift.v1"](weight, PIECES, generator=torch.Generator(), hidden_mean=h)
+    torch.testing.assert_close(shifted @ h, plain @ h - MEAN_SHIFT_NATS)
+    # moved along h only: the component orthogonal to h is the mean's
+    ortho = lambda rows: rows - (rows @ h)[:, None] * h / (h @ h)  # noqa: E731
+    torch.testing.assert_close(ortho(shifted), ortho(plain))
+    torch.testing.assert_close(_run("mean_shift", weight), plain)
+
+
+def test_hidden_mean_is_the_mean_input_of_the_output_layer_over_the_pieces():
+    model = tinymodels.make_causal_lm(40)
+    model.config.bos_token_id = 0
+    ids = [i for p in PIECES for i in p]
+    with torch.no_grad():
+        h = model.model(input_ids=torch.tensor([[0] + ids])).last_hidden_state[0, 1:]
+    torch.testing.assert_close(hidden_mean(model, PIECES), h.mean(0))
+    model.train()
+    with torch.no_grad():  # several windows, each behind its own BOS context token
+        parts = [model.model(input_ids=torch.tensor([[0] + ids[i : i + 3]])).last_hidden_state[0, 1:] for i in range(0, len(ids), 3)]
+    torch.testing.assert_close(hidden_mean(model, PIECES, window=3), torch.cat(parts).mean(0))
+    assert model.training  # the mode is restored
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_mean_shift_moves_only_the_rows_that_produce_logits(tied):
+    model = _grown(tied=tied)
+    model.config.bos_token_id = 0
+    before_in = model.get_input_embeddings().weight.detach().clone()
+    before_out = model.get_output_embeddings().weight.detach().clone()
+    h = hidden_mean(model, PIECES)
+    summary = initialize_new_rows(model, [40, 41, 42], PIECES, "mean_shift")
+    assert summary["strategy"] == "mean_shift.v1" and is_tied(model) == tied
+    out_rows = model.get_output_embeddings().weight[40:].detach()
+    torch.testing.assert_close(out_rows @ h, _run("mean", before_out[:40]) @ h - MEAN_SHIFT_NATS, atol=1e-4, rtol=1e-4)
+    if not tied:
+        torch.testing.assert_close(model.get_input_embeddings().weight[40:].detach(), _run("mean", before_in[:40]))
 
 
 def test_mean_norm_has_the_direction_of_the_mean_and_the_pieces_average_norm():

@@ -363,7 +363,7 @@ def _extend_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, metavar="N", help="add the report's first N candidates (default: its recommended N)")
     parser.add_argument("--terms", metavar="FILE", help="terms file: one term per line, as it appears in text")
     parser.add_argument("-o", "--output", required=True, metavar="EXT_DIR", help="folder for the extended model")
-    parser.add_argument("--init", default="mean", help="embedding initialization: mean, mean_norm, interpolate, hewitt, random (default mean)")
+    parser.add_argument("--init", default="mean_shift", help="embedding initialization: mean_shift, mean, mean_norm, interpolate, hewitt, random (default mean_shift)")
     parser.add_argument("--pad-to-multiple-of", type=int, metavar="K", help="round the embedding matrix up to a multiple of K rows")
     parser.add_argument("--tokenizer-only", action="store_true", help="write only the tokenizer (no model weights)")
     parser.add_argument("--check-corpus", nargs="+", metavar="CORPUS", help="texts on which every added token must be produced (default: its own surface)")

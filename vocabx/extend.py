@@ -317,7 +317,7 @@ def extend(
     new: list[NewToken],
     *,
     tokenizer: Any = None,
-    init: str = "mean",
+    init: str = "mean_shift",
     check_texts: Iterable[str] | None = None,
     pad_to_multiple_of: int | None = None,
     tokenizer_only: bool = False,
