@@ -2,8 +2,10 @@
 
 For MedQuAD and CUAD (../shared/corpora), train -> test, with smollm2-135m:
 
-1. `vocabx analyze` on train.jsonl (N up to 8192): wall time, and the projected token reduction on the
-   unseen test.jsonl at N = 1024, 4096, 8192, for all kinds and for whole words alone.
+1. `vocabx analyze` on train.jsonl (N up to 8192): wall time against the recipe's (3 below), timed
+   alternately --repeat times each and compared by their medians (the machine is shared: single runs
+   are noisy); and the projected token reduction on the unseen test.jsonl at N = 1024, 4096, 8192, for
+   all kinds and for whole words alone.
 2. The real extended tokenizer (top 8192): token reduction on test, docs longer, round-trip failures and
    in-word matches on test, on the general corpora and on train, and how many added tokens train uses.
    The projection and the real figure side by side.
@@ -14,15 +16,18 @@ For MedQuAD and CUAD (../shared/corpora), train -> test, with smollm2-135m:
 5. Peak RSS of analyzing MedQuAD and CUAD together (train + test, 45 MB), in a child process started
    before the benchmark loads anything (a Linux child inherits its parent's peak RSS).
 
-    python benchmarks/bench_vocab.py [--out benchmarks/results/vocab.json]
+    python benchmarks/bench_vocab.py [--out benchmarks/results/vocab.json] [--repeat 3]
+    python benchmarks/bench_vocab.py --only-time    # just the wall times (1 and 3), into the existing --out
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,14 +85,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "vocab.json")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--only-memory", action="store_true", help="measure only the peak RSS of analyzing 45 MB")
+    parser.add_argument("--repeat", type=int, default=3, help="time the recipe and analyze this many times each, alternating (medians reported)")
+    parser.add_argument("--only-time", action="store_true", help="measure only the analyze and recipe wall times; update them in --out")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} not found", file=sys.stderr)
         return 0
 
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}", "domains": {}}
     # First, from a parent that has loaded nothing: Linux children inherit the parent's peak RSS.
-    if not args.skip_memory:
+    if not args.skip_memory and not args.only_time:
         files = [DOMAINS[d] / f for d in DOMAINS for f in ("train.jsonl", "test.jsonl")]
         results["analyze_45mb_peak_rss_mb"] = round(peak_rss_of_analyzing(files), 1)
         print("peak RSS of analyzing 45 MB:", results["analyze_45mb_peak_rss_mb"], "MB", file=sys.stderr)
@@ -112,13 +121,27 @@ def main() -> int:
         train = list(read_corpus(folder / "train.jsonl"))
         test = list(read_corpus(folder / "test.jsonl"))
         r: dict = {}
-        start = time.perf_counter()
-        trained = tokenizer.train_new_from_iterator(train, vocab_size=len(tokenizer))
-        r["recipe_seconds"] = round(time.perf_counter() - start, 2)
-        start = time.perf_counter()
-        result = analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192))
-        r["analyze_seconds"] = round(time.perf_counter() - start, 2)
+        recipe_times, analyze_times = [], []
+        for _ in range(args.repeat):  # alternating, so both sides see the same load
+            # Each side's time includes collecting its own garbage: analyze pauses the cyclic collector,
+            # and the collections it puts off would otherwise land in whatever runs next.
+            gc.collect()
+            start = time.perf_counter()
+            trained = tokenizer.train_new_from_iterator(train, vocab_size=len(tokenizer))
+            gc.collect()
+            recipe_times.append(round(time.perf_counter() - start, 2))
+            start = time.perf_counter()
+            result = analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192))
+            gc.collect()
+            analyze_times.append(round(time.perf_counter() - start, 2))
+        r["recipe_seconds"] = statistics.median(recipe_times)
+        r["analyze_seconds"] = statistics.median(analyze_times)
         r["analyze_over_recipe"] = round(r["analyze_seconds"] / r["recipe_seconds"], 2)
+        r["recipe_seconds_runs"], r["analyze_seconds_runs"] = recipe_times, analyze_times
+        if args.only_time:
+            results["domains"][name] = r
+            print(name, json.dumps(r), file=sys.stderr)
+            continue
         words_only = analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192, kinds=("word",)))
         test_counts = count_corpus(test, space, runs=True)
         points = [p for p in (1024, 4096, 8192) if p <= len(result.candidates)]
@@ -147,6 +170,16 @@ def main() -> int:
         r["vs_recipe_test"] = recipe
         results["domains"][name] = r
         print(name, json.dumps(r), file=sys.stderr)
+
+    if args.only_time:
+        previous = json.loads(args.out.read_text()) if args.out.is_file() else {"domains": {}}
+        previous["machine"] = results["machine"]
+        for name, r in results["domains"].items():
+            previous.setdefault("domains", {}).setdefault(name, {}).update(r)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(previous, indent=2) + "\n")
+        print(json.dumps(results, indent=2))
+        return 0
 
     # extension of the real model by 8192 tokens, with initialization and saving
     name = "cuad"

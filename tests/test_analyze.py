@@ -11,10 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import random
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinymodels
 from vocabx.analyze import (
@@ -368,6 +371,85 @@ def test_shards_merge_to_the_whole_for_phrases_seen_once_per_shard(space):
     merged = count_corpus(a, space).merge(count_corpus(b, space))
     assert whole.phrases[("Ġkidney", "Ġstone")] == 2
     assert merged.phrases == whole.phrases and merged.phrase_docs == whole.phrase_docs
+
+
+# Text that exercises the byte-level pre-tokenizer: contractions, digits, punctuation runs, every kind
+# of whitespace, ASCII controls that are not whitespace, non-ASCII letters, marks, spaces and symbols,
+# and an added token's text.
+_TRICKY = ["the", " kidney", " stone", "'s", "'ll", "'", "42", " 7", ",", " (", ");", "  ", " ", "\t", "\n", "\r\n",
+           "\x0b", "\x0c", "\x1c", "\x1f", "é", " café", "ß", "’s", " naïve", "\u0301", "\xa0", "\x85", "\u3000",
+           "日本", " 😀", "Ⅻ", "<|endoftext|>", "x", " Y"]
+
+
+def _counts_both_ways(texts, space):
+    """count_corpus with the words split in Python, and with them read off the tokenizer's encodings."""
+    analyze_module = sys.modules[count_corpus.__module__]  # (vocabx.analyze is also the function's name)
+    fast = count_corpus(texts, space, runs=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(analyze_module, "_splits_like_gpt2", lambda space: False)
+        slow = count_corpus(texts, space, runs=True)
+    return fast, slow
+
+
+def _assert_same_counts(fast, slow):
+    for name in ("docs", "bytes", "words", "word_docs", "phrases", "phrase_docs", "surfaces", "examples", "runs", "pruned_below"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert a == b, name
+        if isinstance(a, dict):  # the order too: it breaks ties between equal candidates
+            assert list(a) == list(b), name
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_TRICKY), max_size=40).map("".join), min_size=1, max_size=6))
+def test_words_split_in_python_are_the_tokenizers_words(_tiny_tokenizers, texts):
+    space = TokenSpace.of(_tiny_tokenizers["byte_bpe"])
+    from vocabx.analyze import _HashCounter
+
+    assert _HashCounter(space, 4, True, 100).python_words
+    _assert_same_counts(*_counts_both_ways(texts, space))
+
+
+@pytest.mark.slow
+def test_words_split_in_python_are_smollm2s_words_on_the_legal_sample(smollm2_tokenizer):
+    from vocabx.corpus import read_corpus
+
+    texts = list(read_corpus([str(LEGAL)]))[:40]
+    texts += ["It’s the Licensee’s duty — see § 4.2(b)… <|endoftext|> naïve café 日本語  \t\n done"]
+    _assert_same_counts(*_counts_both_ways(texts, TokenSpace.of(smollm2_tokenizer)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(["a", "b", "ab", " a", " b", " ab", " ba", ".", " é", "é", "\n"]), max_size=30).map("".join), max_size=5),
+    st.lists(st.lists(st.sampled_from(["a", "b", "ab", " a", " b", " ab", " ba", "é", " é"]), min_size=1, max_size=4).map("".join), max_size=20),
+)
+def test_first_match_finds_what_a_scan_finds(docs, needles):
+    from vocabx.analyze import _FirstMatch
+
+    finder = _FirstMatch(docs)
+    joined = "\x00".join(docs)
+    for needle in needles + ["", "\x00"]:
+        if needle and "\x00" not in needle:
+            assert finder.find(needle) == joined.find(needle), needle
+        else:
+            first = next((finder.offsets[k] + d.find(needle) for k, d in enumerate(docs) if needle in d), -1)
+            assert finder.find(needle) == first, needle
+
+
+def test_counting_and_selecting_leave_the_garbage_collector_as_they_found_it(space):
+    import gc
+
+    texts = MIXED * 3
+    assert gc.isenabled()
+    counts = count_corpus(texts, space)
+    select_candidates(counts, space, SelectSettings(min_docs=1))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        count_corpus(texts, space)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_counts_load_refuses_other_files(tmp_path):

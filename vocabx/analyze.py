@@ -32,16 +32,21 @@ tokens carry the space (byte-level BPE).
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import gc
 import gzip
 import hashlib
 import heapq
+import itertools
 import json
 import math
 import os
+import re
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -66,17 +71,25 @@ class TokenSpace:
     vocab: dict[str, int]
     unk_token: str | None = None
     _pieces: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # tokenizer.json without the vocabulary and merges: model options, pre-tokenizer, decoder
+    spec: dict | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, tokenizer: Any) -> "TokenSpace":
         from vocabx.stats import backend_of
 
         backend = backend_of(tokenizer)
-        spec = json.loads(backend.to_str())
+        spec = _light_spec(backend)
         family = tokenizer_family(spec)
         marker = {"byte_bpe": "Ġ", "sp_bpe": "▁", "unigram": "▁"}.get(family, "")
         unk = spec.get("model", {}).get("unk_token")
-        return cls(backend=backend, family=family, marker=marker, vocab=backend.get_vocab(), unk_token=unk)
+        return cls(backend=backend, family=family, marker=marker, vocab=backend.get_vocab(), unk_token=unk, spec=spec)
+
+    def options(self) -> dict:
+        """The tokenizer.json parts in :attr:`spec` (parsed from the backend if the space was built by hand)."""
+        if self.spec is None:
+            self.spec = _light_spec(self.backend)
+        return self.spec
 
     def pre_tokens(self, text: str) -> list[tuple[str, str]]:
         """Text -> [(pre-token in token space, its surface text)], as the tokenizer splits it.
@@ -106,6 +119,31 @@ class TokenSpace:
             cached = tuple(t.value for t in self.backend.model.tokenize(pre_token))
             self._pieces[pre_token] = cached
         return cached
+
+
+def _light_spec(backend: Any) -> dict:
+    """A tokenizer.json dict without what is slow to parse (the vocabulary and the merges).
+
+    Read from the backend's model attributes and its pre-tokenizer's and decoder's own JSON; the whole
+    file is parsed only when that fails.
+    """
+    try:
+        model = backend.model
+        options: dict[str, Any] = {"type": type(model).__name__}
+        for key in ("unk_token", "continuing_subword_prefix", "end_of_word_suffix", "dropout", "byte_fallback"):
+            if hasattr(model, key):
+                options[key] = getattr(model, key)
+        parts = {
+            name: json.loads(part.__getstate__()) if part is not None else None
+            for name, part in (("pre_tokenizer", backend.pre_tokenizer), ("decoder", backend.decoder))
+        }
+        if options["type"] not in ("BPE", "Unigram", "WordPiece", "WordLevel"):
+            raise TypeError(options["type"])
+        return {"model": options, **parts}
+    except Exception:  # noqa: BLE001 - anything unusual: read the whole file
+        spec = json.loads(backend.to_str())
+        model = {k: v for k, v in spec.get("model", {}).items() if k not in ("vocab", "merges")}
+        return {"model": model, "pre_tokenizer": spec.get("pre_tokenizer"), "decoder": spec.get("decoder")}
 
 
 def tokenizer_family(spec: dict) -> str:
@@ -262,23 +300,66 @@ def count_corpus(
 ) -> Counts:
     """Count the unique pre-tokens and word runs of a corpus in one streaming pass.
 
-    Texts are encoded in batches by the tokenizers library (parallel Rust); words and word n-grams are
-    then counted with numpy on 64-bit hashes of their token ids, and only new unique words are turned
-    back into strings. ``max_phrases`` bounds the n-gram table: when it is exceeded, the rarest n-grams
-    are dropped (the threshold rises each time), so a long tail of one-off word pairs cannot exhaust
-    memory. ``runs`` also keeps every maximal run of letter-words, which :func:`project` needs to
-    project phrases exactly (used for held-out text, which is small).
+    Words are the tokenizer's pre-tokens. For byte-level BPE with GPT-2's pre-tokenizer (SmolLM2,
+    GPT-2, ...) they are split in Python, with the pre-tokenizer's own regex on ASCII text and the
+    tokenizer's pre-tokenizer around other characters, and each distinct word is cut into tokens once;
+    other tokenizers encode the texts in batches (parallel Rust) and words are read off the encodings.
+    Words and word n-grams are then counted with numpy on 64-bit hashes of their token ids, and only new
+    unique words are turned back into strings. ``max_phrases`` bounds the n-gram table: when it is
+    exceeded, the rarest n-grams are dropped (the threshold rises each time), so a long tail of one-off
+    word pairs cannot exhaust memory. ``runs`` also keeps every maximal run of letter-words, which
+    :func:`project` needs to project phrases exactly (used for held-out text, which is small).
 
     >>> c = count_corpus(["the cat sat", "the cat ran"], space)          # doctest: +SKIP
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
     (2, 2)
     """
     counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases, runs)
-    for batch in _batches_by_bytes(texts, batch_bytes):
-        counter.add(batch)
-        if progress is not None:
-            progress(sum(len(t.encode("utf-8")) for t in batch))
-    return counter.result()
+    with _no_hugepage_advice(), _gc_paused():
+        for batch in _batches_by_bytes(texts, batch_bytes):
+            counter.add(batch)
+            if progress is not None:
+                progress(sum(len(t.encode("utf-8")) for t in batch))
+        return counter.result()
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees everything).
+
+    The tables hold millions of tuples and strings, none in cycles; with the collector on, each full
+    collection walks all of them again, which cost about a fifth of an analysis.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _no_hugepage_advice() -> Iterator[None]:
+    """Keep numpy from advising huge pages for its large arrays while counting.
+
+    Counting allocates many short-lived arrays of tens of MB; where the kernel compacts memory on each
+    advised fault (transparent huge pages with ``defrag=madvise``), that kernel time was a third of the
+    count. The setting is numpy's own switch (``NUMPY_MADVISE_HUGEPAGE``), restored afterwards.
+    """
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    switch = getattr(multiarray, "_set_madvise_hugepage", None)
+    if switch is None:
+        yield
+        return
+    before = switch(False)
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 def _batches_by_bytes(texts: Iterable[str], limit: int) -> Iterator[list[str]]:
@@ -297,7 +378,6 @@ def _batches_by_bytes(texts: Iterable[str], limit: int) -> Iterator[list[str]]:
 _MASK64 = (1 << 64) - 1
 _P = 0x9E3779B97F4A7C15  # odd, so its powers are invertible mod 2**64 and positions never cancel
 _Q = 0xC2B2AE3D27D4EB4F
-_DOC_MIX = 0x165667B19E3779F9
 _R = 0x27D4EB2F165667C5
 _R_INV = pow(_R, -1, 1 << 64)
 
@@ -314,7 +394,14 @@ def _powers(base: int, n: int) -> Any:
 
 
 class _HashCounter:
-    """Word and n-gram counts kept as numpy tables keyed by 64-bit hashes of token-id sequences."""
+    """Word and n-gram counts kept as numpy tables keyed by 64-bit hashes of token-id sequences.
+
+    Each distinct word also gets a dense index (in order of first appearance; within a batch, in hash
+    order), so per-word counts and flags are numpy arrays and the n-gram table stores its words as
+    int32 indexes. Grouping sorts with numpy's unstable (SIMD) sorts: a key's occurrences all carry the
+    same words, so which one represents it does not matter, and document counts come from sorting
+    (group, document) pairs packed into one integer.
+    """
 
     def __init__(self, space: TokenSpace, max_phrase_words: int, phrases: bool, max_phrases: int, runs: bool = False):
         import numpy as np
@@ -337,18 +424,30 @@ class _HashCounter:
         self.word_pow = _powers(_P, 64)
         self.phrase_pow = _powers(_Q, max(self.longest, 1))
         self.word_of: dict[int, str] = {}  # word hash -> pre-token string
-        self.word_count: dict[int, int] = {}
-        self.word_docs: dict[int, int] = {}
-        self.flags: dict[int, tuple[bool, bool]] = {}  # word hash -> (letter word, starts with a letter or digit)
-        # the n-gram table: hash, count, documents, length, and the word hashes of one occurrence
+        self.index_of: dict[int, int] = {}  # word hash -> dense word index
+        self.word_list: list[str] = []  # dense word index -> pre-token string
+        self.w_count = np.zeros(0, np.int64)  # by dense word index
+        self.w_docs = np.zeros(0, np.int64)
+        self.w_letter = np.zeros(0, bool)  # letter word
+        self.w_alnum = np.zeros(0, bool)  # starts with a letter or digit
+        # the n-gram table: hash, count, documents, length, and where the word indexes of one occurrence
+        # are kept: row p_ref of the blocks of its length (word rows are stored once and only indexed
+        # as the table is merged and pruned)
         self.p_hash = np.empty(0, np.uint64)
         self.p_count = np.empty(0, np.int64)
         self.p_docs = np.empty(0, np.int64)
         self.p_len = np.empty(0, np.int8)
-        self.p_words = np.empty((0, max(self.longest, 1)), np.uint64)
+        self.p_ref = np.empty(0, np.int64)
+        self.blocks: dict[int, list[Any]] = defaultdict(list)  # length -> word-index matrices
+        self.block_rows: dict[int, int] = defaultdict(int)
         self.pruned_below = 0
         self.collect_runs = runs and phrases
         self.runs: dict[int, list] = {}  # run key -> [count, word hashes, phrase may end at its end]
+        self.pending: dict[int, list[int]] = {}  # word hash -> token ids, for words met but not learnt yet
+        self.surface_info: dict[str, int] = {}  # pre-token surface -> word hash (Python splitting)
+        self.python_words = _splits_like_gpt2(space)
+        added = [t.content for t in backend.get_added_tokens_decoder().values() if t.content]
+        self.added_text = re.compile("|".join(re.escape(t) for t in added)) if added else None
 
     # -- one batch ----------------------------------------------------------------------------------
 
@@ -360,13 +459,35 @@ class _HashCounter:
         room = _EXAMPLE_DOCS - len(counts.examples)
         if room > 0:
             counts.examples.extend(t[:_EXAMPLE_CHARS] for t in batch[:room])
-        encodings = self.space.backend.encode_batch(batch, add_special_tokens=False)
+        if self.python_words:
+            word_hash, word_doc, marker = self._words_split(batch)
+        else:
+            word_hash, word_doc, marker = self._words_encoded(batch, np.arange(len(batch), dtype=np.int64))
+        n_words = len(word_hash)
+        if n_words == 0:
+            return
+        uniq, _, group, cnt, docs = self._group(word_hash, word_doc)
+        index = self._learn_words(uniq)
+        self.w_count[index] += cnt
+        self.w_docs[index] += docs
+        if self.longest >= 2 and n_words >= 2:
+            word_index = index[group]
+            self._add_ngrams(word_hash, word_index, word_doc, self.w_letter[word_index], marker, self.w_alnum[word_index])
+
+    def _words_encoded(self, texts: list[str], doc_of: Any) -> tuple[Any, Any, Any]:
+        """Encode texts with the tokenizer: (word hashes, their documents (from ``doc_of``), whether each
+        word's first token carries the space marker). Notes the token ids of words not seen before."""
+        np = self.np
+        empty = (np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, bool))
+        if not texts:
+            return empty
+        encodings = self.space.backend.encode_batch(texts, add_special_tokens=False)
         lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
         total = int(lengths.sum())
         if total == 0:
-            return
+            return empty
         ids = np.fromiter((i for e in encodings for i in e.ids), np.int64, total)
-        doc = np.repeat(np.arange(len(batch), dtype=np.int64), lengths)
+        doc = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
         new_doc = np.ones(total, dtype=bool)
         new_doc[1:] = doc[1:] != doc[:-1]
         if self.metaspace_words:
@@ -375,8 +496,8 @@ class _HashCounter:
             wid = np.fromiter((w if w is not None else -1 for e in encodings for w in e.word_ids), np.int64, total)
             starts_mask = new_doc.copy()
             starts_mask[1:] |= wid[1:] != wid[:-1]
+        del encodings
         starts = np.flatnonzero(starts_mask)
-        n_words = len(starts)
         word_len = np.diff(np.append(starts, total))
         longest_word = int(word_len.max())
         if longest_word > len(self.word_pow):
@@ -385,48 +506,170 @@ class _HashCounter:
         with np.errstate(over="ignore"):
             h = (ids + 1).astype(np.uint64) * self.word_pow[pos]
             word_hash = np.add.reduceat(h, starts)
-        word_doc = doc[starts]
-        uniq, first, inverse, cnt = np.unique(word_hash, return_index=True, return_inverse=True, return_counts=True)
-        self._learn_words(uniq, first, starts, word_len, ids)
-        for key, c in zip(uniq.tolist(), cnt.tolist()):
-            self.word_count[key] = self.word_count.get(key, 0) + c
-        for key, c in zip(*self._doc_counts(word_hash, word_doc)):
-            self.word_docs[key] = self.word_docs.get(key, 0) + c
-        if self.longest >= 2 and n_words >= 2:
-            flags = np.array([self.flags[k] for k in uniq.tolist()], dtype=bool).reshape(-1, 2)[inverse]
-            self._add_ngrams(word_hash, word_doc, flags[:, 0], self.token_marker[ids[starts]], flags[:, 1])
-
-    def _learn_words(self, uniq: Any, first: Any, starts: Any, word_len: Any, ids: Any) -> None:
-        """Strings and flags for the words not seen before."""
-        word_of, id_to_token, prefix = self.word_of, self.id_to_token, self.prefix
-        space = self.space
+        uniq, first = np.unique(word_hash, return_index=True)
+        known, pending = self.index_of, self.pending
         for key, k in zip(uniq.tolist(), first.tolist()):
-            if key in word_of:
-                continue
-            s = int(starts[k])
-            toks = [id_to_token[i] for i in ids[s : s + int(word_len[k])].tolist()]
-            if prefix:
-                toks = [toks[0]] + [t[len(prefix) :] if t.startswith(prefix) else t for t in toks[1:]]
-            word = "".join(toks)
-            word_of[key] = word
-            # The pieces as encoded: re-tokenizing the joined string would lose byte-fallback and unknown pieces.
-            space._pieces.setdefault(word, tuple(id_to_token[i] for i in ids[s : s + int(word_len[k])].tolist()))
-            surface = _surface_of_piece(word, space)
-            if surface is None:
-                surface = word
-            self.counts.surfaces[word] = surface
-            self.flags[key] = (is_letter_word(surface), _starts_alnum(surface))
+            if key not in known and key not in pending:
+                s = int(starts[k])
+                pending[key] = ids[s : s + int(word_len[k])].tolist()
+        return word_hash, doc_of[doc[starts]], self.token_marker[ids[starts]]
 
-    def _doc_counts(self, keys: Any, docs: Any) -> tuple[list[int], list[int]]:
-        """Per key, the number of distinct documents it occurs in (keys and docs aligned)."""
+    def _words_split(self, batch: list[str]) -> tuple[Any, Any, Any]:
+        """:meth:`_words_encoded` without encoding the corpus: split words in Python, cut each distinct word once.
+
+        ASCII text is split with the byte-level pre-tokenizer's regex written for ASCII; the stretches
+        around non-ASCII characters, between spaces that surely separate words, go to the tokenizer's
+        own pre-tokenizer; documents that contain an added token's text are encoded whole.
+        """
         np = self.np
-        with np.errstate(over="ignore"):
-            mixed = keys * np.uint64(_DOC_MIX) + docs.astype(np.uint64)
-        _, idx = np.unique(mixed, return_index=True)
-        u, c = np.unique(keys[idx], return_counts=True)
-        return u.tolist(), c.tolist()
+        findall = _ASCII_WORDS.findall
+        added = self.added_text
+        words: list[str] = []
+        lengths: list[int] = []
+        encoded: list[int] = []
+        for d, text in enumerate(batch):
+            if added is not None and added.search(text):
+                encoded.append(d)
+                lengths.append(0)
+                continue
+            before = len(words)
+            if text.isascii():
+                words += findall(text)
+            else:
+                self._split_mixed(text, words)
+            lengths.append(len(words) - before)
+        local = dict.fromkeys(words)
+        info, known, pending = self.surface_info, self.index_of, self.pending
+        tokenize, byte_char = self.space.backend.model.tokenize, _byte_encoder()
+        for i, surface in enumerate(local):
+            local[surface] = i
+            if surface not in info:
+                mapped = "".join([byte_char[b] for b in surface.encode("utf-8")])
+                ids = [t.id for t in tokenize(mapped)]
+                key = info[surface] = _word_key(ids)
+                if key not in known:
+                    pending.setdefault(key, ids)
+        local_hash = np.array([info[w] for w in local], dtype=np.uint64)
+        local_marker = np.array([w[0] == " " for w in local], dtype=bool)
+        where = np.fromiter(map(local.__getitem__, words), np.int64, len(words))
+        word_hash, word_marker = local_hash[where], local_marker[where]
+        word_doc = np.repeat(np.arange(len(batch), dtype=np.int64), lengths)
+        if encoded:
+            e_hash, e_doc, e_marker = self._words_encoded([batch[d] for d in encoded], np.array(encoded, dtype=np.int64))
+            order = np.argsort(np.concatenate([word_doc, e_doc]), kind="stable")
+            word_hash = np.concatenate([word_hash, e_hash])[order]
+            word_doc = np.concatenate([word_doc, e_doc])[order]
+            word_marker = np.concatenate([word_marker, e_marker])[order]
+        return word_hash, word_doc, word_marker
 
-    def _add_ngrams(self, wh: Any, wdoc: Any, letter: Any, marker: Any, alnum: Any) -> None:
+    def _split_mixed(self, text: str, out: list[str]) -> None:
+        """Append the pre-token surfaces of a text with non-ASCII characters to ``out``.
+
+        A space after an ASCII character that is not whitespace always starts a new pre-token, and the
+        pre-tokenizer's regex sees nothing to the left of where it starts; so the text is cut there,
+        around each run of non-ASCII characters, and each side is split on its own.
+        """
+        findall = _ASCII_WORDS.findall
+        pre_tokenize = self.space.backend.pre_tokenizer.pre_tokenize_str
+        pos = 0
+        for m in _NON_ASCII.finditer(text):
+            s, e = m.span()
+            if s < pos:
+                continue
+            b = s
+            while True:
+                b = text.rfind(" ", pos, b)
+                if b <= pos or _ascii_solid(text[b - 1]):
+                    b = max(b, pos)
+                    break
+            c = e
+            while True:
+                c = text.find(" ", c)
+                if c < 0:
+                    c = len(text)
+                    break
+                if _ascii_solid(text[c - 1]):
+                    break
+                c += 1
+            out += findall(text, pos, b) if b > pos else ()
+            chunk = text[b:c]
+            out += [chunk[i:j] for _, (i, j) in pre_tokenize(chunk)]
+            pos = c
+        if pos < len(text):
+            out += findall(text, pos)
+
+    def _learn_words(self, uniq: Any) -> Any:
+        """The dense index of each unique word hash, with strings and flags for the words not seen before
+        (their token ids noted in ``pending``)."""
+        np = self.np
+        index_of, word_of, id_to_token, prefix = self.index_of, self.word_of, self.id_to_token, self.prefix
+        space, pending = self.space, self.pending
+        known = len(self.word_list)
+        letter, alnum = [], []
+        out = []
+        for key in uniq.tolist():
+            i = index_of.get(key)
+            if i is None:
+                i = index_of[key] = len(self.word_list)
+                pieces = [id_to_token[t] for t in pending.pop(key)]
+                toks = pieces
+                if prefix:
+                    toks = [toks[0]] + [t[len(prefix) :] if t.startswith(prefix) else t for t in toks[1:]]
+                word = "".join(toks)
+                word_of[key] = word
+                self.word_list.append(word)
+                # The pieces as encoded: re-tokenizing the joined string would lose byte-fallback and unknown pieces.
+                space._pieces.setdefault(word, tuple(pieces))
+                surface = _surface_of_piece(word, space)
+                if surface is None:
+                    surface = word
+                self.counts.surfaces[word] = surface
+                letter.append(is_letter_word(surface))
+                alnum.append(_starts_alnum(surface))
+            out.append(i)
+        if letter:
+            grow = len(self.word_list) - known
+            self.w_count = np.concatenate([self.w_count, np.zeros(grow, np.int64)])
+            self.w_docs = np.concatenate([self.w_docs, np.zeros(grow, np.int64)])
+            self.w_letter = np.concatenate([self.w_letter, np.array(letter, dtype=bool)])
+            self.w_alnum = np.concatenate([self.w_alnum, np.array(alnum, dtype=bool)])
+        return np.array(out, dtype=np.int64)
+
+    def _group(self, keys: Any, docs: Any, positions: bool = True) -> tuple[Any, Any, Any, Any, Any]:
+        """Group equal keys: (sorted unique keys, one position of each, each position's group (None
+        unless ``positions``), counts, distinct documents per key (zeros when ``docs`` is None)). ``docs``
+        are non-negative and below 2**32.
+
+        [7, 3, 7], docs [0, 0, 1] -> ([3, 7], [1, 0 or 2], [1, 0, 1], [1, 2], [1, 2])
+        """
+        np = self.np
+        n = len(keys)
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+        head = np.empty(n, dtype=bool)
+        head[0] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=head[1:])
+        first = np.flatnonzero(head)
+        uniq = sorted_keys[first]
+        del sorted_keys
+        cnt = np.diff(first, append=n)
+        if docs is None:
+            return uniq, order[first], None, cnt, np.zeros(len(uniq), dtype=np.int64)
+        # distinct (group, document) pairs, packed into one integer (groups < 2**32 too)
+        pairs = np.cumsum(head, dtype=np.uint64)
+        pairs -= np.uint64(1)
+        group = None
+        if positions:
+            group = np.empty(n, dtype=np.int64)
+            group[order] = pairs
+        pairs <<= np.uint64(32)
+        pairs |= docs[order].astype(np.uint64)
+        pairs.sort()
+        np.not_equal(pairs[1:], pairs[:-1], out=head[1:])
+        doc_counts = np.bincount((pairs[head] >> np.uint64(32)).astype(np.int64), minlength=len(uniq))
+        return uniq, order[first], group, cnt, doc_counts
+
+    def _add_ngrams(self, wh: Any, wi: Any, wdoc: Any, letter: Any, marker: Any, alnum: Any) -> None:
         """Count runs of 2..longest letter-words; a run counts only where no letter or digit follows it."""
         np = self.np
         n = len(wh)
@@ -440,7 +683,7 @@ class _HashCounter:
             self._add_runs(wh, letter, cont, after)
         run = letter.copy()
         keys = wh.copy()
-        found_keys, found_len, found_start = [], [], []
+        found: list[tuple[Any, Any, Any, Any, Any]] = []  # per length: keys, counts, documents, lengths, refs
         for size in range(2, self.longest + 1):
             m = n - size + 1
             if m <= 0:
@@ -450,29 +693,23 @@ class _HashCounter:
                 break
             with np.errstate(over="ignore"):
                 keys = keys[:m] + wh[size - 1 : size - 1 + m] * self.phrase_pow[size - 1]
-            ok = run & after[size : size + m]
-            where = np.flatnonzero(ok)
-            found_keys.append(keys[where])
-            found_start.append(where)
-            found_len.append(np.full(len(where), size, dtype=np.int8))
-        if not found_keys:
-            return
-        key = np.concatenate(found_keys)
-        start = np.concatenate(found_start)
-        length = np.concatenate(found_len)
-        uniq, first, cnt = np.unique(key, return_index=True, return_counts=True)
-        docs = np.zeros(len(uniq), dtype=np.int64)
-        short = length <= self.max_words
-        if short.any():
-            du, dc = self._doc_counts(key[short], wdoc[start[short]])
-            docs[np.searchsorted(uniq, np.array(du, dtype=np.uint64))] = dc
-        width = self.p_words.shape[1]
-        words = np.zeros((len(uniq), width), dtype=np.uint64)
-        s0, l0 = start[first], length[first]
-        for j in range(width):
-            has = l0 > j
-            words[has, j] = wh[s0[has] + j]
-        self._merge_table(uniq, cnt.astype(np.int64), docs, l0, words)
+            where = np.flatnonzero(run & after[size : size + m])
+            if not len(where):
+                continue
+            # each length on its own keeps the arrays small; document counts only for phrases short
+            # enough to be candidates
+            uniq, rep, _, cnt, docs = self._group(keys[where], wdoc[where] if size <= self.max_words else None, positions=False)
+            words = np.empty((len(uniq), size), dtype=np.int32)
+            s0 = where[rep]
+            for j in range(size):
+                words[:, j] = wi[s0 + j]
+            first_row = self.block_rows[size]
+            self.blocks[size].append(words)
+            self.block_rows[size] += len(uniq)
+            refs = np.arange(first_row, first_row + len(uniq), dtype=np.int64)
+            found.append((uniq, cnt, docs, np.full(len(uniq), size, dtype=np.int8), refs))
+        if found:
+            self._merge_table(*(np.concatenate(column) for column in zip(*found)))
 
     def _add_runs(self, wh: Any, letter: Any, cont: Any, after: Any) -> None:
         """Count maximal runs of 2+ letter-words, keyed by a hash of their word hashes."""
@@ -503,13 +740,14 @@ class _HashCounter:
             else:
                 entry[0] += c
 
-    def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, words: Any) -> None:
+    def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, refs: Any) -> None:
         np = self.np
+        # the table and each length's keys are sorted runs, which the stable sort merges
         keys = np.concatenate([self.p_hash, keys])
         cnt = np.concatenate([self.p_count, cnt])
         docs = np.concatenate([self.p_docs, docs])
         length = np.concatenate([self.p_len, length])
-        words = np.concatenate([self.p_words, words])
+        refs = np.concatenate([self.p_ref, refs])
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         head = np.ones(len(keys), dtype=bool)
@@ -520,7 +758,7 @@ class _HashCounter:
         self.p_docs = np.add.reduceat(docs[order], starts)
         pick = order[starts]
         self.p_len = length[pick]
-        self.p_words = words[pick]
+        self.p_ref = refs[pick]
         if len(self.p_hash) > self.max_phrases:
             self._prune()
 
@@ -530,35 +768,87 @@ class _HashCounter:
         while len(self.p_hash) > self.max_phrases // 2:
             keep = self.p_count >= threshold
             self.p_hash, self.p_count, self.p_docs = self.p_hash[keep], self.p_count[keep], self.p_docs[keep]
-            self.p_len, self.p_words = self.p_len[keep], self.p_words[keep]
+            self.p_len, self.p_ref = self.p_len[keep], self.p_ref[keep]
             self.pruned_below = threshold
             threshold += 1
 
     # -- the result ---------------------------------------------------------------------------------
 
     def result(self) -> Counts:
+        np = self.np
         counts = self.counts
-        word_of = self.word_of
-        counts.words = Counter({word_of[k]: c for k, c in self.word_count.items()})
-        counts.word_docs = Counter({word_of[k]: c for k, c in self.word_docs.items()})
+        words = self.word_list
+        counts.words = Counter(dict(zip(words, self.w_count.tolist())))
+        counts.word_docs = Counter(dict(zip(words, self.w_docs.tolist())))
         counts.pruned_below = self.pruned_below
-        phrases, phrase_docs = Counter(), Counter()
-        rows, cnts, docs, lens = self.p_words, self.p_count, self.p_docs, self.p_len
-        for row, c, d, n in zip(rows.tolist(), cnts.tolist(), docs.tolist(), lens.tolist()):
-            key = tuple(word_of[w] for w in row[:n])
-            phrases[key] = c
-            if d:
-                phrase_docs[key] = d
+        # phrase keys as tuples of strings, built column by column for each length, then put back in
+        # the table's (hash) order
+        strings = np.array(words + [""], dtype=object)
+        keys: list[tuple[str, ...]] = []
+        where = []
+        for n in np.unique(self.p_len).tolist():
+            rows = np.flatnonzero(self.p_len == n)
+            block = np.concatenate(self.blocks[n])[self.p_ref[rows]]
+            keys.extend(zip(*(strings[block[:, j]].tolist() for j in range(n))))
+            where.append(rows)
+        if where:
+            order = np.empty(len(keys), dtype=np.int64)
+            order[np.concatenate(where)] = np.arange(len(keys))
+            keys = [keys[i] for i in order.tolist()]
+        phrases = Counter(dict(zip(keys, self.p_count.tolist())))
+        has_docs = np.flatnonzero(self.p_docs).tolist()
+        doc_list = self.p_docs.tolist()
+        phrase_docs = Counter({keys[i]: doc_list[i] for i in has_docs})
         counts.phrases, counts.phrase_docs = phrases, phrase_docs
         if self.collect_runs:
+            word_of = self.word_of
             counts.runs = Counter({(tuple(word_of[w] for w in words), end_ok): c for c, words, end_ok in self.runs.values()})
         return counts
 
 
+# GPT-2's pre-tokenizer regex ('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)
+# for ASCII text, where letters, digits and whitespace are unambiguous (\x1c-\x1f are not whitespace).
+_WS = "\t\n\x0b\x0c\r "
+_ASCII_WORDS = re.compile(
+    f"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{_WS}A-Za-z0-9]+|[{_WS}]+(?![^{_WS}])|[{_WS}]+"
+)
+_NON_ASCII = re.compile("[^\x00-\x7f]+")
+
+
+def _ascii_solid(ch: str) -> bool:
+    """An ASCII character that is not whitespace: a space after it always starts a new pre-token."""
+    return ch < "\x80" and ch not in _WS
+
+
+def _word_key(ids: list[int]) -> int:
+    """The 64-bit hash of a word's token ids, as :meth:`_HashCounter._words_encoded` computes it with numpy."""
+    key, power = 0, 1
+    for t in ids:
+        key = (key + (t + 1) * power) & _MASK64
+        power = (power * _P) & _MASK64
+    return key
+
+
+def _splits_like_gpt2(space: TokenSpace) -> bool:
+    """Whether words can be split in Python exactly as the tokenizer does: byte-level BPE with GPT-2's
+    pre-tokenizer regex and nothing else before the model (no normalizer, no prefix space, no dropout)."""
+    if space.family != "byte_bpe" or space.backend.normalizer is not None:
+        return False
+    spec = space.options()
+    pre, model = spec.get("pre_tokenizer") or {}, spec.get("model") or {}
+    if pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") or not pre.get("use_regex", True):
+        return False
+    if model.get("type") != "BPE" or model.get("dropout") or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        return False
+    probe = "Hello, world's 'll  x\t\n\n  12.5%!! \x1c\x1fa b\r\n c  "
+    return [p for p, _ in space.backend.pre_tokenizer.pre_tokenize_str(probe)] == [
+        "".join(_byte_encoder()[b] for b in w.encode("utf-8")) for w in _ASCII_WORDS.findall(probe)
+    ]
+
+
 def _continuing_prefix(space: TokenSpace) -> str:
     """WordPiece's '##' (or a BPE model's continuing-subword prefix), stripped when joining a word."""
-    model = json.loads(space.backend.to_str())["model"]
-    return model.get("continuing_subword_prefix") or ""
+    return space.options()["model"].get("continuing_subword_prefix") or ""
 
 
 def _starts_alnum(surface: str) -> bool:
@@ -590,12 +880,18 @@ class Candidate:
     example: str = ""
 
     def as_dict(self) -> dict:
-        out = asdict(self)
+        out = {name: getattr(self, name) for name in _CANDIDATE_FIELDS}
+        for key in ("base_pieces", "merge", "parts", "variants"):  # copies, as dataclasses.asdict makes
+            if out[key] is not None:
+                out[key] = list(out[key])
         if out["merge"] is None:
             out.pop("merge")
         if out["parts"] is None:
             out.pop("parts")
         return out
+
+
+_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
 
 
 class SavingsModel:
@@ -632,6 +928,9 @@ class SavingsModel:
         self._containing: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
         self._by_prefix: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
         self._by_suffix: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+        self._fired_first: set[str] = set()  # the first words of the chosen phrases
+        # per phrase P and overlap length: how many indexed phrases were read, and the overlaps found
+        self._overlap_seen: dict[tuple[tuple[str, ...], bool], list[list]] = {}
 
     # -- current state ------------------------------------------------------------------------------
 
@@ -719,9 +1018,10 @@ class SavingsModel:
         Also returns the indices of the words no sub-phrase covers, and the sub-phrases used.
         """
         n, i, tokens, loose, used = len(parts), 0, 0, [], []
+        fired, firsts = self.fired, self._fired_first
         while i < n:
-            for j in range(n - 1 if i == 0 else n, i + 1, -1):  # never P itself
-                if parts[i:j] in self.fired:
+            for j in range(n - 1 if i == 0 else n, i + 1, -1) if parts[i] in firsts else ():  # never P itself
+                if parts[i:j] in fired:
                     tokens += 1
                     used.append(parts[i:j])
                     i = j
@@ -732,40 +1032,65 @@ class SavingsModel:
                 i += 1
         return tokens, loose, used
 
-    def _overlapping(self, parts: tuple[str, ...]) -> tuple[list[tuple[tuple[str, ...], int, int]], list[tuple[tuple[str, ...], int, int]]]:
-        """Chosen phrases overlapping P's start from the left, and P's end from the right: (phrase, overlap, co-count)."""
-        left, right = [], []
+    def _overlapping(self, parts: tuple[str, ...], right: bool) -> list[tuple[tuple[str, ...], int, int]]:
+        """Chosen phrases overlapping P's start from the left (or its end from the right, with ``right``):
+        (phrase, overlap, co-count), by overlap length.
+
+        The index lists only grow and the co-counts are fixed, so each P keeps what it found per overlap
+        length and how far it read each list; a re-evaluation reads only the phrases chosen since.
+        """
         n = len(parts)
+        key = (parts, right)
+        state = self._overlap_seen.get(key)
+        if state is None:
+            state = self._overlap_seen[key] = [[0, []] for _ in range(n - 1)]
+        get = self.counts.phrases.get
+        index = self._by_prefix if right else self._by_suffix
+        found: list[tuple[tuple[str, ...], int, int]] = []
+        # (the index keys are proper prefixes and suffixes, so every q listed is longer than k)
         for k in range(1, n):
-            for q in self._by_suffix.get(parts[:k], ()):
-                if len(q) > k:
-                    co = self.counts.phrases.get(q + parts[k:], 0)
-                    if co:
-                        left.append((q, k, co))
-            for q in self._by_prefix.get(parts[n - k :], ()):
-                if len(q) > k:
-                    co = self.counts.phrases.get(parts + q[k:], 0)
-                    if co:
-                        right.append((q, k, co))
-        return left, right
+            seen = state[k - 1]
+            qs = index.get(parts[n - k :] if right else parts[:k])
+            if qs is not None and len(qs) > seen[0]:
+                if right:
+                    for q in qs[seen[0] :]:
+                        co = get(parts + q[k:])
+                        if co:
+                            seen[1].append((q, k, co))
+                else:
+                    tail = parts[k:]
+                    for q in qs[seen[0] :]:
+                        co = get(q + tail)
+                        if co:
+                            seen[1].append((q, k, co))
+                seen[0] = len(qs)
+            found += seen[1]
+        return found
 
     def _phrase_effect(self, parts: tuple[str, ...]) -> tuple[int, int, list, list]:
-        """(tokens saved, occurrences where it fires, left overlaps, right overlaps) if P were added now."""
+        """(tokens saved, occurrences where it fires, left overlaps, right overlaps) if P were added now
+        (the overlaps are only looked up as far as needed: none where it would not fire)."""
+        if not self.fired:  # nothing chosen yet: no containment, no overlap, every word loose
+            return self._phrase_effect_alone(parts)
         if parts in self.fired:
             return 0, 0, [], []
         fires = self.counts.phrases.get(parts, 0)
         for q in self._containing.get(parts, ()):
             fires -= self.fired[q]
-        left, right = self._overlapping(parts)
+        if fires <= 0:
+            return 0, 0, [], []
+        left = self._overlapping(parts, right=False)
         fires -= sum(co for _, _, co in left)
         # A phrase overlapping itself (' very very' in ' very very very') fires only at the leftmost copy.
         n = len(parts)
-        for k in range(1, n):
-            if parts[k:] == parts[: n - k]:
-                fires -= self.counts.phrases.get(parts + parts[n - k :], 0)
+        if parts.count(parts[0]) > 1:  # (a copy overlapping P's start begins with P's first word)
+            for k in range(1, n):
+                if parts[k:] == parts[: n - k]:
+                    fires -= self.counts.phrases.get(parts + parts[n - k :], 0)
         fires = max(0, fires)
         if not fires:
-            return 0, 0, left, right
+            return 0, 0, left, []
+        right = self._overlapping(parts, right=True)
         span = self._span_tokens(parts)[0]
         gain = fires * (span - 1)
         for q, k, co in right:
@@ -776,6 +1101,27 @@ class SavingsModel:
             rest = sum(self.pieces_now(w) for w in q[k:])
             gain += co * (prefix - rest) - co * (span - 1)
         return gain, fires, left, right
+
+    def _phrase_effect_alone(self, parts: tuple[str, ...]) -> tuple[int, int, list, list]:
+        """:meth:`_phrase_effect` while no phrase is chosen (the same figures, without the index look-ups)."""
+        phrases = self.counts.phrases
+        fires = phrases.get(parts, 0)
+        n = len(parts)
+        if parts.count(parts[0]) > 1:
+            for k in range(1, n):
+                if parts[k:] == parts[: n - k]:
+                    fires -= phrases.get(parts + parts[n - k :], 0)
+        if fires <= 0:
+            return 0, 0, [], []
+        whole, seg, pieces = self.whole, self.seg, self.space.pieces
+        span = 0
+        for w in parts:
+            if w in whole:
+                span += 1
+            else:
+                s = seg.get(w)
+                span += len(s) if s is not None else len(pieces(w))
+        return fires * (span - 1), fires, [], []
 
     def _take_phrase(self, parts: tuple[str, ...]) -> int:
         gain, fires, _, right = self._phrase_effect(parts)
@@ -796,6 +1142,7 @@ class SavingsModel:
                 if i >= n - k:
                     self._set_count(parts[i], self.remaining.get(parts[i], 0) + co)
         self.fired[parts] = fires
+        self._fired_first.add(parts[0])
         for size in range(2, n):
             for i in range(0, n - size + 1):
                 self._containing[parts[i : i + size]].append(parts)
@@ -868,6 +1215,7 @@ class SelectSettings:
             raise VocabxError("; ".join(problems))
 
 
+@_gc_paused()
 def select_candidates(
     counts: Counts,
     space: TokenSpace,
@@ -895,11 +1243,21 @@ def select_candidates(
                 heapq.heappush(heap, (-score, gain, serial, cand))
                 serial += 1
 
-    for cand in _initial_candidates(counts, space, settings, model):
-        push(cand)
+    # the first scores, heapified at once (entries are totally ordered, so pops do not depend on how);
+    # without weights, phrases enter as seeds and become candidates only if they are popped
+    for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None):
+        gain = model._phrase_effect(cand.parts)[0] if isinstance(cand, _PhraseSeed) else model.gain(cand)
+        if gain > 0:
+            score = gain * weight(cand)
+            if score > 0:
+                heap.append((-score, gain, serial, cand))
+                serial += 1
+    heapq.heapify(heap)
     chosen: list[Candidate] = []
     while heap and len(chosen) < settings.max_new:
         neg_score, _, _, cand = heapq.heappop(heap)
+        if isinstance(cand, _PhraseSeed):
+            cand = cand.candidate(space)
         gain = model.gain(cand)
         score = gain * weight(cand)
         if gain <= 0 or score <= 0:
@@ -923,28 +1281,63 @@ def select_candidates(
     return chosen, model
 
 
-def _initial_candidates(counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel) -> Iterator[Candidate]:
+class _PhraseSeed:
+    """A phrase candidate not built yet: most phrases are never popped from the selection heap."""
+
+    __slots__ = ("parts", "token", "surface", "count", "docs")
+
+    def __init__(self, parts: tuple[str, ...], token: str, surface: str, count: int, docs: int):
+        self.parts, self.token, self.surface, self.count, self.docs = parts, token, surface, count, docs
+
+    def candidate(self, space: TokenSpace) -> Candidate:
+        pieces = [piece for p in self.parts for piece in space.pieces(p)]
+        return Candidate(self.token, self.surface, "phrase", self.count, self.docs, pieces, parts=list(self.parts))
+
+
+def _initial_candidates(
+    counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel, seeds: bool = False
+) -> Iterator[Candidate | _PhraseSeed]:
+    """Words, phrases (as :class:`_PhraseSeed` with ``seeds``) and merges that pass the candidate rules."""
     vocab = space.vocab
+    surfaces = counts.surfaces
+    min_count, min_docs, allow_digits = settings.min_count, settings.min_docs, settings.allow_digits
     if "word" in settings.kinds:
+        word_docs = counts.word_docs
         for word, count in counts.words.items():
-            if count < settings.min_count or counts.word_docs[word] < settings.min_docs or word in vocab:
+            if count < min_count or word_docs[word] < min_docs or word in vocab:
                 continue
             pieces = space.pieces(word)
-            if len(pieces) < 2 or not _allowed(counts.surfaces.get(word, word), settings.allow_digits) or space.has_fallback(pieces):
+            if len(pieces) < 2 or not _allowed(surfaces.get(word, word), allow_digits) or space.has_fallback(pieces):
                 continue
-            yield Candidate(word, counts.surfaces.get(word, word), "word", count, counts.word_docs[word], list(pieces))
+            yield Candidate(word, surfaces.get(word, word), "word", count, word_docs[word], list(pieces))
     if "phrase" in settings.kinds and space.marker == "Ġ":
+        phrase_docs, max_words, pieces_of = counts.phrase_docs, settings.max_phrase_words, space.pieces
+        # per word: (its surface, whether it may be a phrase's first word, whether it may follow another)
+        fit: dict[str, tuple[str, bool, bool]] = {}
         for parts, count in counts.phrases.items():
-            if count < settings.min_count or counts.phrase_docs[parts] < settings.min_docs:
+            if count < min_count or len(parts) > max_words:
                 continue
-            surfaces = tuple(counts.surfaces.get(p, p) for p in parts)
-            if len(parts) > settings.max_phrase_words or not _phrase_allowed(surfaces, settings.allow_digits):
+            docs = phrase_docs[parts]
+            if docs < min_docs:
+                continue
+            words = []
+            for p in parts:
+                f = fit.get(p)
+                if f is None:
+                    surface = surfaces.get(p, p)
+                    ok = _allowed(surface, allow_digits)
+                    f = fit[p] = (surface, ok, ok and surface.startswith(" "))
+                words.append(f)
+            if not words[0][1] or not all(f[2] for f in words[1:]):
                 continue
             token = "".join(parts)
             if token in vocab:
                 continue
-            pieces = [piece for p in parts for piece in space.pieces(p)]
-            yield Candidate(token, "".join(surfaces), "phrase", count, counts.phrase_docs[parts], pieces, parts=list(parts))
+            if seeds:
+                yield _PhraseSeed(parts, token, "".join([f[0] for f in words]), count, docs)
+                continue
+            pieces = [piece for p in parts for piece in pieces_of(p)]
+            yield Candidate(token, "".join(f[0] for f in words), "phrase", count, docs, pieces, parts=list(parts))
     if "subword" in settings.kinds and space.family in ("byte_bpe", "sp_bpe"):
         # the model's pair statistics, still those of the base segmentation: nothing is applied yet
         for (a, b), count in model.pair_count.items():
@@ -997,6 +1390,20 @@ def _byte_decoder() -> dict[str, int]:
                 n += 1
         _BYTE_DECODER = {chr(c): b for b, c in zip(bs, cs)}
     return _BYTE_DECODER
+
+
+_BYTE_ENCODER: list[str] | None = None
+
+
+def _byte_encoder() -> list[str]:
+    """GPT-2's bytes-to-unicode map as a list: byte -> character (32 -> 'Ġ')."""
+    global _BYTE_ENCODER
+    if _BYTE_ENCODER is None:
+        table = [""] * 256
+        for ch, b in _byte_decoder().items():
+            table[b] = ch
+        _BYTE_ENCODER = table
+    return _BYTE_ENCODER
 
 
 def _surface_of_piece(piece: str, space: TokenSpace) -> str | None:
@@ -1183,6 +1590,7 @@ def split_holdout(texts: Iterable[str], fraction: float, seed: int) -> tuple[Ite
     return train(), held
 
 
+@_gc_paused()
 def analyze(
     texts: Iterable[str],
     tokenizer: Any,
@@ -1337,15 +1745,104 @@ def _group_variants(chosen: list[Candidate]) -> None:
 
 
 def _attach_examples(chosen: list[Candidate], docs: list[str], width: int = 60) -> None:
-    """One context for each candidate, from the first documents of the corpus."""
+    """One context for each candidate: its first match in the first documents of the corpus."""
+    finder = _FirstMatch(docs)
     for cand in chosen:
         needle = cand.surface
+        j = finder.find(needle)
+        if j < 0:
+            continue
+        k = bisect.bisect_right(finder.offsets, j) - 1
+        doc, i = docs[k], j - finder.offsets[k]
+        start, end = max(0, i - width), min(len(doc), i + len(needle) + width)
+        cand.example = ("..." if start else "") + doc[start:end].replace("\n", " ") + ("..." if end < len(doc) else "")
+
+
+class _FirstMatch:
+    """The first match of many needles in a few documents, joined by a separator no needle contains.
+
+    Needles made of space-led ASCII letter runs (' signs of liver') are looked up in an index of the
+    runs ``' ?[A-Za-z]+'`` instead of scanning: where such a needle occurs, each of its words but the
+    last is a whole run and the last begins one, all adjacent; and such runs spell the needle.
+    Other needles are found with ``str.find``.
+    """
+
+    SEP = "\x00"
+
+    def __init__(self, docs: list[str]):
+        self.docs = docs
+        self.joined = self.SEP.join(docs)
+        self.offsets, at = [], 0  # where each document starts in the joined string
         for doc in docs:
-            i = doc.find(needle)
-            if i >= 0:
-                start, end = max(0, i - width), min(len(doc), i + len(needle) + width)
-                cand.example = ("..." if start else "") + doc[start:end].replace("\n", " ") + ("..." if end < len(doc) else "")
-                break
+            self.offsets.append(at)
+            at += len(doc) + 1
+        self._runs: list[str] | None = None
+
+    def _index(self) -> None:
+        import numpy as np
+
+        pieces = _ASCII_RUN_SPLIT.split(self.joined)  # [gap, run, gap, run, ..., gap]
+        ends = list(itertools.accumulate(map(len, pieces)))
+        runs = pieces[1::2]
+        starts = ends[::2][: len(runs)]  # a run starts where the gap before it ends
+        ids: dict[str, int] = {}
+        run_id = np.fromiter((ids.setdefault(run, len(ids)) for run in runs), np.int64, len(runs))
+        order = np.argsort(run_id, kind="stable")  # the runs of each id, in text order
+        bounds = np.searchsorted(run_id[order], np.arange(len(ids) + 1))
+        self.np = np
+        self._runs, self._ids, self._run_id, self._order, self._bounds = runs, ids, run_id, order, bounds
+        self._starts = np.array(starts, dtype=np.int64)
+        # adjacent[n]: run n + 1 starts where run n ends
+        lengths = np.fromiter(map(len, runs), np.int64, len(runs))
+        self._adjacent = np.append(self._starts[1:] == self._starts[:-1] + lengths[:-1], False)
+        self._sorted = sorted(ids)
+        self._rank = np.empty(len(ids), dtype=np.int64)  # run id -> its place in sorted order
+        self._rank[[ids[r] for r in self._sorted]] = np.arange(len(ids))
+
+    def find(self, needle: str) -> int:
+        """Where needle first occurs in the joined documents, or -1."""
+        if not needle or self.SEP in needle:
+            for k, doc in enumerate(self.docs):
+                i = doc.find(needle)
+                if i >= 0:
+                    return self.offsets[k] + i
+            return -1
+        words = _ASCII_RUN.findall(needle) if needle[0] == " " else None
+        if not words or "".join(words) != needle or any(w[0] != " " for w in words):
+            return self.joined.find(needle)
+        if self._runs is None:
+            self._index()
+        np = self.np
+        last, ordered = words[-1], self._sorted
+        i = bisect.bisect_left(ordered, last)
+        if i == len(ordered) or not ordered[i].startswith(last):
+            return -1  # no run begins with the last word
+        whole = [self._ids.get(w, -1) for w in words[:-1]]
+        if -1 in whole:
+            return -1
+        # the runs where a match can start; with no whole word, all those beginning with the last word
+        bounds = self._bounds
+        if whole:  # from the rarest whole word's runs, back to where the match would start
+            a = min(range(len(whole)), key=lambda j: bounds[whole[j] + 1] - bounds[whole[j]])
+            where = self._order[bounds[whole[a]] : bounds[whole[a] + 1]] - a
+            where = where[where >= 0]
+        else:
+            end = bisect.bisect_left(ordered, last + "~", i)
+            where = np.concatenate([self._order[bounds[self._ids[r]] : bounds[self._ids[r] + 1]] for r in ordered[i:end]])
+            where.sort()
+        k = len(words)
+        where = where[where + k <= len(self._runs)]
+        for j, w in enumerate(whole):
+            where = where[self._adjacent[where + j] & (self._run_id[where + j] == w)]
+        # the last run must begin with the last word: its place in sorted order is in [i, end)
+        end = bisect.bisect_left(ordered, last + "~", i)  # '~' sorts after every letter
+        rank = self._rank[self._run_id[where + k - 1]]
+        where = where[(rank >= i) & (rank < end)]
+        return int(self._starts[where[0]]) if len(where) else -1
+
+
+_ASCII_RUN = re.compile(" ?[A-Za-z]+")
+_ASCII_RUN_SPLIT = re.compile("( ?[A-Za-z]+)")
 
 
 def _version() -> str:
