@@ -92,6 +92,8 @@ def test_adapt_runs_every_stage_then_skips_what_is_unchanged(tiny_base, tmp_path
     assert "bits per byte" in comparison_table(metrics)
     state = json.loads((run / "run.json").read_text())
     assert set(state["stages"]) == {"analyze", "extend", "train", "evaluate"}
+    # training follows at once, so the rows start from the plain mean (see ADAPT_INIT)
+    assert json.loads((run / "extended" / "vocabx.json").read_text())["init"]["strategy"] == "mean.v1"
     lines.clear()
     again = adapt(texts, run, model=str(tiny_base), budget="quick", general=general, log=lines.append)
     assert lines == [f"{s}: up to date, skipped" for s in ("analyze", "extend", "train", "evaluate")]

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 import tinymodels
+import vocabx.initialize as vinit
 from vocabx.errors import VocabxError
 from vocabx.initialize import (
     HEWITT_SCALE,
     INITIALIZERS,
     INTERPOLATE_ALPHA,
-    MEAN_SHIFT_NATS,
+    MEAN_SHIFT_TOKENS,
     hidden_mean,
     initialize_new_rows,
     is_tied,
     resize_for_new_tokens,
     resolve_init,
+    shift_nats,
 )
 
 SHORT_NAMES = ["mean_shift", "mean", "mean_norm", "interpolate", "hewitt", "random"]
@@ -71,11 +75,20 @@ def test_mean_is_computed_in_float32_for_bfloat16_weights():
     assert torch.equal(_run("mean", weight), expected)
 
 
-def test_mean_shift_lowers_the_logit_in_the_mean_context_by_the_set_nats_and_is_mean_without_it():
+def test_the_shift_grows_with_the_log_of_the_number_of_new_tokens(monkeypatch):
+    assert shift_nats(1) == shift_nats(MEAN_SHIFT_TOKENS) == 0.0
+    assert shift_nats(8192) == pytest.approx(math.log(8192 / MEAN_SHIFT_TOKENS)) and 3.0 < shift_nats(8192) < 3.1
+    assert shift_nats(2 * 1024) - shift_nats(1024) == pytest.approx(math.log(2))
+    monkeypatch.setattr(vinit, "MEAN_SHIFT_NATS", 1.5)
+    assert shift_nats(8192) == shift_nats(3) == 1.5
+
+
+def test_mean_shift_lowers_the_logit_in_the_mean_context_by_the_set_nats_and_is_mean_without_it(monkeypatch):
+    monkeypatch.setattr(vinit, "MEAN_SHIFT_NATS", 3.0)
     weight, h = _weight(), torch.randn(6, generator=torch.Generator().manual_seed(3))
     plain = _run("mean", weight)
     shifted = INITIALIZERS["mean_shift.v1"](weight, PIECES, generator=torch.Generator(), hidden_mean=h)
-    torch.testing.assert_close(shifted @ h, plain @ h - MEAN_SHIFT_NATS)
+    torch.testing.assert_close(shifted @ h, plain @ h - 3.0)
     # moved along h only: the component orthogonal to h is the mean's
     ortho = lambda rows: rows - (rows @ h)[:, None] * h / (h @ h)  # noqa: E731
     torch.testing.assert_close(ortho(shifted), ortho(plain))
@@ -97,7 +110,8 @@ def test_hidden_mean_is_the_mean_input_of_the_output_layer_over_the_pieces():
 
 
 @pytest.mark.parametrize("tied", [True, False])
-def test_mean_shift_moves_only_the_rows_that_produce_logits(tied):
+def test_mean_shift_moves_only_the_rows_that_produce_logits(tied, monkeypatch):
+    monkeypatch.setattr(vinit, "MEAN_SHIFT_NATS", 3.0)
     model = _grown(tied=tied)
     model.config.bos_token_id = 0
     before_in = model.get_input_embeddings().weight.detach().clone()
@@ -106,7 +120,7 @@ def test_mean_shift_moves_only_the_rows_that_produce_logits(tied):
     summary = initialize_new_rows(model, [40, 41, 42], PIECES, "mean_shift")
     assert summary["strategy"] == "mean_shift.v1" and is_tied(model) == tied
     out_rows = model.get_output_embeddings().weight[40:].detach()
-    torch.testing.assert_close(out_rows @ h, _run("mean", before_out[:40]) @ h - MEAN_SHIFT_NATS, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out_rows @ h, _run("mean", before_out[:40]) @ h - 3.0, atol=1e-4, rtol=1e-4)
     if not tied:
         torch.testing.assert_close(model.get_input_embeddings().weight[40:].detach(), _run("mean", before_in[:40]))
 

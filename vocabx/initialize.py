@@ -4,10 +4,11 @@ Each strategy is a small pure function with a versioned name (``mean.v1``), so a
 says ``mean.v1`` keeps meaning the same numbers after the default moves on; users pick strategies by their
 short names (``mean``), which map to the current version:
 
-- ``mean_shift`` (the default): the pieces' mean, moved ``MEAN_SHIFT_NATS`` against the model's mean final
-  hidden state, so that each new token's logit starts about that many nats below the mean of its pieces'
-  logits in an average context. Without it, 8,192 new rows that each score like their pieces take
-  about 28% of the probability mass at every position of ordinary text (measured on smollm2-135m);
+- ``mean_shift`` (the default): the pieces' mean, moved against the model's mean final hidden state so
+  that each new token's logit starts :func:`shift_nats` (N) nats below the mean of its pieces' logits in
+  an average context (3.1 for 8,192 new tokens). Without it, 8,192 new rows that each score like their
+  pieces take about 28% of the probability mass at every position of ordinary text (measured on
+  smollm2-135m, ``benchmarks/bench_init_breakdown.py``);
 - ``mean``: the mean of the base pieces' rows (the tokens the new token replaces);
 - ``mean_norm``: that mean rescaled to the pieces' average row norm, since averaging shrinks the norm;
 - ``interpolate``: ``INTERPOLATE_ALPHA * pieces_mean + (1 - INTERPOLATE_ALPHA) * global_mean``;
@@ -46,12 +47,25 @@ An untuned midpoint. A better value found by measurement becomes ``interpolate.v
 extensions naming ``interpolate.v1`` keep their meaning.
 """
 
-MEAN_SHIFT_NATS = 3.0
-"""How far ``mean_shift`` lowers a new token's logit, in nats, in a context whose final hidden state is the mean.
+MEAN_SHIFT_TOKENS = 384
+"""``mean_shift`` lowers each new token's logit by ``ln(N / MEAN_SHIFT_TOKENS)`` nats for N new tokens (none
+below that many): the mass the new rows take grows with N, so the shift that balances it does too.
 
-Chosen from ``benchmarks/bench_init.py``'s grid on smollm2-135m with 8,192 new tokens (MedQuAD and CUAD):
-0 nats is ``mean``; 2 was best on domain text, 4 on general text; 3 is within a point of the best on both.
+Fitted on ``benchmarks/bench_init.py``'s grids on smollm2-135m and MedQuAD: the best shift for domain
+text was 1 nat at N = 1,024 and 2 at 8,192, for general text 3 or more and 4; ln(N / 384) gives 1.0 and
+3.1, the domain's best at 1,024 and within a point of both bests at 8,192.
 """
+
+MEAN_SHIFT_NATS: float | None = None
+"""A fixed shift in nats for every N instead of the rule above (None: the rule); benchmarks set it."""
+
+
+def shift_nats(n_new: int) -> float:
+    """The logit shift ``mean_shift`` applies for ``n_new`` new tokens: 1,024 -> 0.98, 8,192 -> 3.06."""
+    if MEAN_SHIFT_NATS is not None:
+        return float(MEAN_SHIFT_NATS)
+    return max(0.0, math.log(n_new / MEAN_SHIFT_TOKENS))
+
 
 HEWITT_SCALE = 1e-5
 """Factor on the embedding covariance for ``hewitt``'s noise: the value in the code of Hewitt's post."""
@@ -129,17 +143,17 @@ def mean_v1(weight: torch.Tensor, pieces: list[list[int]], *, generator: torch.G
 def mean_shift_v1(
     weight: torch.Tensor, pieces: list[list[int]], *, generator: torch.Generator, hidden_mean: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The pieces' mean minus ``MEAN_SHIFT_NATS * hidden_mean / |hidden_mean|²``.
+    """The pieces' mean minus ``shift_nats(len(pieces)) * hidden_mean / |hidden_mean|²``.
 
     ``hidden_mean`` is the mean input of the output layer over some text (:func:`hidden_mean`), so the
-    logit ``h @ row`` drops by ``MEAN_SHIFT_NATS`` where ``h`` is that mean and by about as much in most
+    logit ``h @ row`` drops by ``shift_nats(N)`` where ``h`` is that mean and by about as much in most
     contexts (final hidden states share a large common component). Without ``hidden_mean`` (the input
     matrix of an untied model, which produces no logits) the rows are the plain mean.
     """
     rows = _pieces_mean(weight, pieces)
     if hidden_mean is not None:
         h = hidden_mean.to(device=rows.device, dtype=torch.float32)
-        rows = rows - MEAN_SHIFT_NATS * h / (h @ h).clamp_min(torch.finfo(torch.float32).tiny)
+        rows = rows - shift_nats(len(pieces)) * h / (h @ h).clamp_min(torch.finfo(torch.float32).tiny)
     return rows.to(weight.dtype)
 
 
