@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import resource
 import statistics
@@ -122,6 +123,7 @@ def main() -> int:
         test = list(read_corpus(folder / "test.jsonl"))
         r: dict = {}
         recipe_times, analyze_times = [], []
+        load_before = os.getloadavg()[0]  # other jobs on the machine, reported with the times
         for _ in range(args.repeat):  # alternating, so both sides see the same load
             # Each side's time includes collecting its own garbage: analyze pauses the cyclic collector,
             # and the collections it puts off would otherwise land in whatever runs next.
@@ -138,6 +140,8 @@ def main() -> int:
         r["analyze_seconds"] = statistics.median(analyze_times)
         r["analyze_over_recipe"] = round(r["analyze_seconds"] / r["recipe_seconds"], 2)
         r["recipe_seconds_runs"], r["analyze_seconds_runs"] = recipe_times, analyze_times
+        r["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        r["timed_on"] = time.strftime("%Y-%m-%d")
         if args.only_time:
             results["domains"][name] = r
             print(name, json.dumps(r), file=sys.stderr)

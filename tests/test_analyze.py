@@ -436,6 +436,31 @@ def test_first_match_finds_what_a_scan_finds(docs, needles):
             assert finder.find(needle) == first, needle
 
 
+@pytest.mark.parametrize("max_phrase_words", [2, 3, 4])
+@pytest.mark.parametrize("min_count,min_docs", [(1, 1), (2, 1), (3, 2)])
+def test_phrase_seeds_from_the_counters_table_select_what_the_phrase_dicts_select(space, max_phrase_words, min_count, min_docs):
+    # Without weights, phrase seeds and their first gains come from the counter's n-gram table with numpy;
+    # counts without the table (loaded, merged, built by hand) take the dicts one by one. Same ranking.
+    rng = random.Random(max_phrase_words * 100 + min_count * 10 + min_docs)
+    vocab = ["kidney", "stone", "very", "the", "colitis", "of", "zorb", "Kidney", "naïve", "42", "é", "x"]
+    texts = [
+        " ".join(rng.choice(vocab) for _ in range(rng.randint(3, 30))) + rng.choice([".", ",", "", " very very very"])
+        for _ in range(60)
+    ] + MIXED + ["Ok, zorb zorb zorb zorb."] * 3
+    counts = count_corpus(texts, space, max_phrase_words=max_phrase_words)
+    assert counts.phrase_table is not None and counts.phrase_table.valid_for(counts, max_phrase_words)
+    chosen_settings = SelectSettings(min_count=min_count, min_docs=min_docs, max_phrase_words=max_phrase_words)
+    fast, _ = select_candidates(counts, space, chosen_settings)
+    plain = copy.copy(counts)
+    plain.phrase_table = None
+    slow, _ = select_candidates(plain, space, chosen_settings)
+    assert any(c.kind == "phrase" for c in fast)
+    assert [c.as_dict() for c in fast] == [c.as_dict() for c in slow]
+    # A table read by more words than it holds, or for changed phrases, is not used.
+    assert not counts.phrase_table.valid_for(counts, max_phrase_words + 1)
+    assert counts.merge(count_corpus(["Of, kidney stone."], space)).phrase_table is None
+
+
 def test_counting_and_selecting_leave_the_garbage_collector_as_they_found_it(space):
     import gc
 

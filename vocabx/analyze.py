@@ -215,6 +215,9 @@ class Counts:
     # maximal runs of letter-words (2+), with whether a phrase may end at the run's end: their count.
     # Only held-out counts keep them, for the exact projection of phrases.
     runs: Counter | None = None
+    # The counter's own n-gram table behind ``phrases`` (:class:`_PhraseTable`), which lets the
+    # selection seed phrase candidates with numpy; not a field: not saved, and dropped by merge.
+    phrase_table = None
 
     @property
     def n_words(self) -> int:
@@ -222,6 +225,7 @@ class Counts:
 
     def merge(self, other: "Counts") -> "Counts":
         """Add another shard's counts into this one (in place) and return it."""
+        self.phrase_table = None
         self.docs += other.docs
         self.bytes += other.bytes
         self.words.update(other.words)
@@ -445,6 +449,7 @@ class _HashCounter:
         self.runs: dict[int, list] = {}  # run key -> [count, word hashes, phrase may end at its end]
         self.pending: dict[int, list[int]] = {}  # word hash -> token ids, for words met but not learnt yet
         self.surface_info: dict[str, int] = {}  # pre-token surface -> word hash (Python splitting)
+        self.pending_surface: dict[int, str] = {}  # word hash -> its surface, for pending words split in Python
         self.python_words = _splits_like_gpt2(space)
         added = [t.content for t in backend.get_added_tokens_decoder().values() if t.content]
         self.added_text = re.compile("|".join(re.escape(t) for t in added)) if added else None
@@ -539,7 +544,7 @@ class _HashCounter:
                 self._split_mixed(text, words)
             lengths.append(len(words) - before)
         local = dict.fromkeys(words)
-        info, known, pending = self.surface_info, self.index_of, self.pending
+        info, known, pending, pending_surface = self.surface_info, self.index_of, self.pending, self.pending_surface
         tokenize, byte_char = self.space.backend.model.tokenize, _byte_encoder()
         for i, surface in enumerate(local):
             local[surface] = i
@@ -549,6 +554,7 @@ class _HashCounter:
                 key = info[surface] = _word_key(ids)
                 if key not in known:
                     pending.setdefault(key, ids)
+                    pending_surface.setdefault(key, surface)
         local_hash = np.array([info[w] for w in local], dtype=np.uint64)
         local_marker = np.array([w[0] == " " for w in local], dtype=bool)
         where = np.fromiter(map(local.__getitem__, words), np.int64, len(words))
@@ -603,7 +609,7 @@ class _HashCounter:
         (their token ids noted in ``pending``)."""
         np = self.np
         index_of, word_of, id_to_token, prefix = self.index_of, self.word_of, self.id_to_token, self.prefix
-        space, pending = self.space, self.pending
+        space, pending, pending_surface = self.space, self.pending, self.pending_surface
         known = len(self.word_list)
         letter, alnum = [], []
         out = []
@@ -620,7 +626,10 @@ class _HashCounter:
                 self.word_list.append(word)
                 # The pieces as encoded: re-tokenizing the joined string would lose byte-fallback and unknown pieces.
                 space._pieces.setdefault(word, tuple(pieces))
-                surface = _surface_of_piece(word, space)
+                # (a word split in Python came with its surface, which is what its pieces decode to)
+                surface = pending_surface.pop(key, None)
+                if surface is None:
+                    surface = _surface_of_piece(word, space)
                 if surface is None:
                     surface = word
                 self.counts.surfaces[word] = surface
@@ -778,32 +787,40 @@ class _HashCounter:
         np = self.np
         counts = self.counts
         words = self.word_list
-        counts.words = Counter(dict(zip(words, self.w_count.tolist())))
-        counts.word_docs = Counter(dict(zip(words, self.w_docs.tolist())))
+        counts.words = _counter(zip(words, self.w_count.tolist()))
+        counts.word_docs = _counter(zip(words, self.w_docs.tolist()))
         counts.pruned_below = self.pruned_below
-        # phrase keys as tuples of strings, built column by column for each length, then put back in
-        # the table's (hash) order
+        # phrase keys as tuples of strings, built column by column for each length, put in the table's
+        # (hash) order
         strings = np.array(words + [""], dtype=object)
-        keys: list[tuple[str, ...]] = []
-        where = []
+        table = np.empty(len(self.p_hash), dtype=object)
+        # the word indexes of each phrase short enough to be a candidate (-1 after its end)
+        short = self.max_words
+        matrix = np.full((len(self.p_hash), short), -1, dtype=np.int32)
         for n in np.unique(self.p_len).tolist():
             rows = np.flatnonzero(self.p_len == n)
             block = np.concatenate(self.blocks[n])[self.p_ref[rows]]
-            keys.extend(zip(*(strings[block[:, j]].tolist() for j in range(n))))
-            where.append(rows)
-        if where:
-            order = np.empty(len(keys), dtype=np.int64)
-            order[np.concatenate(where)] = np.arange(len(keys))
-            keys = [keys[i] for i in order.tolist()]
-        phrases = Counter(dict(zip(keys, self.p_count.tolist())))
-        has_docs = np.flatnonzero(self.p_docs).tolist()
-        doc_list = self.p_docs.tolist()
-        phrase_docs = Counter({keys[i]: doc_list[i] for i in has_docs})
+            table[rows] = np.fromiter(zip(*(strings[block[:, j]].tolist() for j in range(n))), dtype=object, count=len(rows))
+            if n <= short:
+                matrix[rows, :n] = block
+        keys: list[tuple[str, ...]] = table.tolist()
+        phrases = _counter(zip(keys, self.p_count.tolist()))
+        has_docs = np.flatnonzero(self.p_docs)
+        phrase_docs = _counter(zip(table[has_docs].tolist(), self.p_docs[has_docs].tolist()))
         counts.phrases, counts.phrase_docs = phrases, phrase_docs
+        if len(phrases) == len(keys) and len(phrase_docs) == len(has_docs):
+            counts.phrase_table = _PhraseTable(counts, keys, self.p_count, self.p_docs, self.p_len, matrix, words)
         if self.collect_runs:
             word_of = self.word_of
             counts.runs = Counter({(tuple(word_of[w] for w in words), end_ok): c for c, words, end_ok in self.runs.values()})
         return counts
+
+
+def _counter(pairs: Iterable[tuple[Any, int]]) -> Counter:
+    """Counter(dict(pairs)) without the intermediate dict."""
+    out: Counter = Counter()
+    dict.update(out, pairs)
+    return out
 
 
 # GPT-2's pre-tokenizer regex ('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)
@@ -818,6 +835,28 @@ _NON_ASCII = re.compile("[^\x00-\x7f]+")
 def _ascii_solid(ch: str) -> bool:
     """An ASCII character that is not whitespace: a space after it always starts a new pre-token."""
     return ch < "\x80" and ch not in _WS
+
+
+class _PhraseTable:
+    """The counter's n-gram table in the order of ``Counts.phrases``: keys, counts, documents, lengths
+    and word indexes (into ``words``) of the phrases up to the counter's longest candidate.
+
+    Valid while the Counts it was made for still holds the same phrase dicts with as many keys.
+    """
+
+    __slots__ = ("phrases", "phrase_docs", "size", "keys", "count", "docs", "length", "matrix", "words")
+
+    def __init__(self, counts: "Counts", keys: list, count: Any, docs: Any, length: Any, matrix: Any, words: list[str]):
+        self.phrases, self.phrase_docs, self.size = counts.phrases, counts.phrase_docs, len(counts.phrases)
+        self.keys, self.count, self.docs, self.length, self.matrix, self.words = keys, count, docs, length, matrix, words
+
+    def valid_for(self, counts: "Counts", max_words: int) -> bool:
+        return (
+            counts.phrases is self.phrases
+            and counts.phrase_docs is self.phrase_docs
+            and len(counts.phrases) == self.size == len(self.keys)
+            and max_words <= self.matrix.shape[1]
+        )
 
 
 def _word_key(ids: list[int]) -> int:
@@ -1245,7 +1284,16 @@ def select_candidates(
 
     # the first scores, heapified at once (entries are totally ordered, so pops do not depend on how);
     # without weights, phrases enter as seeds and become candidates only if they are popped
-    for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None):
+    table = counts.phrase_table if weights is None else None
+    if table is not None and not table.valid_for(counts, settings.max_phrase_words):
+        table = None
+    for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None, table=table):
+        if type(cand) is _SeedRows:
+            # phrase seeds from the table, gains already computed (all positive): entries as below
+            gains = cand.gains
+            heap += zip((-gains.astype(float)).tolist(), gains.tolist(), range(serial, serial + len(gains)), cand.rows.tolist())
+            serial += len(gains)
+            continue
         gain = model._phrase_effect(cand.parts)[0] if isinstance(cand, _PhraseSeed) else model.gain(cand)
         if gain > 0:
             score = gain * weight(cand)
@@ -1256,7 +1304,9 @@ def select_candidates(
     chosen: list[Candidate] = []
     while heap and len(chosen) < settings.max_new:
         neg_score, _, _, cand = heapq.heappop(heap)
-        if isinstance(cand, _PhraseSeed):
+        if type(cand) is int:  # a row of the phrase table
+            cand = _table_candidate(table, cand, counts, space)  # type: ignore[arg-type]
+        elif isinstance(cand, _PhraseSeed):
             cand = cand.candidate(space)
         gain = model.gain(cand)
         score = gain * weight(cand)
@@ -1294,10 +1344,82 @@ class _PhraseSeed:
         return Candidate(self.token, self.surface, "phrase", self.count, self.docs, pieces, parts=list(self.parts))
 
 
+class _SeedRows:
+    """Phrase seeds as rows of a :class:`_PhraseTable`, with their gains (in table order)."""
+
+    __slots__ = ("rows", "gains")
+
+    def __init__(self, rows: Any, gains: Any):
+        self.rows, self.gains = rows, gains
+
+
+def _table_candidate(table: _PhraseTable, row: int, counts: Counts, space: TokenSpace) -> Candidate:
+    parts = table.keys[row]
+    surfaces = counts.surfaces
+    pieces = [piece for p in parts for piece in space.pieces(p)]
+    surface = "".join([surfaces.get(p, p) for p in parts])
+    return Candidate("".join(parts), surface, "phrase", int(table.count[row]), int(table.docs[row]), pieces, parts=list(parts))
+
+
+def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel) -> _SeedRows:
+    """The phrase seeds of :func:`_initial_candidates` with the gains that :meth:`SavingsModel._phrase_effect`
+    gives them before anything is applied, worked out over the whole table at once; the rows in table
+    (``Counts.phrases``) order, only those with a positive gain.
+    """
+    import numpy as np
+
+    max_words = settings.max_phrase_words
+    rows = np.flatnonzero(
+        (table.count >= settings.min_count) & (table.length <= max_words) & (table.docs >= settings.min_docs)
+    )
+    matrix = table.matrix[rows, :max_words]
+    used = np.unique(matrix)
+    used = used[used >= 0]
+    # per word: may start a phrase, may follow another, its pieces now (nothing is applied yet)
+    n_all = len(table.words) + 1  # (index -1, after a phrase's end, reads the last entry)
+    first_ok = np.zeros(n_all, dtype=bool)
+    rest_ok = np.ones(n_all, dtype=bool)
+    span_of = np.zeros(n_all, dtype=np.int64)
+    surfaces, words, allow = counts.surfaces, table.words, settings.allow_digits
+    for i in used.tolist():
+        w = words[i]
+        surface = surfaces.get(w, w)
+        ok = _allowed(surface, allow)
+        first_ok[i] = ok
+        rest_ok[i] = ok and surface.startswith(" ")
+        span_of[i] = model.pieces_now(w)
+    keep = first_ok[matrix[:, 0]] & rest_ok[matrix[:, 1:]].all(axis=1)
+    rows, matrix = rows[keep], matrix[keep]
+    keys, vocab = table.keys, space.vocab
+    if vocab:
+        in_vocab = np.fromiter(("".join(keys[r]) in vocab for r in rows.tolist()), dtype=bool, count=len(rows))
+        rows, matrix = rows[~in_vocab], matrix[~in_vocab]
+    fires = table.count[rows].astype(np.int64)
+    # a phrase overlapping itself fires only at the leftmost copy (rows whose first word comes again)
+    again = np.flatnonzero((matrix[:, 1:] == matrix[:, :1]).any(axis=1))
+    phrases = counts.phrases
+    for j in again.tolist():
+        parts = keys[int(rows[j])]
+        n = len(parts)
+        for k in range(1, n):
+            if parts[k:] == parts[: n - k]:
+                fires[j] -= phrases.get(parts + parts[n - k :], 0)
+    gains = fires * (span_of[matrix].sum(axis=1) - 1)
+    gains[fires <= 0] = 0
+    positive = gains > 0
+    return _SeedRows(rows[positive], gains[positive])
+
+
 def _initial_candidates(
-    counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel, seeds: bool = False
-) -> Iterator[Candidate | _PhraseSeed]:
-    """Words, phrases (as :class:`_PhraseSeed` with ``seeds``) and merges that pass the candidate rules."""
+    counts: Counts,
+    space: TokenSpace,
+    settings: SelectSettings,
+    model: SavingsModel,
+    seeds: bool = False,
+    table: _PhraseTable | None = None,
+) -> Iterator[Candidate | _PhraseSeed | _SeedRows]:
+    """Words, phrases (as :class:`_PhraseSeed` with ``seeds``; all at once as :class:`_SeedRows` with a
+    ``table``) and merges that pass the candidate rules."""
     vocab = space.vocab
     surfaces = counts.surfaces
     min_count, min_docs, allow_digits = settings.min_count, settings.min_docs, settings.allow_digits
@@ -1310,7 +1432,11 @@ def _initial_candidates(
             if len(pieces) < 2 or not _allowed(surfaces.get(word, word), allow_digits) or space.has_fallback(pieces):
                 continue
             yield Candidate(word, surfaces.get(word, word), "word", count, word_docs[word], list(pieces))
-    if "phrase" in settings.kinds and space.marker == "Ġ":
+    if "phrase" in settings.kinds and space.marker == "Ġ" and table is not None:
+        if model.fired or not seeds:
+            raise ValueError("table seeds are the gains of a fresh model")
+        yield _seed_rows(table, counts, space, settings, model)
+    elif "phrase" in settings.kinds and space.marker == "Ġ":
         phrase_docs, max_words, pieces_of = counts.phrase_docs, settings.max_phrase_words, space.pieces
         # per word: (its surface, whether it may be a phrase's first word, whether it may follow another)
         fit: dict[str, tuple[str, bool, bool]] = {}
@@ -1798,6 +1924,11 @@ class _FirstMatch:
         self._sorted = sorted(ids)
         self._rank = np.empty(len(ids), dtype=np.int64)  # run id -> its place in sorted order
         self._rank[[ids[r] for r in self._sorted]] = np.arange(len(ids))
+        # the runs by their place in sorted order (in text order within each): those beginning with a
+        # given word have adjacent places, so they are one slice
+        run_rank = self._rank[run_id]
+        self._by_rank = np.argsort(run_rank, kind="stable")
+        self._rank_bounds = np.searchsorted(run_rank[self._by_rank], np.arange(len(ids) + 1))
 
     def find(self, needle: str) -> int:
         """Where needle first occurs in the joined documents, or -1."""
@@ -1820,25 +1951,26 @@ class _FirstMatch:
         whole = [self._ids.get(w, -1) for w in words[:-1]]
         if -1 in whole:
             return -1
-        # the runs where a match can start; with no whole word, all those beginning with the last word
-        bounds = self._bounds
-        if whole:  # from the rarest whole word's runs, back to where the match would start
-            a = min(range(len(whole)), key=lambda j: bounds[whole[j] + 1] - bounds[whole[j]])
-            where = self._order[bounds[whole[a]] : bounds[whole[a] + 1]] - a
+        # the runs where a match can start: from the rarer of the rarest whole word's runs and the runs
+        # beginning with the last word (their places in sorted order are [i, end)), back to the start
+        end = bisect.bisect_left(ordered, last + "~", i)  # '~' sorts after every letter
+        bounds, k = self._bounds, len(words)
+        lasts = int(self._rank_bounds[end] - self._rank_bounds[i])
+        a = min(range(len(whole)), key=lambda j: bounds[whole[j] + 1] - bounds[whole[j]]) if whole else -1
+        if a < 0 or lasts <= bounds[whole[a] + 1] - bounds[whole[a]]:
+            where = self._by_rank[self._rank_bounds[i] : self._rank_bounds[end]] - (k - 1)
             where = where[where >= 0]
+            last_checked = True
         else:
-            end = bisect.bisect_left(ordered, last + "~", i)
-            where = np.concatenate([self._order[bounds[self._ids[r]] : bounds[self._ids[r] + 1]] for r in ordered[i:end]])
-            where.sort()
-        k = len(words)
-        where = where[where + k <= len(self._runs)]
+            where = self._order[bounds[whole[a]] : bounds[whole[a] + 1]] - a
+            where = where[(where >= 0) & (where + k <= len(self._runs))]
+            last_checked = False
         for j, w in enumerate(whole):
             where = where[self._adjacent[where + j] & (self._run_id[where + j] == w)]
-        # the last run must begin with the last word: its place in sorted order is in [i, end)
-        end = bisect.bisect_left(ordered, last + "~", i)  # '~' sorts after every letter
-        rank = self._rank[self._run_id[where + k - 1]]
-        where = where[(rank >= i) & (rank < end)]
-        return int(self._starts[where[0]]) if len(where) else -1
+        if not last_checked:
+            rank = self._rank[self._run_id[where + k - 1]]
+            where = where[(rank >= i) & (rank < end)]
+        return int(self._starts[where.min()]) if len(where) else -1
 
 
 _ASCII_RUN = re.compile(" ?[A-Za-z]+")
