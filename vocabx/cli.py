@@ -414,6 +414,39 @@ def _check_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extended", required=True, metavar="EXT_DIR", help="folder written by vocabx extend")
 
 
+def _release_process_group() -> None:
+    """Destroy the process group ``accelerate launch`` made, if any, once training is over.
+
+    The command owns its process, so it tears the group down (the library function does not: a
+    script that calls ``vocabx.train`` may use the group afterwards).
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def _launched_processes() -> int:
+    """How many processes ``accelerate launch`` / torchrun started for this command (1 when run alone)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def _exit_now(code: int) -> None:
+    """End a launched process at once, after flushing, skipping the C++ static destructors.
+
+    Under ``accelerate launch`` on CPU (gloo), a finished process sometimes aborted while the
+    interpreter shut down ("terminate called without an active exception", no Python frame left),
+    turning a successful run into exit code -6 even with the process group destroyed first. Every
+    file is written and synced across processes before this point.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train LoRA and the new tokens' embedding rows of an extended model on a corpus; write a small adapter.
 
@@ -429,18 +462,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
     eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.eval_corpus else None
-    result = train(
-        args.model,
-        texts,
-        args.output,
-        config,
-        eval_texts=eval_texts,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        progress=False if args.quiet else None,
-        trust_remote_code=args.trust_remote_code,
-    )
+    try:
+        result = train(
+            args.model,
+            texts,
+            args.output,
+            config,
+            eval_texts=eval_texts,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=False if args.quiet else None,
+            trust_remote_code=args.trust_remote_code,
+        )
+    finally:
+        _release_process_group()
     if not result.is_main_process:
+        if _launched_processes() > 1:
+            _exit_now(0)
         return 0
 
     def num(value: float | None, digits: int = 4) -> str:
@@ -458,6 +496,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.merged_dir:
         rows.append(("merged model", result.merged_dir))
     emit(args, result.as_dict(), table(rows))
+    if _launched_processes() > 1:
+        _exit_now(0)
     return 0
 
 
