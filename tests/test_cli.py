@@ -72,6 +72,31 @@ def test_stats_json_has_the_contract_keys(capsys, tiny_model_dir, corpus_dir, ti
     assert result["bytes"] == sum(len(t.encode()) for t in texts)
 
 
+class _Exited(Exception):
+    pass
+
+
+def test_a_launched_process_leaves_through_os_exit_with_the_commands_code(monkeypatch, capsys, tiny_model_dir, corpus_dir, tmp_path):
+    # Under `accelerate launch` (WORLD_SIZE > 1) the command's exit skips the interpreter's shutdown, where
+    # gloo's threads sometimes aborted a finished run; run alone, main() returns as usual.
+    codes: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        codes.append(code)
+        raise _Exited
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(_Exited):
+        main(["stats", str(corpus_dir), "--model", str(tiny_model_dir), "--json"])
+    with pytest.raises(_Exited):
+        main(["stats", str(tmp_path / "missing"), "--model", str(tiny_model_dir)])
+    assert codes == [0, 2]
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["docs"] == 3  # output flushed before leaving
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert main(["stats", str(corpus_dir), "--model", str(tiny_model_dir), "--json"]) == 0 and codes == [0, 2]
+
+
 def test_stats_table_is_readable(capsys, tiny_model_dir, corpus_dir):
     assert main(["stats", str(corpus_dir), "--model", str(tiny_model_dir)]) == 0
     out = capsys.readouterr().out

@@ -415,9 +415,9 @@ def _check_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _release_process_group() -> None:
-    """Destroy the process group ``accelerate launch`` made, if any, once training is over.
+    """Destroy the process group ``accelerate launch`` made, if any, once the command is over.
 
-    The command owns its process, so it tears the group down (the library function does not: a
+    The command owns its process, so it tears the group down (the library functions do not: a
     script that calls ``vocabx.train`` may use the group afterwards).
     """
     torch = sys.modules.get("torch")
@@ -438,8 +438,8 @@ def _exit_now(code: int) -> None:
 
     Under ``accelerate launch`` on CPU (gloo), a finished process sometimes aborted while the
     interpreter shut down ("terminate called without an active exception", no Python frame left),
-    turning a successful run into exit code -6 even with the process group destroyed first. Every
-    file is written and synced across processes before this point.
+    turning a successful run into exit code -6 even with the process group destroyed first. The
+    command has returned, so every file is written and synced across processes before this point.
     """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
@@ -462,23 +462,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
     eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.eval_corpus else None
-    try:
-        result = train(
-            args.model,
-            texts,
-            args.output,
-            config,
-            eval_texts=eval_texts,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            progress=False if args.quiet else None,
-            trust_remote_code=args.trust_remote_code,
-        )
-    finally:
-        _release_process_group()
+    result = train(
+        args.model,
+        texts,
+        args.output,
+        config,
+        eval_texts=eval_texts,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=False if args.quiet else None,
+        trust_remote_code=args.trust_remote_code,
+    )
     if not result.is_main_process:
-        if _launched_processes() > 1:
-            _exit_now(0)
         return 0
 
     def num(value: float | None, digits: int = 4) -> str:
@@ -496,8 +491,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.merged_dir:
         rows.append(("merged model", result.merged_dir))
     emit(args, result.as_dict(), table(rows))
-    if _launched_processes() > 1:
-        _exit_now(0)
     return 0
 
 
@@ -714,6 +707,14 @@ def _format_warning(message: Warning | str, category: type, *_: object, **__: ob
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _run(argv)
+    if _launched_processes() > 1:  # one of several processes of `accelerate launch -m vocabx ...`
+        _release_process_group()
+        _exit_now(code)
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
