@@ -190,9 +190,15 @@ def _allowed(surface: str, allow_digits: bool) -> bool:
     return True
 
 
-def _phrase_allowed(surfaces: tuple[str, ...], allow_digits: bool) -> bool:
-    # Inside a phrase, words are joined by exactly one space each.
-    return all(_allowed(s, allow_digits) for s in surfaces) and all(s.startswith(" ") for s in surfaces[1:])
+def _phrase_word_ok(surface: str, allow_digits: bool) -> tuple[bool, bool]:
+    """Whether a word may start a phrase, and whether it may follow another word in one.
+
+    Every word of a phrase passes :func:`_allowed`, and inside a phrase words are joined by exactly one
+    space each, so every word after the first starts with one: ``" Agreement"`` -> (True, True),
+    ``"This"`` -> (True, False), ``" 2024"`` -> (False, False) unless digits are allowed.
+    """
+    ok = _allowed(surface, allow_digits)
+    return ok, ok and surface.startswith(" ")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1383,10 +1389,7 @@ def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings:
     surfaces, words, allow = counts.surfaces, table.words, settings.allow_digits
     for i in used.tolist():
         w = words[i]
-        surface = surfaces.get(w, w)
-        ok = _allowed(surface, allow)
-        first_ok[i] = ok
-        rest_ok[i] = ok and surface.startswith(" ")
+        first_ok[i], rest_ok[i] = _phrase_word_ok(surfaces.get(w, w), allow)
         span_of[i] = model.pieces_now(w)
     keep = first_ok[matrix[:, 0]] & rest_ok[matrix[:, 1:]].all(axis=1)
     rows, matrix = rows[keep], matrix[keep]
@@ -1451,8 +1454,7 @@ def _initial_candidates(
                 f = fit.get(p)
                 if f is None:
                     surface = surfaces.get(p, p)
-                    ok = _allowed(surface, allow_digits)
-                    f = fit[p] = (surface, ok, ok and surface.startswith(" "))
+                    f = fit[p] = (surface, *_phrase_word_ok(surface, allow_digits))
                 words.append(f)
             if not words[0][1] or not all(f[2] for f in words[1:]):
                 continue
