@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
 DOMAINS = {"medquad": SHARED / "medical" / "medquad", "cuad": SHARED / "legal" / "cuad"}
@@ -102,9 +104,7 @@ def main() -> int:
             print(name, strategy, json.dumps(row["strategies"][strategy]), file=sys.stderr, flush=True)
             del ext, model
         results["domains"][name] = row
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.out, results)
     return 0
 
 

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from bench_init import DOMAINS, GENERAL, ROOT, SHARED, sample  # the same corpora and samples as the strategy table
+from common import write_results
 
 
 def token_losses(model, tokenizer, text: str, context_id: int):
@@ -139,9 +140,7 @@ def main() -> int:
         results["inits"][init] = row
         print(init, json.dumps(row), file=sys.stderr, flush=True)
         del ext, model
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(results, indent=2, ensure_ascii=False))
+    write_results(args.out, results, ensure_ascii=False)
     return 0
 
 

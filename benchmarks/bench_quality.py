@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 MEDQUAD = ROOT.parent / "shared" / "corpora" / "medical" / "medquad"
 
@@ -70,9 +72,7 @@ def main() -> int:
             curve = [{"step": h["step"], "eval_bpb": round(h["eval_bpb"], 4)} for h in run.history if h.get("type") == "eval" and h.get("eval_bpb") is not None]
             results[name] = {"eval_bpb": round(run.eval_bpb, 4), "curve": curve, "seconds": round(time.perf_counter() - started, 1), "tokens_per_second": run.tokens_per_second}
             print(name, json.dumps(results[name]), file=sys.stderr, flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.out, results)
     return 0
 
 

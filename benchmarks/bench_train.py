@@ -30,8 +30,9 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from common import blocks_dataset, step_timer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora" / "medical" / "medquad"
@@ -92,9 +93,8 @@ def worker_vocabx(args: argparse.Namespace) -> dict:
 
 
 def worker_recipe(args: argparse.Namespace) -> dict:
-    import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
     from vocabx import load_tokenizer, pack_texts
 
@@ -104,32 +104,14 @@ def worker_recipe(args: argparse.Namespace) -> dict:
     config = LoraConfig(r=args.r, lora_alpha=args.alpha, lora_dropout=0.05, target_modules="all-linear", modules_to_save=["embed_tokens", "lm_head"], task_type="CAUSAL_LM")
     model = get_peft_model(model, config)
 
-    class Blocks(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return len(blocks)
-
-        def __getitem__(self, i: int) -> dict:
-            ids = torch.as_tensor(blocks[i].astype("int64"))
-            return {"input_ids": ids, "labels": ids}
-
-    class Timer(TrainerCallback):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
-        def on_step_begin(self, *a, **k):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            self.times.append(time.perf_counter() - self.start)
-
-    timer = Timer()
+    timer = step_timer()
     out = WORK / f"out-{args.worker}"
     training_args = TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=BATCH, max_steps=args.warmup + args.steps, learning_rate=2e-4,
         lr_scheduler_type="cosine", warmup_steps=1, max_grad_norm=1.0, logging_steps=1, save_strategy="no", report_to=[],
         use_cpu=True, bf16=args.worker.endswith("bf16"), dataloader_num_workers=0, seed=0, disable_tqdm=True,
     )
-    Trainer(model=model, args=training_args, train_dataset=Blocks(), callbacks=[timer]).train()
+    Trainer(model=model, args=training_args, train_dataset=blocks_dataset(blocks), callbacks=[timer]).train()
     model.save_pretrained(out / "adapter")
     times = timer.times[args.warmup :]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

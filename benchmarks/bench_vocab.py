@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
 DOMAINS = {"medquad": SHARED / "medical" / "medquad", "cuad": SHARED / "legal" / "cuad"}
@@ -196,9 +198,7 @@ def main() -> int:
         results["extend_8192_seconds"] = round(time.perf_counter() - start, 2)
         results["extend_8192_added"] = len(ext.added)
     results["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.out, results)
     return 0
 
 

@@ -40,6 +40,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import blocks_dataset, step_timer
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER_DIR = ROOT / "build" / "gpu-tokenizer"
 BLOCK = 2048
@@ -138,7 +140,7 @@ def worker(args: argparse.Namespace) -> dict:
         trainable, adapter = result.trainable_parameters, result.adapter_bytes
     else:
         from peft import LoraConfig, get_peft_model
-        from transformers import Trainer, TrainerCallback, TrainingArguments
+        from transformers import Trainer, TrainingArguments
 
         from vocabx import pack_texts
 
@@ -148,35 +150,14 @@ def worker(args: argparse.Namespace) -> dict:
         config = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], target_modules="all-linear", modules_to_save=["embed_tokens", "lm_head"], task_type="CAUSAL_LM")
         model = get_peft_model(model, config)
 
-        class Blocks(torch.utils.data.Dataset):
-            def __len__(self) -> int:
-                return len(blocks)
-
-            def __getitem__(self, i: int) -> dict:
-                ids = torch.as_tensor(blocks[i].astype("int64"))
-                return {"input_ids": ids, "labels": ids}
-
-        class Timer(TrainerCallback):
-            times: list = []
-
-            def on_step_begin(self, *a, **k):
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                self.start = time.perf_counter()
-
-            def on_step_end(self, *a, **k):
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                self.times.append(time.perf_counter() - self.start)
-
-        timer = Timer()
+        timer = step_timer(torch.cuda.synchronize if device == "cuda" else None)
         out = args.out / f"run-{args.shape}-{args.side}"
         targs = TrainingArguments(
             output_dir=str(out), per_device_train_batch_size=batch, max_steps=steps, learning_rate=2e-4, lr_scheduler_type="cosine",
             warmup_steps=1, max_grad_norm=1.0, logging_steps=1, save_strategy="no", report_to=[], bf16=device == "cuda",
             use_cpu=device == "cpu", dataloader_num_workers=0, seed=0, disable_tqdm=True, torch_compile=args.side == "recipe+compile",
         )
-        trainer = Trainer(model=model, args=targs, train_dataset=Blocks(), callbacks=[timer])
+        trainer = Trainer(model=model, args=targs, train_dataset=blocks_dataset(blocks), callbacks=[timer])
         trainer.train()
         model.save_pretrained(out / "adapter")
         times = timer.times[args.warmup :]
