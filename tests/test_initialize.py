@@ -109,6 +109,13 @@ def test_hidden_mean_is_the_mean_input_of_the_output_layer_over_the_pieces():
     assert model.training  # the mode is restored
 
 
+def test_mean_shift_on_a_model_without_an_output_layer_names_the_model_and_the_fix(monkeypatch):
+    model = _grown(tied=False)
+    monkeypatch.setattr(model, "get_output_embeddings", lambda: None)
+    with pytest.raises(VocabxError, match=r"LlamaForCausalLM has no output layer; use --init mean"):
+        initialize_new_rows(model, [40, 41, 42], PIECES, "mean_shift")
+
+
 @pytest.mark.parametrize("tied", [True, False])
 def test_mean_shift_moves_only_the_rows_that_produce_logits(tied, monkeypatch):
     monkeypatch.setattr(vinit, "MEAN_SHIFT_NATS", 3.0)
