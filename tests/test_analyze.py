@@ -409,6 +409,34 @@ def test_words_split_in_python_are_the_tokenizers_words(_tiny_tokenizers, texts)
     _assert_same_counts(*_counts_both_ways(texts, space))
 
 
+def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_tokenizers):
+    """Several batches (small ``batch_bytes``): the forked worker splits each next batch while the
+    counter counts the current one; the counts, their order included, match splitting inline."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform: counting always splits inline")
+    space = TokenSpace.of(_tiny_tokenizers["byte_bpe"])
+    texts = ["".join(_TRICKY[(i * 7 + j) % len(_TRICKY)] for j in range(30)) for i in range(60)]
+    texts += ["the kidney stone, the kidney stone's café"] * 20
+    analyze_module = sys.modules[count_corpus.__module__]
+    started = []
+    real_worker = analyze_module._splitting_worker
+
+    def recorded(splitter):
+        started.append(splitter)
+        return real_worker(splitter)
+
+    inline = count_corpus(texts, space, runs=True, batch_bytes=200, workers=1)
+    assert not started
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(analyze_module, "_splitting_worker", recorded)
+        forked = count_corpus(texts, space, runs=True, batch_bytes=200, workers=2)
+    assert len(started) == 1
+    _assert_same_counts(forked, inline)
+    assert inline.phrases[("Ġthe", "Ġkidney", "Ġstone")] >= 20  # (one per document at least)
+
+
 @pytest.mark.slow
 def test_words_split_in_python_are_smollm2s_words_on_the_legal_sample(smollm2_tokenizer):
     from vocabx.corpus import read_corpus

@@ -307,6 +307,7 @@ def count_corpus(
     batch_bytes: int = 8_000_000,
     runs: bool = False,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> Counts:
     """Count the unique pre-tokens and word runs of a corpus in one streaming pass.
 
@@ -319,6 +320,8 @@ def count_corpus(
     exceeded, the rarest n-grams are dropped (the threshold rises each time), so a long tail of one-off
     word pairs cannot exhaust memory. ``runs`` also keeps every maximal run of letter-words, which
     :func:`project` needs to project phrases exactly (used for held-out text, which is small).
+    ``workers``: processes to use (default: the cores this process may run on); with two or more, a
+    forked worker splits the next batch into words while this process counts the current one.
 
     >>> c = count_corpus(["the cat sat", "the cat ran"], space)          # doctest: +SKIP
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
@@ -326,11 +329,92 @@ def count_corpus(
     """
     counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases, runs)
     with _no_hugepage_advice(), _gc_paused():
-        for batch in _batches_by_bytes(texts, batch_bytes):
-            counter.add(batch)
+        batches = _batches_by_bytes(texts, batch_bytes)
+        if counter.python_words:
+            stream = _split_ahead(batches, counter.splitter(), _cores() if workers is None else workers)
+        else:
+            stream = ((batch, None) for batch in batches)
+        for batch, split in stream:
+            counter.add(batch, split)
             if progress is not None:
                 progress(sum(len(t.encode("utf-8")) for t in batch))
         return counter.result()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: int) -> Iterator[tuple[list[str], "_Split"]]:
+    """(batch, its pre-tokens) in order; with two or more cores, a worker process splits the next batch
+    while the caller counts this one (the main process splits the first batch itself meanwhile).
+
+    The worker is forked (no start-up imports) and only runs the splitter; the batches and the results
+    are the same as splitting inline, so the counts are too. Without ``fork`` (or with one core, or one
+    batch) everything is split inline.
+    """
+    import multiprocessing
+
+    first = next(batches, None)
+    if first is None:
+        return
+    second = next(batches, None)
+    if second is None or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield first, splitter(first)
+        for batch in itertools.chain([second] if second is not None else [], batches):
+            yield batch, splitter(batch)
+        return
+    with _splitting_worker(splitter) as pool:
+        pending = pool.apply_async(_split_in_worker, (second,))
+        yield first, splitter(first)
+        current = second
+        for batch in batches:
+            split = pending.get()
+            pending = pool.apply_async(_split_in_worker, (batch,))
+            yield current, split
+            current = batch
+        yield current, pending.get()
+
+
+_WORKER_SPLITTER: "_Splitter | None" = None
+
+
+def _set_worker_splitter(splitter: "_Splitter") -> None:
+    global _WORKER_SPLITTER
+    _WORKER_SPLITTER = splitter
+
+
+def _split_in_worker(batch: list[str]) -> "_Split":
+    assert _WORKER_SPLITTER is not None
+    return _WORKER_SPLITTER(batch)
+
+
+@contextlib.contextmanager
+def _splitting_worker(splitter: "_Splitter") -> Iterator[Any]:
+    """One forked worker process holding ``splitter`` (handed over by the fork, not pickled)."""
+    import multiprocessing
+    import warnings
+
+    # The child must not start the tokenizers library's thread pool after the fork (nor warn about it):
+    # setting the variable, for the fork only, tells the library that parallelism is configured.
+    unset = "TOKENIZERS_PARALLELISM" not in os.environ
+    if unset:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # (3.12+: "use of fork() may lead to deadlocks")
+            pool = multiprocessing.get_context("fork").Pool(1, initializer=_set_worker_splitter, initargs=(splitter,))
+    finally:
+        if unset:
+            del os.environ["TOKENIZERS_PARALLELISM"]
+    try:
+        yield pool
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 @contextlib.contextmanager
@@ -462,7 +546,8 @@ class _HashCounter:
 
     # -- one batch ----------------------------------------------------------------------------------
 
-    def add(self, batch: list[str]) -> None:
+    def add(self, batch: list[str], split: "_Split | None" = None) -> None:
+        """Count one batch of documents (``split``: its pre-tokens, when :meth:`splitter` made them elsewhere)."""
         np = self.np
         counts = self.counts
         counts.docs += len(batch)
@@ -471,7 +556,7 @@ class _HashCounter:
         if room > 0:
             counts.examples.extend(t[:_EXAMPLE_CHARS] for t in batch[:room])
         if self.python_words:
-            word_hash, word_doc, marker = self._words_split(batch)
+            word_hash, word_doc, marker = self._words_split(batch, split or self.splitter()(batch))
         else:
             word_hash, word_doc, marker = self._words_encoded(batch, np.arange(len(batch), dtype=np.int64))
         n_words = len(word_hash)
@@ -525,35 +610,19 @@ class _HashCounter:
                 pending[key] = ids[s : s + int(word_len[k])].tolist()
         return word_hash, doc_of[doc[starts]], self.token_marker[ids[starts]]
 
-    def _words_split(self, batch: list[str]) -> tuple[Any, Any, Any]:
-        """:meth:`_words_encoded` without encoding the corpus: split words in Python, cut each distinct word once.
+    def splitter(self) -> "_Splitter":
+        """The function that cuts a batch into pre-tokens (picklable state only: it can run in a worker)."""
+        return _Splitter(self.added_text, self.space.backend.pre_tokenizer)
 
-        ASCII text is split with the byte-level pre-tokenizer's regex written for ASCII; the stretches
-        around non-ASCII characters, between spaces that surely separate words, go to the tokenizer's
-        own pre-tokenizer; documents that contain an added token's text are encoded whole.
-        """
+    def _words_split(self, batch: list[str], split: "_Split") -> tuple[Any, Any, Any]:
+        """:meth:`_words_encoded` without encoding the corpus: words split in Python (``split``, from
+        :class:`_Splitter`), each distinct word cut into tokens once; documents that contain an added
+        token's text are encoded whole."""
         np = self.np
-        findall = _ASCII_WORDS.findall
-        added = self.added_text
-        words: list[str] = []
-        lengths: list[int] = []
-        encoded: list[int] = []
-        for d, text in enumerate(batch):
-            if added is not None and added.search(text):
-                encoded.append(d)
-                lengths.append(0)
-                continue
-            before = len(words)
-            if text.isascii():
-                words += findall(text)
-            else:
-                self._split_mixed(text, words)
-            lengths.append(len(words) - before)
-        local = dict.fromkeys(words)
+        local, where, lengths, encoded = split
         info, known, pending, pending_surface = self.surface_info, self.index_of, self.pending, self.pending_surface
         tokenize, byte_char = self.space.backend.model.tokenize, _byte_encoder()
-        for i, surface in enumerate(local):
-            local[surface] = i
+        for surface in local:
             if surface not in info:
                 mapped = "".join([byte_char[b] for b in surface.encode("utf-8")])
                 ids = [t.id for t in tokenize(mapped)]
@@ -563,7 +632,6 @@ class _HashCounter:
                     pending_surface.setdefault(key, surface)
         local_hash = np.array([info[w] for w in local], dtype=np.uint64)
         local_marker = np.array([w[0] == " " for w in local], dtype=bool)
-        where = np.fromiter(map(local.__getitem__, words), np.int64, len(words))
         word_hash, word_marker = local_hash[where], local_marker[where]
         word_doc = np.repeat(np.arange(len(batch), dtype=np.int64), lengths)
         if encoded:
@@ -573,42 +641,6 @@ class _HashCounter:
             word_doc = np.concatenate([word_doc, e_doc])[order]
             word_marker = np.concatenate([word_marker, e_marker])[order]
         return word_hash, word_doc, word_marker
-
-    def _split_mixed(self, text: str, out: list[str]) -> None:
-        """Append the pre-token surfaces of a text with non-ASCII characters to ``out``.
-
-        A space after an ASCII character that is not whitespace always starts a new pre-token, and the
-        pre-tokenizer's regex sees nothing to the left of where it starts; so the text is cut there,
-        around each run of non-ASCII characters, and each side is split on its own.
-        """
-        findall = _ASCII_WORDS.findall
-        pre_tokenize = self.space.backend.pre_tokenizer.pre_tokenize_str
-        pos = 0
-        for m in _NON_ASCII.finditer(text):
-            s, e = m.span()
-            if s < pos:
-                continue
-            b = s
-            while True:
-                b = text.rfind(" ", pos, b)
-                if b <= pos or _ascii_solid(text[b - 1]):
-                    b = max(b, pos)
-                    break
-            c = e
-            while True:
-                c = text.find(" ", c)
-                if c < 0:
-                    c = len(text)
-                    break
-                if _ascii_solid(text[c - 1]):
-                    break
-                c += 1
-            out += findall(text, pos, b) if b > pos else ()
-            chunk = text[b:c]
-            out += [chunk[i:j] for _, (i, j) in pre_tokenize(chunk)]
-            pos = c
-        if pos < len(text):
-            out += findall(text, pos)
 
     def _learn_words(self, uniq: Any) -> Any:
         """The dense index of each unique word hash, with strings and flags for the words not seen before
@@ -820,6 +852,85 @@ class _HashCounter:
             word_of = self.word_of
             counts.runs = Counter({(tuple(word_of[w] for w in words), end_ok): c for c, words, end_ok in self.runs.values()})
         return counts
+
+
+# A batch cut into pre-tokens: its distinct surfaces (in order of first appearance), each word's index
+# into them (int32), the number of words of each document, and the documents to encode whole instead.
+_Split = tuple[list[str], Any, list[int], list[int]]
+
+
+class _Splitter:
+    """Cut documents into GPT-2-style pre-token surfaces in Python (for :meth:`_HashCounter.splitter`).
+
+    ASCII text is split with the byte-level pre-tokenizer's regex written for ASCII; the stretches
+    around non-ASCII characters, between spaces that surely separate words, go to the tokenizer's own
+    pre-tokenizer; documents that contain an added token's text are left to be encoded whole.
+    """
+
+    def __init__(self, added_text: Any, pre_tokenizer: Any):
+        self.added_text = added_text
+        self.pre_tokenizer = pre_tokenizer
+
+    def __call__(self, batch: list[str]) -> _Split:
+        import numpy as np
+
+        findall = _ASCII_WORDS.findall
+        added = self.added_text
+        words: list[str] = []
+        lengths: list[int] = []
+        encoded: list[int] = []
+        for d, text in enumerate(batch):
+            if added is not None and added.search(text):
+                encoded.append(d)
+                lengths.append(0)
+                continue
+            before = len(words)
+            if text.isascii():
+                words += findall(text)
+            else:
+                self._split_mixed(text, words)
+            lengths.append(len(words) - before)
+        local = dict.fromkeys(words)
+        for i, surface in enumerate(local):
+            local[surface] = i
+        where = np.fromiter(map(local.__getitem__, words), np.int32, len(words))
+        return list(local), where, lengths, encoded
+
+    def _split_mixed(self, text: str, out: list[str]) -> None:
+        """Append the pre-token surfaces of a text with non-ASCII characters to ``out``.
+
+        A space after an ASCII character that is not whitespace always starts a new pre-token, and the
+        pre-tokenizer's regex sees nothing to the left of where it starts; so the text is cut there,
+        around each run of non-ASCII characters, and each side is split on its own.
+        """
+        findall = _ASCII_WORDS.findall
+        pre_tokenize = self.pre_tokenizer.pre_tokenize_str
+        pos = 0
+        for m in _NON_ASCII.finditer(text):
+            s, e = m.span()
+            if s < pos:
+                continue
+            b = s
+            while True:
+                b = text.rfind(" ", pos, b)
+                if b <= pos or _ascii_solid(text[b - 1]):
+                    b = max(b, pos)
+                    break
+            c = e
+            while True:
+                c = text.find(" ", c)
+                if c < 0:
+                    c = len(text)
+                    break
+                if _ascii_solid(text[c - 1]):
+                    break
+                c += 1
+            out += findall(text, pos, b) if b > pos else ()
+            chunk = text[b:c]
+            out += [chunk[i:j] for _, (i, j) in pre_tokenize(chunk)]
+            pos = c
+        if pos < len(text):
+            out += findall(text, pos)
 
 
 def _counter(pairs: Iterable[tuple[Any, int]]) -> Counter:
