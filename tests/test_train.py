@@ -201,6 +201,32 @@ def test_each_mode_trains_what_it_names(mode, trained, tied_models, tmp_path):
         assert not any("trainable_tokens_delta" in n for n in names) or mode == "tokens"
 
 
+@pytest.mark.parametrize("which", ["tied", "untied"])
+def test_sparse_row_updates_move_only_the_rows_of_tokens_the_batches_hold(which, tied_models, untied_models, tmp_path):
+    """Text with ' of the' (id 602) but neither long word (600, 601): by default only row 602 moves on
+    either side; with --rows-update dense every new row of the logit side moves (each softmax pushes
+    the absent ones)."""
+    from vocabx.models import load_model
+    from vocabx.train import _token_layer
+
+    ext = (tied_models if which == "tied" else untied_models)[1]
+    texts = [f"One of the notes, part {i} of the record, said most of the rest." for i in range(40)]
+    original = load_model(ext)
+    sides = [original.get_input_embeddings().weight] + ([] if which == "tied" else [original.get_output_embeddings().weight])
+    moved = {}
+    for update in ("sparse", "dense"):
+        result = train(ext, texts, tmp_path / update, mode="tokens", max_steps=3, warmup_steps=0, rows_update=update, adapter_dtype="fp32", **FAST)
+        lm = result.model.get_base_model()
+        adapters = [_token_layer(lm.get_input_embeddings())] + ([] if which == "tied" else [_token_layer(lm.get_output_embeddings())])
+        moved[update] = [
+            [not torch.equal(a.trainable_tokens_delta["default"][k], w[600 + k]) for k in range(3)] for a, w in zip(adapters, sides)
+        ]
+    assert all(m == [False, False, True] for m in moved["sparse"]), moved
+    assert moved["dense"][-1] == [True, True, True], moved  # the side that makes logits: every row moves
+    if which == "untied":
+        assert moved["dense"][0] == [False, False, True], moved  # an input row only gets gradient where it is read
+
+
 def test_new_rows_have_their_own_learning_rate_and_can_warm_up_alone(tied_models, tmp_path):
     result = train(tied_models[1], _texts(), tmp_path / "run", max_steps=4, embedding_warmup_steps=2, warmup_steps=0, lr=1e-3, embedding_lr=5e-3, **FAST)
     log = [r for r in result.history if r["type"] == "train"]

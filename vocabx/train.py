@@ -90,6 +90,7 @@ class TrainConfig:
     lora_dropout: float = _opt(0.0, "dropout on LoRA's input (PEFT's default, 0: none)")
     lora_targets: str = _opt("all-linear", "layers LoRA adapts: all-linear (every linear layer of the blocks) or names such as q_proj,v_proj")
     embedding_warmup_steps: int = _opt(0, "train only the new rows for this many steps, then add LoRA")
+    rows_update: str = _opt("sparse", "which new rows a step moves: sparse (only those of tokens in the step's batch, without momentum) or dense (all, plain AdamW)", choices=("sparse", "dense"))
     new_token_ids: str | None = _opt(None, "rows to train as new tokens, as 49152-49200,49301 (default: the ids in the model's vocabx.json)", type=str)
     eval_every: int = _opt(200, "evaluate every N steps (0: only at the end)")
     eval_fraction: float = _opt(0.05, "share of documents held out for evaluation")
@@ -139,6 +140,7 @@ class TrainConfig:
         need(self.mixed_precision in ("auto", "bf16", "no"), "mixed_precision", "auto, bf16 or no")
         need(self.trackers in ("auto", "none"), "trackers", "auto or none")
         need(self.adapter_dtype in ("bf16", "fp32"), "adapter_dtype", "bf16 or fp32")
+        need(self.rows_update in ("sparse", "dense"), "rows_update", "sparse or dense")
         need(isinstance(self.lora_targets, str) and bool(self.lora_targets.strip()), "lora_targets", "all-linear or a comma-separated list of layer names")
         if isinstance(self.compile, bool):  # YAML `compile: true` and the Python API's compile=True
             self.compile = "yes" if self.compile else "no"
@@ -693,6 +695,39 @@ class _Checkpoints:
         return final
 
 
+def _row_ids(model: Any) -> list[tuple[Any, Any]]:
+    """Each trained new-rows parameter (PEFT's ``trainable_tokens_delta``) with the token id of each row."""
+    torch = _torch()
+    out = []
+    for module in model.modules():
+        layer = _token_layer(module)
+        if layer is None or layer is not module or layer.tied_adapter is not None:
+            continue  # (a tied layer shares its source's parameter: listed once)
+        for name in layer.active_adapters:
+            delta = layer.trainable_tokens_delta[name]
+            if delta.requires_grad:
+                out.append((delta, torch.tensor(layer.token_indices[name], dtype=torch.long, device=delta.device)))
+    return out
+
+
+def _keep_rows_in_batch(row_ids: list[tuple[Any, Any]], batches: list[Any], accelerator: Any) -> None:
+    """Zero the gradient of every new row whose token is in none of this step's batches, on any process.
+
+    Each position's softmax pushes every new row's logit down a little; Adam scales those small pushes
+    up, so rows the step never saw would move as far as the ones it did and, step after step, new tokens
+    end up too improbable wherever training has not met them yet. Only the rows of tokens in the batch
+    (as input or target) keep their gradient; without momentum (beta1 = 0 for the rows) the others do
+    not move. The presence mask is summed over processes, so every process zeroes the same rows.
+    """
+    torch = _torch()
+    seen = torch.unique(torch.cat([b.reshape(-1) for b in batches]))
+    for delta, ids in row_ids:
+        present = torch.isin(ids, seen).float()
+        present = accelerator.reduce(present, "sum") > 0 if accelerator.num_processes > 1 else present > 0
+        if delta.grad is not None:
+            delta.grad[~present] = 0
+
+
 def _trainable(model: Any) -> dict:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
@@ -962,7 +997,12 @@ class _Run:
         if self.other_params:
             groups.append({"params": self.other_params, "lr": config.lr, "weight_decay": config.weight_decay, "name": "lora" if config.mode != "full" else "all"})
         if rows:
-            groups.append({"params": rows, "lr": config.embedding_lr, "weight_decay": 0.0, "name": "rows"})
+            group = {"params": rows, "lr": config.embedding_lr, "weight_decay": 0.0, "name": "rows"}
+            if config.rows_update == "sparse":
+                group["betas"] = (0.0, 0.95)  # no momentum: a row without gradient stays where it is
+            groups.append(group)
+        # (delta parameter, the token id of each of its rows), for the sparse row update
+        self.row_ids = _row_ids(peft_model) if rows and config.rows_update == "sparse" else []
         self.n_trainable = sum(p.numel() for p in self.trained.values())
         step_module = _make_step(peft_model).to(accelerator.device)
         self.fused = False
@@ -1053,10 +1093,12 @@ class _Run:
             while self.step < self.max_steps:
                 started = time.perf_counter()
                 losses = []
+                step_ids = []
                 for micro in range(config.grad_accum):
                     m = self.step * config.grad_accum + micro
                     index = order.take(m * self.per_micro + accelerator.process_index * config.batch_size, config.batch_size)
                     ids = torch.as_tensor(self.blocks[index].astype("int64"), device=accelerator.device)
+                    step_ids.append(ids)
                     last = micro == config.grad_accum - 1
                     with contextlib.nullcontext() if last else accelerator.no_sync(self.step_module):
                         with accelerator.autocast():
@@ -1071,6 +1113,8 @@ class _Run:
                 if self.step < config.embedding_warmup_steps:
                     for p in self.other_params:  # rows alone: LoRA gets no update and no optimizer state yet
                         p.grad = None
+                if self.row_ids:
+                    _keep_rows_in_batch(self.row_ids, step_ids, accelerator)
                 grad_norm = None
                 if config.max_grad_norm > 0:
                     grad_norm = float(accelerator.clip_grad_norm_([p for p in self.trained.values() if p.grad is not None], config.max_grad_norm))
