@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--eval-docs", type=int, default=24)
     parser.add_argument("--eval-chars", type=int, default=2000)
     parser.add_argument("--eval-every", type=int, default=20)
+    parser.add_argument("--init", default=None, help="initialization of the new rows (default: vocabx adapt's, since training follows)")
+    parser.add_argument("--rows-update", default="sparse", choices=("sparse", "dense"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
     args = parser.parse_args()
     if not MEDQUAD.is_dir():
@@ -54,10 +56,13 @@ def main() -> int:
     test = take(read_corpus(MEDQUAD / "test.jsonl"), args.eval_docs, args.eval_chars)
     report = analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
     docs = train_texts[: args.train_docs]
-    results: dict = {"settings": vars(args) | {"out": str(args.out)}, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"}
+    results: dict = {"settings": {}, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"}
     with tempfile.TemporaryDirectory() as tmp:
         ext_dir = Path(tmp) / "ext"
-        ext = extend("smollm2-135m", tokens_from_report(report, args.n), tokenizer=tokenizer)
+        from vocabx.adapt import ADAPT_INIT
+
+        args.init = args.init or ADAPT_INIT
+        ext = extend("smollm2-135m", tokens_from_report(report, args.n), tokenizer=tokenizer, init=args.init)
         save_extension(ext, ext_dir)
         base_len = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
         ext_len = sum(len(ext.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
@@ -67,11 +72,12 @@ def main() -> int:
             started = time.perf_counter()
             run = train(
                 source, docs, Path(tmp) / mode, mode=mode, max_steps=args.steps, batch_size=args.batch_size,
-                block_size=args.block_size, eval_texts=test, eval_every=args.eval_every, save_every=0, seed=0,
+                block_size=args.block_size, eval_texts=test, eval_every=args.eval_every, save_every=0, seed=0, rows_update=args.rows_update,
             )
             curve = [{"step": h["step"], "eval_bpb": round(h["eval_bpb"], 4)} for h in run.history if h.get("type") == "eval" and h.get("eval_bpb") is not None]
             results[name] = {"eval_bpb": round(run.eval_bpb, 4), "curve": curve, "seconds": round(time.perf_counter() - started, 1), "tokens_per_second": run.tokens_per_second}
             print(name, json.dumps(results[name]), file=sys.stderr, flush=True)
+    results["settings"] = vars(args) | {"out": str(args.out)}
     write_results(args.out, results)
     return 0
 

@@ -695,22 +695,24 @@ class _Checkpoints:
         return final
 
 
-def _row_ids(model: Any) -> list[tuple[Any, Any]]:
-    """Each trained new-rows parameter (PEFT's ``trainable_tokens_delta``) with the token id of each row."""
+def _row_ids(model: Any) -> list[tuple[Any, Any, int]]:
+    """Each trained new-rows parameter (PEFT's ``trainable_tokens_delta``) with the token id of each row
+    and the number of rows of the embedding it belongs to."""
     torch = _torch()
     out = []
     for module in model.modules():
         layer = _token_layer(module)
         if layer is None or layer is not module or layer.tied_adapter is not None:
             continue  # (a tied layer shares its source's parameter: listed once)
+        rows = layer.get_base_layer().weight.shape[0]
         for name in layer.active_adapters:
             delta = layer.trainable_tokens_delta[name]
             if delta.requires_grad:
-                out.append((delta, torch.tensor(layer.token_indices[name], dtype=torch.long, device=delta.device)))
+                out.append((delta, torch.tensor(layer.token_indices[name], dtype=torch.long, device=delta.device), rows))
     return out
 
 
-def _keep_rows_in_batch(row_ids: list[tuple[Any, Any]], batches: list[Any], accelerator: Any) -> None:
+def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any], accelerator: Any) -> None:
     """Zero the gradient of every new row whose token is in none of this step's batches, on any process.
 
     Each position's softmax pushes every new row's logit down a little; Adam scales those small pushes
@@ -720,12 +722,17 @@ def _keep_rows_in_batch(row_ids: list[tuple[Any, Any]], batches: list[Any], acce
     not move. The presence mask is summed over processes, so every process zeroes the same rows.
     """
     torch = _torch()
-    seen = torch.unique(torch.cat([b.reshape(-1) for b in batches]))
-    for delta, ids in row_ids:
-        present = torch.isin(ids, seen).float()
-        present = accelerator.reduce(present, "sum") > 0 if accelerator.num_processes > 1 else present > 0
-        if delta.grad is not None:
-            delta.grad[~present] = 0
+    for delta, ids, rows in row_ids:
+        if delta.grad is None:
+            continue
+        # (a scatter into a mask and a multiply: no host synchronization, which matters on a GPU)
+        seen = torch.zeros(rows, dtype=torch.bool, device=ids.device)
+        for batch in batches:
+            seen[batch.reshape(-1).to(ids.device)] = True
+        present = seen[ids].to(delta.grad.dtype)
+        if accelerator.num_processes > 1:
+            present = (accelerator.reduce(present, "sum") > 0).to(delta.grad.dtype)
+        delta.grad.mul_(present.unsqueeze(1))
 
 
 def _trainable(model: Any) -> dict:
