@@ -437,6 +437,19 @@ def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_t
     assert inline.phrases[("Ġthe", "Ġkidney", "Ġstone")] >= 20  # (one per document at least)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_TRICKY), max_size=12).map("".join), max_size=8), st.integers(0, 8))
+def test_two_splits_joined_are_the_split_of_the_joined_documents(_tiny_tokenizers, texts, cut):
+    from vocabx.analyze import _HashCounter, _joined
+
+    splitter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()
+    cut = min(cut, len(texts))
+    local, where, lengths, encoded = _joined(splitter(texts[:cut]), splitter(texts[cut:]), cut)
+    want_local, want_where, want_lengths, want_encoded = splitter(texts)
+    assert local == want_local and where.tolist() == want_where.tolist()
+    assert lengths == want_lengths and encoded == want_encoded
+
+
 @pytest.mark.slow
 def test_words_split_in_python_are_smollm2s_words_on_the_legal_sample(smollm2_tokenizer):
     from vocabx.corpus import read_corpus

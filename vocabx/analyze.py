@@ -350,7 +350,7 @@ def _cores() -> int:
 
 def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: int) -> Iterator[tuple[list[str], "_Split"]]:
     """(batch, its pre-tokens) in order; with two or more cores, a worker process splits the next batch
-    while the caller counts this one (the main process splits the first batch itself meanwhile).
+    while the caller counts this one (the first batch is split half in each process).
 
     The worker is forked (no start-up imports) and only runs the splitter; the batches and the results
     are the same as splitting inline, so the counts are too. Without ``fork`` (or with one core, or one
@@ -368,8 +368,12 @@ def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: i
             yield batch, splitter(batch)
         return
     with _splitting_worker(splitter) as pool:
+        # The first batch has nothing to overlap with: each process splits half of it.
+        half = len(first) // 2
+        tail = pool.apply_async(_split_in_worker, (first[half:],))
         pending = pool.apply_async(_split_in_worker, (second,))
-        yield first, splitter(first)
+        head = splitter(first[:half])
+        yield first, _joined(head, tail.get(), half)
         current = second
         for batch in batches:
             split = pending.get()
@@ -377,6 +381,25 @@ def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: i
             yield current, split
             current = batch
         yield current, pending.get()
+
+
+def _joined(a: "_Split", b: "_Split", docs_in_a: int) -> "_Split":
+    """The split of two consecutive document lists as one: what splitting their concatenation gives."""
+    import numpy as np
+
+    local_a, where_a, lengths_a, encoded_a = a
+    local_b, where_b, lengths_b, encoded_b = b
+    local = list(local_a)
+    index = {w: i for i, w in enumerate(local)}
+    remap = np.empty(len(local_b), dtype=np.int32)
+    for j, w in enumerate(local_b):
+        i = index.get(w)
+        if i is None:
+            i = index[w] = len(local)
+            local.append(w)
+        remap[j] = i
+    where = np.concatenate([where_a, remap[where_b]]).astype(np.int32, copy=False)
+    return local, where, lengths_a + lengths_b, encoded_a + [d + docs_in_a for d in encoded_b]
 
 
 _WORKER_SPLITTER: "_Splitter | None" = None
