@@ -10,7 +10,10 @@ Strategies (``mode``):
 The new rows train through PEFT's trainable tokens (``trainable_token_indices`` on the input embedding;
 a tied output matrix follows it, an untied one gets its own rows), never ``modules_to_save``, which
 would copy, train and save both 49,152-row matrices. They have their own learning rate
-(``embedding_lr``) and can train alone for the first ``embedding_warmup_steps`` steps.
+(``embedding_lr``) and can train alone for the first ``embedding_warmup_steps`` steps. By default
+(``rows_update="sparse"``) a step moves only the rows of tokens its batches hold, without momentum:
+plain AdamW over all rows lets each softmax push every unseen row down at full step size, and held-out
+text that uses other new tokens gets worse (benchmarks/RESULTS.md, "Sparse row updates").
 
 The training step does not run PEFT's embedding layers as they are: those rebuild the whole matrix on
 every forward and compute the full vocabulary x hidden gradient of the output matrix, to keep a few
