@@ -43,6 +43,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 import unicodedata
 from collections import Counter, defaultdict
@@ -353,8 +354,8 @@ def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: i
     while the caller counts this one (the first batch is split half in each process).
 
     The worker is forked (no start-up imports) and only runs the splitter; the batches and the results
-    are the same as splitting inline, so the counts are too. Without ``fork`` (or with one core, or one
-    batch) everything is split inline.
+    are the same as splitting inline, so the counts are too. Off Linux (or with one core, or one batch)
+    everything is split inline.
     """
     import multiprocessing
 
@@ -362,7 +363,8 @@ def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: i
     if first is None:
         return
     second = next(batches, None)
-    if second is None or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    # (fork only on Linux: macOS's system libraries are not fork-safe, which is why Python spawns there)
+    if second is None or workers < 2 or not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         yield first, splitter(first)
         for batch in itertools.chain([second] if second is not None else [], batches):
             yield batch, splitter(batch)
