@@ -44,6 +44,21 @@ def sample(files: list[Path], docs: int, chars: int) -> list[str]:
     return out
 
 
+def bpb(model, tokenizer, texts: list[str]) -> float:
+    """Bits per byte of texts, rounded as the tables show it (windows of 1,024 tokens, 8 at a time)."""
+    from vocabx.metrics import bits_per_byte
+
+    return round(bits_per_byte(model, tokenizer, texts, block_size=1024, batch_size=8)["bpb"], 4)
+
+
+def top_tokens(train_texts, tokenizer, n: int) -> list:
+    """The analyzer's top n candidates for a domain's training texts (no holdout), as tokens to add."""
+    from vocabx.analyze import SelectSettings, analyze
+    from vocabx.extend import tokens_from_report
+
+    return tokens_from_report(analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=n)).report, n)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=8192, help="new tokens (default 8192)")
@@ -62,18 +77,13 @@ def main() -> int:
 
     import vocabx.initialize as vinit
     from vocabx import load_model, load_tokenizer, read_corpus
-    from vocabx.analyze import SelectSettings, analyze
-    from vocabx.extend import extend, tokens_from_report
-    from vocabx.metrics import bits_per_byte
+    from vocabx.extend import extend
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer("smollm2-135m")
     base_model = load_model("smollm2-135m")
     general = sample(GENERAL, args.docs, args.chars)
     results: dict = {"n": args.n, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}
-
-    def bpb(model, tok, texts):
-        return round(bits_per_byte(model, tok, texts, block_size=1024, batch_size=8)["bpb"], 4)
 
     base_general = bpb(base_model, tokenizer, general)
     results["base_general_bpb"] = base_general
@@ -83,8 +93,7 @@ def main() -> int:
         folder = DOMAINS[name]
         domain = sample([folder / "test.jsonl"], args.docs, args.chars)
         started = time.perf_counter()
-        report = analyze(read_corpus(folder / "train.jsonl"), tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
-        new = tokens_from_report(report, args.n)
+        new = top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n)
         row: dict = {"analyze_seconds": round(time.perf_counter() - started, 1), "base_domain_bpb": bpb(base_model, tokenizer, domain), "strategies": {}}
         for strategy, nats in runs:
             vinit.MEAN_SHIFT_NATS = default_nats if nats is None else nats

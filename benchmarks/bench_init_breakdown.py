@@ -25,7 +25,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench_init import DOMAINS, GENERAL, ROOT, SHARED, sample  # the same corpora and samples as the strategy table
+from bench_init import DOMAINS, GENERAL, ROOT, SHARED, sample, top_tokens  # the same corpora and samples as the strategy table
 from common import write_results
 
 
@@ -115,16 +115,14 @@ def main() -> int:
     import torch
 
     from vocabx import load_model, load_tokenizer, read_corpus
-    from vocabx.analyze import SelectSettings, analyze
-    from vocabx.extend import extend, tokens_from_report
+    from vocabx.extend import extend
     from vocabx.metrics import context_token_id
 
     tokenizer = load_tokenizer("smollm2-135m")
     base = load_model("smollm2-135m").eval()
     context_id = context_token_id(tokenizer)
     general = sample(GENERAL, args.docs, args.chars)
-    report = analyze(read_corpus(DOMAINS[args.domain] / "train.jsonl"), tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
-    new = tokens_from_report(report, args.n)
+    new = top_tokens(read_corpus(DOMAINS[args.domain] / "train.jsonl"), tokenizer, args.n)
     results: dict = {"domain": args.domain, "n": args.n, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}", "inits": {}}
     for init in args.inits.split(","):
         ext = extend(load_model("smollm2-135m"), new, tokenizer=tokenizer, init=init)

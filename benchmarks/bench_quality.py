@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_init import top_tokens
 from common import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,15 +47,14 @@ def main() -> int:
     import torch
 
     from vocabx import load_tokenizer, read_corpus
-    from vocabx.analyze import SelectSettings, analyze
     from vocabx.evaluate import take
-    from vocabx.extend import extend, save_extension, tokens_from_report
+    from vocabx.extend import extend, save_extension
     from vocabx.train import train
 
     tokenizer = load_tokenizer("smollm2-135m")
     train_texts = list(read_corpus(MEDQUAD / "train.jsonl"))
     test = take(read_corpus(MEDQUAD / "test.jsonl"), args.eval_docs, args.eval_chars)
-    report = analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
+    new = top_tokens(train_texts, tokenizer, args.n)
     docs = train_texts[: args.train_docs]
     results: dict = {"settings": {}, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +62,7 @@ def main() -> int:
         from vocabx.adapt import ADAPT_INIT
 
         args.init = args.init or ADAPT_INIT
-        ext = extend("smollm2-135m", tokens_from_report(report, args.n), tokenizer=tokenizer, init=args.init)
+        ext = extend("smollm2-135m", new, tokenizer=tokenizer, init=args.init)
         save_extension(ext, ext_dir)
         base_len = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
         ext_len = sum(len(ext.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)

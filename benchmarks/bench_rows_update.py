@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_init import DOMAINS, GENERAL, ROOT, SHARED, sample
+from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample, top_tokens
 from common import write_results
 
 
@@ -39,9 +39,7 @@ def main() -> int:
 
     import vocabx
     from vocabx import load_model, load_tokenizer, read_corpus
-    from vocabx.analyze import SelectSettings, analyze
-    from vocabx.extend import extend, save_extension, tokens_from_report
-    from vocabx.metrics import bits_per_byte
+    from vocabx.extend import extend, save_extension
 
     tokenizer = load_tokenizer("smollm2-135m")
     folder = DOMAINS["medquad"]
@@ -51,20 +49,17 @@ def main() -> int:
     general = sample(GENERAL, 16, 1200)
     domain = sample([folder / "test.jsonl"], 16, 1200)
 
-    def bpb(model, tok, texts):
-        return round(bits_per_byte(model, tok, texts, block_size=1024, batch_size=8)["bpb"], 4)
-
     base = load_model("smollm2-135m")
     base_domain, base_general = bpb(base, tokenizer, domain), bpb(base, tokenizer, general)
     del base
-    report = analyze(read_corpus(folder / "train.jsonl"), tokenizer, holdout=None, settings=SelectSettings(max_new=args.n)).report
+    new = top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n)
     results: dict = {
         "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        ext = extend(load_model("smollm2-135m"), tokens_from_report(report, args.n), tokenizer=tokenizer, init="mean_shift")
+        ext = extend(load_model("smollm2-135m"), new, tokenizer=tokenizer, init="mean_shift")
         d0, g0 = bpb(ext.model, ext.tokenizer, domain), bpb(ext.model, ext.tokenizer, general)
         results["init"] = {"domain_change": round(d0 / base_domain - 1, 4), "general_change": round(g0 / base_general - 1, 4)}
         save_extension(ext, Path(tmp) / "ext")
