@@ -725,13 +725,14 @@ def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any],
     not move. The presence mask is summed over processes, so every process zeroes the same rows.
     """
     torch = _torch()
-    for delta, ids, rows in row_ids:
+    # (a scatter into one mask and a multiply per side: no host synchronization, which matters on a GPU)
+    device = row_ids[0][1].device
+    seen = torch.zeros(max(rows for _, _, rows in row_ids), dtype=torch.bool, device=device)
+    for batch in batches:
+        seen[batch.reshape(-1).to(device)] = True
+    for delta, ids, _ in row_ids:
         if delta.grad is None:
             continue
-        # (a scatter into a mask and a multiply: no host synchronization, which matters on a GPU)
-        seen = torch.zeros(rows, dtype=torch.bool, device=ids.device)
-        for batch in batches:
-            seen[batch.reshape(-1).to(ids.device)] = True
         present = seen[ids].to(delta.grad.dtype)
         if accelerator.num_processes > 1:
             present = (accelerator.reduce(present, "sum") > 0).to(delta.grad.dtype)
