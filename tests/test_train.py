@@ -429,9 +429,10 @@ def test_out_of_memory_suggests_a_smaller_batch_or_checkpointing(tied_models, co
 
 def test_bad_settings_are_collected_into_one_error_naming_each_flag():
     with pytest.raises(VocabxError) as caught:
-        TrainConfig(mode="adapter", batch_size=0, lr=-1, lora_dropout=1.5)
+        TrainConfig(mode="adapter", batch_size=0, lr=-1, lora_dropout=1.5, rows_update="lazy")
     message = str(caught.value)
-    for part in ("--mode must be one of", "--batch-size must be a positive int", "--lr must be a positive number", "--lora-dropout must be in [0, 1)"):
+    for part in ("--mode must be one of", "--batch-size must be a positive int", "--lr must be a positive number", "--lora-dropout must be in [0, 1)",
+                 "--rows-update must be sparse or dense, got 'lazy'"):
         assert part in message
 
 
