@@ -1,7 +1,8 @@
 """Where an extended model loses bits on general text right after `extend`: a per-position breakdown.
 
 smollm2-135m extended by the analyzer's top N tokens for a domain's train.jsonl (../shared/corpora),
-scored on a fixed sample of the general corpora (Wikipedia + web text), base model against extended:
+scored on a fixed sample of the general corpora (Wikipedia + web text; or, with ``--text domain``, of the
+domain's test.jsonl), base model against extended:
 
 1. stolen mass: the general text tokenized with the *base* tokenizer, scored by the extended model over
    its whole vocabulary and over the base vocabulary alone. The difference is what the new rows cost
@@ -11,7 +12,7 @@ scored on a fixed sample of the general corpora (Wikipedia + web text), base mod
    model's loss over the same characters, grouped as: a new token predicted ("new target"), the token
    right after a new token ("after new"), and every other position ("other").
 
-    python benchmarks/bench_init_breakdown.py [--domain medquad] [--n 8192] [--inits mean,mean_shift]
+    python benchmarks/bench_init_breakdown.py [--domain medquad] [--n 8192] [--inits mean,mean_shift] [--text general|domain]
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--chars", type=int, default=1200)
     parser.add_argument("--inits", default="mean,mean_shift")
+    parser.add_argument("--text", default="general", choices=("general", "domain"), help="score the general sample (default) or the domain's test sample")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init_breakdown.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -121,9 +123,9 @@ def main() -> int:
     tokenizer = load_tokenizer("smollm2-135m")
     base = load_model("smollm2-135m").eval()
     context_id = context_token_id(tokenizer)
-    general = sample(GENERAL, args.docs, args.chars)
+    general = sample(GENERAL, args.docs, args.chars) if args.text == "general" else sample([DOMAINS[args.domain] / "test.jsonl"], args.docs, args.chars)
     new = top_tokens(read_corpus(DOMAINS[args.domain] / "train.jsonl"), tokenizer, args.n)
-    results: dict = {"domain": args.domain, "n": args.n, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}", "inits": {}}
+    results: dict = {"domain": args.domain, "text": args.text, "n": args.n, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}", "inits": {}}
     for init in args.inits.split(","):
         ext = extend(load_model("smollm2-135m"), new, tokenizer=tokenizer, init=init)
         model = ext.model.eval()

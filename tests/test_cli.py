@@ -142,3 +142,12 @@ def test_stdin_corpus(tiny_model_dir):
 def test_no_command_prints_help():
     result = _run()
     assert result.returncode == 2 and "usage: vocabx" in result.stdout
+
+
+def test_adapt_names_an_empty_eval_corpus(capsys, tiny_model_dir, corpus_dir, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"text": " "}) + "\n")
+    code = main(["adapt", str(corpus_dir), "--model", str(tiny_model_dir), "--eval", str(empty), "-o", str(tmp_path / "run")])
+    assert code == 2
+    assert f"{empty} has no text" in capsys.readouterr().err  # the reader names the file before any stage runs
+    assert not (tmp_path / "run").exists()

@@ -100,6 +100,25 @@ def test_adapt_runs_every_stage_then_skips_what_is_unchanged(tiny_base, tmp_path
     assert again == metrics
 
 
+def test_adapt_evaluates_on_a_given_test_corpus_and_trains_on_every_document(tiny_base, tmp_path):
+    texts, test = _docs(80)[:60], _docs(80)[60:]
+    lines: list[str] = []
+    metrics = adapt(texts, tmp_path / "run", model=str(tiny_base), budget="quick", eval_texts=test, log=lines.append)
+    assert list(metrics["corpora"]) == ["domain test"]
+    plan = budget_of("quick")
+    scored = [t[: plan.eval_chars] for t in test[: plan.eval_docs]]
+    assert metrics["corpora"]["domain test"]["base"]["bytes"] == sum(len(t.encode()) for t in scored)
+    trained = json.loads((tmp_path / "run" / "adapter" / "vocabx_train.json").read_text())
+    data = trained["data"]
+    assert data["train_docs"] + data["eval_docs"] == len(texts)  # no holdout taken from the training corpus
+    # another test corpus: analysis, extension and training are reused, only the evaluation reruns
+    lines.clear()
+    adapt(texts, tmp_path / "run", model=str(tiny_base), budget="quick", eval_texts=test[:5], log=lines.append)
+    assert [line.split(":")[1].strip().startswith("up to date") for line in lines] == [True, True, True, False]
+    with pytest.raises(VocabxError, match="--eval corpus holds no text"):
+        adapt(texts, tmp_path / "run2", model=str(tiny_base), eval_texts=["  "])
+
+
 def test_adapt_refuses_a_folder_of_other_files(tiny_base, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")

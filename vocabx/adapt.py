@@ -80,13 +80,19 @@ def adapt(
     model: str = "smollm2-135m",
     budget: str = "quick",
     general: list[str] | None = None,
+    eval_texts: list[str] | None = None,
     holdout: float = 0.1,
     seed: int = 0,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
     sources: list[str] | None = None,
 ) -> dict:
-    """Run every stage that is not already done with the same inputs; return the final comparison."""
+    """Run every stage that is not already done with the same inputs; return the final comparison.
+
+    The domain evaluation uses ``eval_texts`` when given (a test set of the user's own, such as other
+    sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
+    fraction of ``texts``, which neither the analyzer nor the trainer sees.
+    """
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
     from vocabx.extend import extend, save_extension, tokens_from_report
@@ -98,15 +104,23 @@ def adapt(
     run = Path(run_dir)
     state = _load_state(run, overwrite)
     corpus_id = corpus_fingerprint(texts)
-    train_texts_iter, held = split_holdout(iter(texts), holdout, seed)
-    train_texts = list(train_texts_iter)
-    if not held:
-        raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
+    if eval_texts is not None:
+        held = [t for t in eval_texts if t.strip()]
+        if not held:
+            raise VocabxError("the --eval corpus holds no text; give documents to evaluate on, or leave --eval out to hold out part of the corpus")
+        train_texts = list(texts)
+        split = "all"  # (the analysis and training see every document, whatever the test corpus)
+    else:
+        train_texts_iter, held = split_holdout(iter(texts), holdout, seed)
+        train_texts = list(train_texts_iter)
+        if not held:
+            raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
+        split = holdout
     keys = {
-        "analyze": _fingerprint(corpus_id, model, holdout, seed),
+        "analyze": _fingerprint(corpus_id, model, split, seed),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT),
         "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed),
-        "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or [])),
+        "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
     }
     chain = ""
     stale = False
@@ -152,7 +166,7 @@ def adapt(
         else:
             adapted = load_side(model, run / _folder("train"))
             base = Side(load_model(model), tokenizer, set(), label=model)
-            corpora = {"held-out domain": take(held, plan.eval_docs, plan.eval_chars)}
+            corpora = {"held-out domain" if eval_texts is None else "domain test": take(held, plan.eval_docs, plan.eval_chars)}
             metrics = evaluate(base, adapted, corpora, {"general": take(general, plan.eval_docs, plan.eval_chars)} if general else None)
             write_metrics(metrics, folder)
             summary = {"corpora": list(metrics["corpora"])}

@@ -567,8 +567,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     budget_of(args.budget)
     texts = list(read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs))
     general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs)) if args.general else None
+    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
-    metrics = adapt(texts, args.output, model=args.model, budget=args.budget, general=general, holdout=args.holdout, seed=args.seed, overwrite=args.overwrite, log=log, sources=list(args.corpus))
+    metrics = adapt(texts, args.output, model=args.model, budget=args.budget, general=general, eval_texts=eval_texts, holdout=args.holdout, seed=args.seed, overwrite=args.overwrite, log=log, sources=list(args.corpus))
     emit(args, metrics, comparison_table(metrics) + f"\n\nrun folder: {args.output}")
     return 0
 
@@ -579,7 +580,8 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (reused: finished stages are skipped)")
     parser.add_argument("--budget", default="quick", help="quick, standard or full (default quick)")
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
-    parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation (default 0.1)")
+    parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains")
+    parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
 
