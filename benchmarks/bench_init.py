@@ -51,12 +51,15 @@ def bpb(model, tokenizer, texts: list[str]) -> float:
     return round(bits_per_byte(model, tokenizer, texts, block_size=1024, batch_size=8)["bpb"], 4)
 
 
-def top_tokens(train_texts, tokenizer, n: int) -> list:
-    """The analyzer's top n candidates for a domain's training texts (no holdout), as tokens to add."""
+def top_tokens(train_texts, tokenizer, n: int, *, reference=None, **settings) -> list:
+    """The analyzer's top n candidates for a domain's training texts (no holdout), as tokens to add.
+
+    ``reference`` and ``settings`` (fields of ``SelectSettings`` other than ``max_new``) go to the analyzer."""
     from vocabx.analyze import SelectSettings, analyze
     from vocabx.extend import tokens_from_report
 
-    return tokens_from_report(analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=n)).report, n)
+    report = analyze(train_texts, tokenizer, reference=reference, holdout=None, settings=SelectSettings(max_new=n, **settings)).report
+    return tokens_from_report(report, n)
 
 
 def main() -> int:

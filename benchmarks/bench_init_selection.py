@@ -27,25 +27,19 @@ import sys
 import time
 from pathlib import Path
 
-from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample
+from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample, top_tokens
 from common import write_results
 
 
 def choose(variant: str, train: list[str], tokenizer, n: int, reference: list[str], counts) -> list:
-    from vocabx.analyze import SelectSettings, analyze
-    from vocabx.extend import tokens_from_report
-
     if variant == "all":
-        return tokens_from_report(analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=n)).report, n)
+        return top_tokens(train, tokenizer, n)
     if variant == "no-phrases":
-        settings = SelectSettings(max_new=n, kinds=("word", "subword"))
-        return tokens_from_report(analyze(train, tokenizer, holdout=None, settings=settings).report, n)
+        return top_tokens(train, tokenizer, n, kinds=("word", "subword"))
     if variant == "reference":
-        report = analyze(train, tokenizer, reference=reference, holdout=None, settings=SelectSettings(max_new=n)).report
-        return tokens_from_report(report, n)
+        return top_tokens(train, tokenizer, n, reference=reference)
     if variant.startswith("cohesion-"):
         tau = float(variant.split("-", 1)[1])
-        ranked = tokens_from_report(analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=2 * n)).report, 2 * n)
         marker = "Ġ"
 
         def cohesive(tok) -> bool:
@@ -55,7 +49,7 @@ def choose(variant: str, train: list[str], tokenizer, n: int, reference: list[st
             head = counts.phrases.get(parts[:-1], 0) if len(parts) > 2 else counts.words.get(parts[0], 0)
             return counts.phrases.get(parts, 0) >= tau * max(head, 1)
 
-        return [t for t in ranked if cohesive(t)][:n]
+        return [t for t in top_tokens(train, tokenizer, 2 * n) if cohesive(t)][:n]
     raise SystemExit(f"unknown variant {variant!r}")
 
 
