@@ -641,3 +641,76 @@ def test_held_out_projection_matches_the_real_extended_tokenizer_on_legal(smollm
     real = 1 - extended / base
     assert real > 0.2
     assert abs(projected - real) <= 0.015, (projected, real)
+
+
+OVERLAPPING = [
+    "In accordance with the terms of this Agreement, the Distributor shall be bound by the terms of this Agreement.",
+    "The terms of this Agreement shall be read in accordance with the law; in accordance with the terms of the law.",
+    "Each party shall be bound by the terms of the Agreement and shall act in accordance with this Agreement.",
+    "The Distributor shall be liable in accordance with the terms of this Agreement and the terms of the law.",
+]
+
+
+@pytest.mark.parametrize("max_phrase_words", [2, 3, 4])
+def test_overlaps_pushed_from_the_counters_table_rank_what_looking_them_up_ranks(space, monkeypatch, max_phrase_words):
+    # With the counter's table, each chosen phrase pushes its overlaps (found among the n-grams that start
+    # or end with it) to the phrases it overlaps; without it, each phrase looks the unions up. Same ranking,
+    # savings included, on text where the chosen phrases overlap each other a lot.
+    import vocabx.analyze as _  # noqa: F401
+    analyze_module = sys.modules["vocabx.analyze"]
+
+    texts = [f"{a} {b}" for a in OVERLAPPING for b in OVERLAPPING]
+    counts = count_corpus(texts, space, max_phrase_words=max_phrase_words)
+    chosen_settings = SelectSettings(min_count=2, min_docs=2, max_phrase_words=max_phrase_words, kinds=("phrase",))
+    pushed, model = select_candidates(counts, space, chosen_settings)
+    assert model._overlaps is not None
+    monkeypatch.setattr(analyze_module._OverlapIndex, "fits", staticmethod(lambda table: False))
+    looked_up, plain = select_candidates(counts, space, chosen_settings)
+    assert plain._overlaps is None
+    assert [c.as_dict() for c in pushed] == [c.as_dict() for c in looked_up]
+    phrases = [tuple(c.parts) for c in pushed]
+    overlaps = [(p, q) for p in phrases for q in phrases if p != q and any(p[-k:] == q[:k] for k in range(1, min(len(p), len(q))))]
+    assert len(phrases) >= 5 and overlaps  # (the case this checks: chosen phrases that overlap)
+
+
+def test_examples_found_by_the_worker_process_are_the_ones_found_inline(space, monkeypatch):
+    import vocabx.analyze as _  # noqa: F401
+    analyze_module = sys.modules["vocabx.analyze"]
+
+    texts = MIXED * 4 + [f"{a} {b}" for a in OVERLAPPING for b in OVERLAPPING]
+    monkeypatch.setattr(analyze_module, "_cores", lambda: 1)
+    inline = analyze(texts, space.backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
+    monkeypatch.setattr(analyze_module, "_cores", lambda: 2)
+    monkeypatch.setattr(analyze_module, "_EXAMPLES_IN_WORKER_CHARS", 0)
+    monkeypatch.setattr(analyze_module._Examples, "CHUNK", 3)  # several chunks
+    started = []
+    real_start = analyze_module._Examples.start.__func__
+
+    def start(cls, workers=None):
+        out = real_start(cls, workers)
+        started.append(out.process is not None)
+        return out
+
+    monkeypatch.setattr(analyze_module._Examples, "start", classmethod(start))
+    in_worker = analyze(texts, space.backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
+    if sys.platform.startswith("linux"):
+        assert started == [True]
+    examples = [c.example for c in inline.candidates]
+    assert len(examples) > 10 and all(examples)
+    assert [c.example for c in in_worker.candidates] == examples
+
+
+def test_examples_are_found_here_when_the_worker_is_gone(space):
+    import vocabx.analyze as _  # noqa: F401
+    analyze_module = sys.modules["vocabx.analyze"]
+
+    docs = ["the kidney stone", "in accordance with the terms"]
+    examples = analyze_module._Examples.start(workers=2)
+    if examples.process is not None:
+        examples.process.kill()
+        examples.process.join()
+    examples.begin(docs, min_chars=0)
+    for surface in (" kidney", " terms", " absent"):
+        examples.surfaces.append(surface)
+    assert examples.result() == ["the kidney stone", "in accordance with the terms", ""]
+    examples.close()

@@ -41,6 +41,7 @@ import heapq
 import itertools
 import json
 import math
+import operator
 import os
 import re
 import sys
@@ -417,29 +418,42 @@ def _split_in_worker(batch: list[str]) -> "_Split":
     return _WORKER_SPLITTER(batch)
 
 
-@contextlib.contextmanager
-def _splitting_worker(splitter: "_Splitter") -> Iterator[Any]:
+def _splitting_worker(splitter: "_Splitter") -> Any:
     """One forked worker process holding ``splitter`` (handed over by the fork, not pickled)."""
+    return _forked_worker(_set_worker_splitter, splitter)
+
+
+@contextlib.contextmanager
+def _forked_worker(initializer: Callable[[Any], None], state: Any) -> Iterator[Any]:
+    """A pool of one forked worker process, set up by ``initializer(state)`` (the state is handed over
+    by the fork, not pickled)."""
     import multiprocessing
+
+    with _quiet_fork():
+        pool = multiprocessing.get_context("fork").Pool(1, initializer=initializer, initargs=(state,))
+    try:
+        yield pool
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+@contextlib.contextmanager
+def _quiet_fork() -> Iterator[None]:
+    """Around a fork: the child must not start the tokenizers library's thread pool (nor warn about it);
+    setting the variable, for the fork only, tells the library that parallelism is configured."""
     import warnings
 
-    # The child must not start the tokenizers library's thread pool after the fork (nor warn about it):
-    # setting the variable, for the fork only, tells the library that parallelism is configured.
     unset = "TOKENIZERS_PARALLELISM" not in os.environ
     if unset:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # (3.12+: "use of fork() may lead to deadlocks")
-            pool = multiprocessing.get_context("fork").Pool(1, initializer=_set_worker_splitter, initargs=(splitter,))
+            yield
     finally:
         if unset:
             del os.environ["TOKENIZERS_PARALLELISM"]
-    try:
-        yield pool
-    finally:
-        pool.terminate()
-        pool.join()
 
 
 @contextlib.contextmanager
@@ -857,22 +871,21 @@ class _HashCounter:
         # (hash) order
         strings = np.array(words + [""], dtype=object)
         table = np.empty(len(self.p_hash), dtype=object)
-        # the word indexes of each phrase short enough to be a candidate (-1 after its end)
-        short = self.max_words
-        matrix = np.full((len(self.p_hash), short), -1, dtype=np.int32)
-        for n in np.unique(self.p_len).tolist():
+        # the word indexes of each phrase (-1 after its end)
+        lengths = np.unique(self.p_len).tolist()
+        matrix = np.full((len(self.p_hash), max(lengths, default=self.max_words)), -1, dtype=np.int32)
+        for n in lengths:
             rows = np.flatnonzero(self.p_len == n)
             block = np.concatenate(self.blocks[n])[self.p_ref[rows]]
             table[rows] = np.fromiter(zip(*(strings[block[:, j]].tolist() for j in range(n))), dtype=object, count=len(rows))
-            if n <= short:
-                matrix[rows, :n] = block
+            matrix[rows, :n] = block
         keys: list[tuple[str, ...]] = table.tolist()
         phrases = _counter(zip(keys, self.p_count.tolist()))
         has_docs = np.flatnonzero(self.p_docs)
         phrase_docs = _counter(zip(table[has_docs].tolist(), self.p_docs[has_docs].tolist()))
         counts.phrases, counts.phrase_docs = phrases, phrase_docs
         if len(phrases) == len(keys) and len(phrase_docs) == len(has_docs):
-            counts.phrase_table = _PhraseTable(counts, keys, self.p_count, self.p_docs, self.p_len, matrix, words)
+            counts.phrase_table = _PhraseTable(counts, keys, self.p_count, self.p_docs, self.p_len, matrix, words, self.max_words)
         if self.collect_runs:
             word_of = self.word_of
             counts.runs = Counter({(tuple(word_of[w] for w in words), end_ok): c for c, words, end_ok in self.runs.values()})
@@ -981,23 +994,24 @@ def _ascii_solid(ch: str) -> bool:
 
 class _PhraseTable:
     """The counter's n-gram table in the order of ``Counts.phrases``: keys, counts, documents, lengths
-    and word indexes (into ``words``) of the phrases up to the counter's longest candidate.
+    and word indexes (into ``words``, -1 after a phrase's end) of every phrase.
 
     Valid while the Counts it was made for still holds the same phrase dicts with as many keys.
     """
 
-    __slots__ = ("phrases", "phrase_docs", "size", "keys", "count", "docs", "length", "matrix", "words")
+    __slots__ = ("phrases", "phrase_docs", "size", "keys", "count", "docs", "length", "matrix", "words", "candidate_words")
 
-    def __init__(self, counts: "Counts", keys: list, count: Any, docs: Any, length: Any, matrix: Any, words: list[str]):
+    def __init__(self, counts: "Counts", keys: list, count: Any, docs: Any, length: Any, matrix: Any, words: list[str], candidate_words: int):
         self.phrases, self.phrase_docs, self.size = counts.phrases, counts.phrase_docs, len(counts.phrases)
         self.keys, self.count, self.docs, self.length, self.matrix, self.words = keys, count, docs, length, matrix, words
+        self.candidate_words = candidate_words  # the counter's longest candidate (longer n-grams have no document counts)
 
     def valid_for(self, counts: "Counts", max_words: int) -> bool:
         return (
             counts.phrases is self.phrases
             and counts.phrase_docs is self.phrase_docs
             and len(counts.phrases) == self.size == len(self.keys)
-            and max_words <= self.matrix.shape[1]
+            and max_words <= self.candidate_words
         )
 
 
@@ -1075,6 +1089,118 @@ class Candidate:
 _CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
 
 
+_second = operator.itemgetter(1)
+
+
+class _OverlapIndex:
+    """Where each chosen phrase overlaps other phrases, pushed to those phrases as it is chosen.
+
+    A chosen phrase q of m words overlaps the end of a phrase P by k words (1 <= k < m) exactly where
+    the n-gram U = P + q[k:] occurs, so U ends with q; it overlaps P's start by k words where
+    U = q + P[k:] occurs, so U starts with q. Finding the n-grams that start or end with q in the
+    counter's table (rows sorted by their first three words, and by their last three read backwards)
+    lists every such P with the co-count, once per choice, where looking each union up per P and per
+    chosen phrase tries millions of unions that never occur. Only phrases that can still be chosen
+    (``live``) get entries. ``right_of[P]`` and ``left_of[P]`` hold the (q, k, co-count) entries in
+    the order the q were chosen, for :meth:`SavingsModel._overlapping` to sort by k.
+    """
+
+    def __init__(self, table: "_PhraseTable", max_words: int, live: list[tuple[str, ...]]):
+        import numpy as np
+
+        self.np, self.keys, self.count, self.max_words = np, table.keys, table.count, max_words
+        self.ids = {w: i for i, w in enumerate(table.words)}
+        self.base = base = len(table.words) + 1  # word index + 1 in each digit; 0: past the phrase's end
+        rows = np.flatnonzero(table.length >= 3)  # (a union is longer than q, which has 2+ words)
+        matrix, length = table.matrix[rows].astype(np.int64) + 1, table.length[rows].astype(np.int64)
+        if matrix.shape[1] < 4:
+            matrix = np.pad(matrix, ((0, 0), (0, 4 - matrix.shape[1])))
+        self.sides = []
+        for backward in (True, False):
+            if backward:  # words L-1, L-2, ...
+                at = length[:, None] - 1 - np.arange(4)[None, :]
+                digits = np.where(at >= 0, np.take_along_axis(matrix, np.maximum(at, 0), axis=1), 0)
+            else:
+                digits = matrix[:, :4]
+            head = (digits[:, 0] * base + digits[:, 1]) * base + digits[:, 2]
+            order = np.argsort(head)
+            self.sides.append((rows[order], head[order], digits[order, 3], length[order]))
+        # only phrases that can still be chosen get entries (None: no entry yet)
+        self.right_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
+        self.left_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
+
+    @staticmethod
+    def fits(table: "_PhraseTable") -> bool:
+        """Whether three word digits fit in one int64 key."""
+        return (len(table.words) + 1) ** 3 < 2**63
+
+    def _rows_with(self, backward: bool, digits: list[int]) -> list[int]:
+        """Table rows longer than q whose first words, read forwards or backwards, are q's (``digits``),
+        short enough to leave a phrase P of at most ``max_words`` words."""
+        rows, head, fourth, length = self.sides[0 if backward else 1]
+        b, m = self.base, len(digits)
+        first = (digits[0] * b + digits[1]) * b
+        if m == 2:
+            lo, hi = head.searchsorted([first + 1, first + b]).tolist()  # (first + 0: q's own row)
+            if lo == hi:
+                return []
+            keep = length[lo:hi] <= self.max_words + 1
+        else:
+            lo, hi = head.searchsorted([first + digits[2], first + digits[2] + 1]).tolist()
+            if lo == hi:
+                return []
+            span = length[lo:hi]
+            keep = (span > m) & (span <= self.max_words + m - 1)
+            if m == 4:
+                keep &= fourth[lo:hi] == digits[3]
+        return rows[lo:hi][keep].tolist()
+
+    def add(self, q: tuple[str, ...]) -> None:
+        ids = self.ids
+        digits = [ids.get(w, -1) + 1 for w in q]
+        m = len(q)
+        if 0 in digits or not 2 <= m <= 4:
+            return
+        keys, count, most = self.keys, self.count, self.max_words
+        for right in (True, False):
+            rows = self._rows_with(right, digits[::-1] if right else digits)
+            if not rows:
+                continue
+            target = self.right_of if right else self.left_of
+            get = target.get
+            cos = count[rows].tolist()
+            if m == 2:  # (most chosen phrases: one overlap length, P one word shorter than the n-gram)
+                for row, co in zip(rows, cos):
+                    u = keys[row]
+                    p = u[:-1] if right else u[1:]
+                    entries = get(p, 0)
+                    if entries is None:
+                        target[p] = [(q, 1, co)]
+                    elif entries != 0:  # (0: not a phrase that can be chosen)
+                        entries.append((q, 1, co))
+                continue
+            for row, co in zip(rows, cos):
+                u = keys[row]
+                n = len(u) - m  # P's length for k = 1, less one
+                for k in range(1, m):
+                    n += 1
+                    if n > most:
+                        break
+                    p = u[:n] if right else u[m - k :]
+                    entries = get(p, 0)
+                    if entries is None:
+                        target[p] = [(q, k, co)]
+                    elif entries != 0:
+                        entries.append((q, k, co))
+
+    def overlapping(self, parts: tuple[str, ...], right: bool) -> list[tuple[tuple[str, ...], int, int]]:
+        entries = (self.right_of if right else self.left_of).get(parts)
+        if not entries:
+            return []
+        # by overlap length, in the order chosen within one length (a stable sort)
+        return sorted(entries, key=_second) if len(entries) > 1 else entries
+
+
 class SavingsModel:
     """The token count of a corpus as candidates are added, computed from its word and phrase tables.
 
@@ -1084,7 +1210,7 @@ class SavingsModel:
     and the remaining count of each phrase.
     """
 
-    def __init__(self, counts: Counts, space: TokenSpace):
+    def __init__(self, counts: Counts, space: TokenSpace, *, overlaps: _OverlapIndex | None = None):
         self.space = space
         self.counts = counts
         self.remaining: dict[str, int] = dict(counts.words)
@@ -1112,6 +1238,8 @@ class SavingsModel:
         self._fired_first: set[str] = set()  # the first words of the chosen phrases
         # per phrase P and overlap length: how many indexed phrases were read, and the overlaps found
         self._overlap_seen: dict[tuple[tuple[str, ...], bool], list[list]] = {}
+        # or, given, the chosen phrases' overlaps pushed to the phrases they overlap (the same lists)
+        self._overlaps = overlaps
 
     # -- current state ------------------------------------------------------------------------------
 
@@ -1220,6 +1348,8 @@ class SavingsModel:
         The index lists only grow and the co-counts are fixed, so each P keeps what it found per overlap
         length and how far it read each list; a re-evaluation reads only the phrases chosen since.
         """
+        if self._overlaps is not None:
+            return self._overlaps.overlapping(parts, right)
         n = len(parts)
         key = (parts, right)
         state = self._overlap_seen.get(key)
@@ -1327,9 +1457,12 @@ class SavingsModel:
         for size in range(2, n):
             for i in range(0, n - size + 1):
                 self._containing[parts[i : i + size]].append(parts)
-        for k in range(1, n):
-            self._by_prefix[parts[:k]].append(parts)
-            self._by_suffix[parts[n - k :]].append(parts)
+        if self._overlaps is not None:
+            self._overlaps.add(parts)
+        else:
+            for k in range(1, n):
+                self._by_prefix[parts[:k]].append(parts)
+                self._by_suffix[parts[n - k :]].append(parts)
         return gain
 
 
@@ -1404,6 +1537,7 @@ def select_candidates(
     *,
     weights: Callable[[Candidate], float] | None = None,
     progress: Callable[[int], None] | None = None,
+    on_chosen: Callable[[Candidate], None] | None = None,
 ) -> tuple[list[Candidate], SavingsModel]:
     """Rank candidates greedily by marginal saving (times an optional weight, such as specificity).
 
@@ -1432,9 +1566,11 @@ def select_candidates(
     for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None, table=table):
         if type(cand) is _SeedRows:
             # phrase seeds from the table, gains already computed (all positive): entries as below
-            gains = cand.gains
-            heap += zip((-gains.astype(float)).tolist(), gains.tolist(), range(serial, serial + len(gains)), cand.rows.tolist())
+            gains, rows = cand.gains, cand.rows.tolist()
+            heap += zip((-gains.astype(float)).tolist(), gains.tolist(), range(serial, serial + len(gains)), rows)
             serial += len(gains)
+            if rows and _OverlapIndex.fits(table):  # (only these phrases can be chosen)
+                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, [table.keys[r] for r in rows])
             continue
         gain = model._phrase_effect(cand.parts)[0] if isinstance(cand, _PhraseSeed) else model.gain(cand)
         if gain > 0:
@@ -1467,6 +1603,8 @@ def select_candidates(
         chosen.append(cand)
         if progress is not None:
             progress(1)
+        if on_chosen is not None:
+            on_chosen(cand)
         if cand.kind == "subword":
             for new in _new_merges(cand.token, model, space, settings):
                 push(new)
@@ -1879,82 +2017,90 @@ def analyze(
     if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
         raise VocabxError(f"--holdout must be in (0, 0.5], got {holdout}")
     started = time.monotonic()
-    space = TokenSpace.of(tokenizer)
-    notes: list[str] = []
-    if counts is None:
-        train_texts: Iterable[str] = texts
-        held: list[str] = []
-        if holdout:
-            train_texts, held = split_holdout(texts, holdout, seed)
-        counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=progress)
-        if held:
-            held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
-        elif holdout:
-            notes.append(f"--holdout {holdout} selected no documents; only the in-sample curve is shown.")
-    _check_size(counts, sources)
-    ref_counts = None
-    weights = None
-    spec_fn = None
-    if reference is not None:
-        ref_counts = count_corpus(reference, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
-        spec_fn = specificity(counts, ref_counts)
-        shared = sum(c for w, c in ref_counts.words.items() if w in counts.words) / max(ref_counts.n_words, 1)
-        if shared < 0.3:
+    # (forked before counting, while this process is small; none when the counts are given)
+    examples = _Examples.start() if counts is None else _Examples()
+    try:
+        space = TokenSpace.of(tokenizer)
+        notes: list[str] = []
+        if counts is None:
+            train_texts: Iterable[str] = texts
+            held: list[str] = []
+            if holdout:
+                train_texts, held = split_holdout(texts, holdout, seed)
+            counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=progress)
+            if held:
+                held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
+            elif holdout:
+                notes.append(f"--holdout {holdout} selected no documents; only the in-sample curve is shown.")
+        _check_size(counts, sources)
+        ref_counts = None
+        weights = None
+        spec_fn = None
+        if reference is not None:
+            ref_counts = count_corpus(reference, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+            spec_fn = specificity(counts, ref_counts)
+            shared = sum(c for w, c in ref_counts.words.items() if w in counts.words) / max(ref_counts.n_words, 1)
+            if shared < 0.3:
+                notes.append(
+                    f"the reference corpus shares only {shared:.0%} of its word occurrences with the domain corpus "
+                    "(another language or script?); specificity scores compare little"
+                )
+
+            def weights(cand: Candidate) -> float:  # noqa: F811 - the weighted variant
+                if cand.kind == "subword":
+                    return 1.0
+                z = spec_fn(cand.token, tuple(cand.parts) if cand.parts else None)
+                cand.specificity = round(z, 3)
+                return specificity_weight(z)
+
+        examples.begin(counts.examples)
+        chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add)
+        found = examples.result()
+        if not chosen:
             notes.append(
-                f"the reference corpus shares only {shared:.0%} of its word occurrences with the domain corpus "
-                "(another language or script?); specificity scores compare little"
+                "nothing worth adding was found: no word, subword or phrase is fragmented often enough "
+                f"(min count {settings.min_count}, min documents {settings.min_docs})"
             )
+        elif len(chosen) < settings.max_new:
+            notes.append(f"--max-new {settings.max_new} is more than the {len(chosen)} candidates found; the curve stops at {len(chosen)}.")
+        points = curve_points(len(chosen))
+        in_sample = [_point(c.rank, c.cumulative_saved, model.base_tokens) for c in chosen if c.rank in set(points)]
+        held_curve = project(chosen, held_counts, space, points) if held_counts is not None and held_counts.docs else None
+        recommended_n = knee(held_curve or in_sample)
+        _group_variants(chosen)
+        for cand, example in zip(chosen, found):
+            cand.example = example
 
-        def weights(cand: Candidate) -> float:  # noqa: F811 - the weighted variant
-            if cand.kind == "subword":
-                return 1.0
-            z = spec_fn(cand.token, tuple(cand.parts) if cand.parts else None)
-            cand.specificity = round(z, 3)
-            return specificity_weight(z)
-
-    chosen, model = select_candidates(counts, space, settings, weights=weights)
-    if not chosen:
-        notes.append(
-            "nothing worth adding was found: no word, subword or phrase is fragmented often enough "
-            f"(min count {settings.min_count}, min documents {settings.min_docs})"
-        )
-    elif len(chosen) < settings.max_new:
-        notes.append(f"--max-new {settings.max_new} is more than the {len(chosen)} candidates found; the curve stops at {len(chosen)}.")
-    points = curve_points(len(chosen))
-    in_sample = [_point(c.rank, c.cumulative_saved, model.base_tokens) for c in chosen if c.rank in set(points)]
-    held_curve = project(chosen, held_counts, space, points) if held_counts is not None and held_counts.docs else None
-    recommended_n = knee(held_curve or in_sample)
-    _group_variants(chosen)
-    _attach_examples(chosen, counts.examples)
-
-    info = dict(model_info or {})
-    info.setdefault("vocab_size", len(space.vocab))
-    info.setdefault("family", space.family)
-    hidden, tied = info.get("hidden_size"), info.get("tied", True)
-    report = {
-        "schema": "vocabx.report/1",
-        "vocabx_version": _version(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": info,
-        "corpus": _corpus_summary(counts, model.base_tokens, sources),
-        "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) if ref_counts else None,
-        "settings": {**asdict(settings), "kinds": list(settings.kinds), "holdout": holdout, "seed": seed},
-        "candidates": [c.as_dict() for c in chosen],
-        "savings_curve": in_sample,
-        "holdout_curve": held_curve,
-        "recommended_n": recommended_n,
-        "recommended": _recommended(recommended_n, in_sample, held_curve, hidden, tied),
-        "holdout": _corpus_summary(held_counts, base_tokens(held_counts, space), None) | {"fraction": holdout}
-        if held_counts is not None and held_counts.docs
-        else None,
-        "fragmentation": {
-            "domain": fragmentation(counts, space),
-            "reference": fragmentation(ref_counts, space) if ref_counts else None,
-        },
-        "notes": notes,
-        "seconds": round(time.monotonic() - started, 2),
-    }
-    return AnalyzeResult(report, chosen)
+        info = dict(model_info or {})
+        info.setdefault("vocab_size", len(space.vocab))
+        info.setdefault("family", space.family)
+        hidden, tied = info.get("hidden_size"), info.get("tied", True)
+        report = {
+            "schema": "vocabx.report/1",
+            "vocabx_version": _version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": info,
+            "corpus": _corpus_summary(counts, model.base_tokens, sources),
+            "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) if ref_counts else None,
+            "settings": {**asdict(settings), "kinds": list(settings.kinds), "holdout": holdout, "seed": seed},
+            "candidates": [c.as_dict() for c in chosen],
+            "savings_curve": in_sample,
+            "holdout_curve": held_curve,
+            "recommended_n": recommended_n,
+            "recommended": _recommended(recommended_n, in_sample, held_curve, hidden, tied),
+            "holdout": _corpus_summary(held_counts, base_tokens(held_counts, space), None) | {"fraction": holdout}
+            if held_counts is not None and held_counts.docs
+            else None,
+            "fragmentation": {
+                "domain": fragmentation(counts, space),
+                "reference": fragmentation(ref_counts, space) if ref_counts else None,
+            },
+            "notes": notes,
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        return AnalyzeResult(report, chosen)
+    finally:
+        examples.close()
 
 
 def base_tokens(counts: Counts, space: TokenSpace) -> int:
@@ -2008,18 +2154,118 @@ def _group_variants(chosen: list[Candidate]) -> None:
                 cand.variants = [m.surface for m in members if m is not cand]
 
 
-def _attach_examples(chosen: list[Candidate], docs: list[str], width: int = 60) -> None:
-    """One context for each candidate: its first match in the first documents of the corpus."""
-    finder = _FirstMatch(docs)
-    for cand in chosen:
-        needle = cand.surface
-        j = finder.find(needle)
-        if j < 0:
-            continue
-        k = bisect.bisect_right(finder.offsets, j) - 1
-        doc, i = docs[k], j - finder.offsets[k]
-        start, end = max(0, i - width), min(len(doc), i + len(needle) + width)
-        cand.example = ("..." if start else "") + doc[start:end].replace("\n", " ") + ("..." if end < len(doc) else "")
+# Example texts above this many characters are searched by a worker process while the selection runs.
+_EXAMPLES_IN_WORKER_CHARS = 200_000
+
+
+class _Examples:
+    """Each chosen candidate's example (its first match in the first documents), found by a worker
+    process while the selection runs, or here afterwards.
+
+    :meth:`start` forks the worker before counting, while this process is still small: forked later, it
+    would share the counts' pages, and every page the selection then writes would be copied. After
+    counting, :meth:`begin` hands it the documents (if they are worth it; otherwise it is stopped and the
+    search happens here); ``add(candidate)`` as each is chosen sends chunks of surfaces; :meth:`result`
+    returns the examples in the order added. The examples are the same either way.
+    """
+
+    CHUNK = 512
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.process: Any = None
+        self.docs: list[str] = []
+        self.surfaces: list[str] = []
+        self.sent = 0
+
+    @classmethod
+    def start(cls, workers: int | None = None) -> "_Examples":
+        import multiprocessing
+
+        out = cls()
+        workers = _cores() if workers is None else workers
+        if workers >= 2 and sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("fork")
+            out.conn, child = context.Pipe()
+            with _quiet_fork():
+                out.process = context.Process(target=_examples_worker, args=(child,), daemon=True)
+                out.process.start()
+            child.close()
+        return out
+
+    def begin(self, docs: list[str], min_chars: int | None = None) -> None:
+        self.docs = docs
+        if self.conn is not None:
+            if sum(map(len, docs)) > (_EXAMPLES_IN_WORKER_CHARS if min_chars is None else min_chars):
+                self._send(docs)
+            else:
+                self.close()
+
+    def add(self, cand: Candidate) -> None:
+        self.surfaces.append(cand.surface)
+        if self.conn is not None and len(self.surfaces) - self.sent >= self.CHUNK:
+            self._send(self.surfaces[self.sent :])
+            self.sent = len(self.surfaces)
+
+    def _send(self, message: Any) -> None:
+        try:
+            self.conn.send(message)
+        except OSError:  # (the worker is gone: everything is searched here)
+            self.close()
+
+    def result(self) -> list[str]:
+        if self.conn is not None:
+            if self.sent < len(self.surfaces):
+                self._send(self.surfaces[self.sent :])
+            found = None
+            if self.conn is not None:
+                self._send(None)
+            if self.conn is not None:
+                try:
+                    found = self.conn.recv()
+                except (EOFError, OSError):
+                    found = None
+            self.close()
+            if found is not None and len(found) == len(self.surfaces):
+                return found
+        finder = _FirstMatch(self.docs)
+        return [finder.example(s) for s in self.surfaces]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.conn.close()
+            self.conn = None
+        if self.process is not None:
+            self.process.join(timeout=5)
+            if self.process.is_alive():
+                self.process.terminate()
+            self.process = None
+
+
+def _examples_worker(conn: Any) -> None:
+    """The example worker: documents first (or None: nothing to do), then chunks of surfaces until
+    None, answered with all their examples."""
+    try:
+        docs = conn.recv()
+        if docs is None:
+            return
+        finder = _FirstMatch(docs)
+        finder.prepare()
+        found: list[str] = []
+        while True:
+            surfaces = conn.recv()
+            if surfaces is None:  # (all answered at once: answering each chunk could fill the pipe both ways)
+                conn.send(found)
+                return
+            found += [finder.example(s) for s in surfaces]
+    except (EOFError, OSError, KeyboardInterrupt):
+        return
+    finally:
+        conn.close()
 
 
 class _FirstMatch:
@@ -2067,6 +2313,21 @@ class _FirstMatch:
         run_rank = self._rank[run_id]
         self._by_rank = np.argsort(run_rank, kind="stable")
         self._rank_bounds = np.searchsorted(run_rank[self._by_rank], np.arange(len(ids) + 1))
+
+    def prepare(self) -> None:
+        """Build the index of letter runs now (otherwise the first look-up that needs it does)."""
+        if self._runs is None:
+            self._index()
+
+    def example(self, needle: str, width: int = 60) -> str:
+        """The needle's first match with ``width`` characters of context on each side ("" if none)."""
+        j = self.find(needle)
+        if j < 0:
+            return ""
+        k = bisect.bisect_right(self.offsets, j) - 1
+        doc, i = self.docs[k], j - self.offsets[k]
+        start, end = max(0, i - width), min(len(doc), i + len(needle) + width)
+        return ("..." if start else "") + doc[start:end].replace("\n", " ") + ("..." if end < len(doc) else "")
 
     def find(self, needle: str) -> int:
         """Where needle first occurs in the joined documents, or -1."""
