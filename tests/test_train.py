@@ -250,6 +250,36 @@ def test_gradient_checkpointing_changes_memory_not_the_losses(tied_models, tmp_p
     assert _losses(tmp_path / "checkpointed") == pytest.approx(_losses(tmp_path / "plain"), rel=1e-5)
 
 
+def test_fast_dropout_drops_p_unbiased_and_passes_gradients_through_its_mask():
+    from vocabx.train import _fast_dropout
+
+    dropout = _fast_dropout(0.05)
+    x = torch.ones(1000, 1000, requires_grad=True)
+    torch.manual_seed(0)
+    y = dropout(x)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.05) < 0.002
+    assert y.mean().item() == pytest.approx(1.0, abs=0.005)  # kept elements scaled up: unbiased
+    assert y.unique().tolist() == [0.0, pytest.approx(65536 / (65536 - 3277))]  # 3277 / 65536: p to 16 bits
+    y.backward(torch.full_like(y, 2.0))
+    torch.testing.assert_close(x.grad, 2.0 * y.detach(), rtol=0, atol=0)  # the same mask, the same scale
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x), y)  # masks come from torch's generator: seeded, replayable
+    assert not torch.equal(dropout(x), y)
+    dropout.eval()
+    assert dropout(x) is x
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        _fast_dropout(1.0)
+
+
+def test_cpu_training_swaps_the_lora_dropouts_for_the_fast_one(tied_models, tmp_path):
+    from vocabx.train import _fast_dropout
+
+    result = train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=1, lora_dropout=0.1))
+    dropouts = [d for m in result.model.modules() if isinstance(getattr(m, "lora_dropout", None), torch.nn.ModuleDict) for d in m.lora_dropout.values()]
+    assert dropouts and all(type(d) is type(_fast_dropout(0.1)) and d.p == 0.1 for d in dropouts)
+
+
 def test_six_steps_equal_three_then_a_crash_then_resume(tied_models, tmp_path, monkeypatch):
     vt = importlib.import_module("vocabx.train")
 

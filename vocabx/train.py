@@ -530,6 +530,74 @@ def fused_linear_cross_entropy(hidden: Any, weight: Any, labels: Any, *, delta: 
 
 
 _STEP_CLASS: Any = None
+_DROPOUT_CLASS: Any = None
+
+
+def _fast_dropout(p: float) -> Any:
+    """A dropout module that draws its mask 16 bits per element from 64-bit random words.
+
+    On a CPU, ``nn.Dropout`` draws one random number per element (``bernoulli_``), which cost about 14%
+    of a LoRA training step on smollm2-135m; four 16-bit draws per 64-bit word cost about a sixth of
+    that. Elements are dropped with probability ``round(p * 65536) / 65536`` (0.05 -> 0.0500031) and
+    the rest scaled by one over the probability they are kept, so outputs are unbiased as with
+    ``nn.Dropout``; masks come from torch's default generator, so seeds, checkpoints with their RNG
+    state, and activation checkpointing's replay give the same masks. Only the mask (one byte per
+    element) is kept for the backward pass. In eval mode it returns its input.
+    """
+    global _DROPOUT_CLASS
+    if _DROPOUT_CLASS is None:
+        torch = _torch()
+
+        class Masked(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, x: Any, keep: Any, scale: float) -> Any:
+                ctx.save_for_backward(keep)
+                ctx.scale = scale
+                return x * keep * scale
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                (keep,) = ctx.saved_tensors
+                return grad * keep * ctx.scale, None, None
+
+        class FastDropout(torch.nn.Module):
+            def __init__(self, p: float) -> None:
+                super().__init__()
+                if not 0 < p < 1:
+                    raise ValueError(f"dropout probability must be in (0, 1), got {p}")
+                self.p = p
+                dropped = round(p * 65536)
+                self.threshold = dropped - 32768  # int16 values below it are dropped: dropped / 65536 of them
+                self.scale = 65536 / (65536 - dropped)
+
+            def forward(self, x: Any) -> Any:
+                if not self.training:
+                    return x
+                n = x.numel()
+                words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device)
+                keep = words.view(torch.int16)[:n].view(x.shape) >= self.threshold
+                return Masked.apply(x, keep, self.scale)
+
+            def extra_repr(self) -> str:
+                return f"p={self.p}"
+
+        _DROPOUT_CLASS = FastDropout
+    return _DROPOUT_CLASS(p)
+
+
+def _use_fast_dropout(model: Any) -> int:
+    """Swap the LoRA layers' ``nn.Dropout`` for :func:`_fast_dropout` (on CPU); returns how many."""
+    torch = _torch()
+    swapped = 0
+    for module in model.modules():
+        dropouts = getattr(module, "lora_dropout", None)
+        if not isinstance(dropouts, torch.nn.ModuleDict):
+            continue
+        for name, layer in list(dropouts.items()):
+            if type(layer) is torch.nn.Dropout and 0 < layer.p < 1:
+                dropouts[name] = _fast_dropout(layer.p)
+                swapped += 1
+    return swapped
 
 
 def _make_step(model: Any) -> Any:
@@ -993,6 +1061,8 @@ class _Run:
         torch = _torch()
         config, accelerator = self.config, self.accelerator
         peft_model = _wrap_peft(self.model, self.rows, config)
+        if accelerator.device.type == "cpu":
+            _use_fast_dropout(peft_model)
         if config.gradient_checkpointing:
             base = peft_model.get_base_model() if hasattr(peft_model, "get_base_model") else peft_model
             if hasattr(base, "activation_checkpointing_enable"):  # the name since transformers 5
