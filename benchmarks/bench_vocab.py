@@ -18,6 +18,13 @@ For MedQuAD and CUAD (../shared/corpora), train -> test, with smollm2-135m:
 
     python benchmarks/bench_vocab.py [--out benchmarks/results/vocab.json] [--repeat 3]
     python benchmarks/bench_vocab.py --only-time    # just the wall times (1 and 3), into the existing --out
+
+The wall times are taken two ways: alternating in this one process (``*_seconds``), and each run in a
+fresh process of its own, alternating sides (``*_seconds_fresh``), which is how `vocabx analyze` runs
+(one analysis per process); a process that has already analyzed and trained several times is slower
+for the analyzer (its heap has grown and fragmented), not for the recipe's Rust trainer. Each fresh
+process loads the tokenizer and reads the corpus before its clock starts, and its time includes its
+own garbage collection, as in-process.
 """
 
 from __future__ import annotations
@@ -83,7 +90,37 @@ def peak_rss_of_analyzing(files: list[Path]) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+def time_one(side: str, corpus: Path) -> float:
+    """One timed run of ``side`` (analyze or recipe) in this process (a fresh one: see --time-one)."""
+    from vocabx import load_tokenizer, read_corpus
+    from vocabx.analyze import SelectSettings, analyze
+
+    tokenizer = load_tokenizer("smollm2-135m")
+    train = list(read_corpus(corpus))
+    gc.collect()
+    start = time.perf_counter()
+    if side == "recipe":
+        tokenizer.train_new_from_iterator(train, vocab_size=len(tokenizer))
+    else:
+        analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192))
+    gc.collect()
+    return time.perf_counter() - start
+
+
+def fresh_times(corpus: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """(recipe times, analyze times), each run in a fresh process, the sides alternating."""
+    recipe, analyzer = [], []
+    for _ in range(repeat):
+        for side, times in (("recipe", recipe), ("analyze", analyzer)):
+            out = subprocess.run([sys.executable, __file__, "--time-one", side, str(corpus)], capture_output=True, text=True, check=True)
+            times.append(round(float(out.stdout.strip().splitlines()[-1]), 2))
+    return recipe, analyzer
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--time-one"]:
+        print(time_one(sys.argv[2], Path(sys.argv[3])))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "vocab.json")
     parser.add_argument("--skip-memory", action="store_true")
@@ -142,6 +179,11 @@ def main() -> int:
         r["analyze_seconds"] = statistics.median(analyze_times)
         r["analyze_over_recipe"] = round(r["analyze_seconds"] / r["recipe_seconds"], 2)
         r["recipe_seconds_runs"], r["analyze_seconds_runs"] = recipe_times, analyze_times
+        recipe_fresh, analyze_fresh = fresh_times(folder / "train.jsonl", args.repeat)
+        r["recipe_seconds_fresh"] = statistics.median(recipe_fresh)
+        r["analyze_seconds_fresh"] = statistics.median(analyze_fresh)
+        r["analyze_over_recipe_fresh"] = round(r["analyze_seconds_fresh"] / r["recipe_seconds_fresh"], 2)
+        r["recipe_seconds_fresh_runs"], r["analyze_seconds_fresh_runs"] = recipe_fresh, analyze_fresh
         r["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         r["timed_on"] = time.strftime("%Y-%m-%d")
         if args.only_time:

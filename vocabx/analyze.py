@@ -75,6 +75,7 @@ class TokenSpace:
     _pieces: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     # tokenizer.json without the vocabulary and merges: model options, pre-tokenizer, decoder
     spec: dict | None = field(default=None, repr=False)
+    _joined_words: set[tuple[str, ...]] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, tokenizer: Any) -> "TokenSpace":
@@ -114,6 +115,15 @@ class TokenSpace:
         unk = self.unk_token
         return any(p == unk or (len(p) == 6 and p.startswith("<0x") and p.endswith(">")) for p in pieces)
 
+    def joined_words(self) -> set[tuple[str, ...]]:
+        """Vocabulary entries with the space marker after their start, cut before each marker: the
+        only entries a phrase's words, joined, can equal (its words after the first each begin with the
+        marker and hold no other), as those words. ('ĠofĠthe' -> ('Ġof', 'Ġthe'))"""
+        if self._joined_words is None:
+            marker = self.marker
+            self._joined_words = {_cut_before(t, marker) for t in self.vocab if marker in t[1:]} if marker else set()
+        return self._joined_words
+
     def pieces(self, pre_token: str) -> tuple[str, ...]:
         """How the base model cuts one pre-token: 'Ġhepatosplenomegaly' -> ('Ġhepat', 'os', ...)."""
         cached = self._pieces.get(pre_token)
@@ -121,6 +131,18 @@ class TokenSpace:
             cached = tuple(t.value for t in self.backend.model.tokenize(pre_token))
             self._pieces[pre_token] = cached
         return cached
+
+
+def _cut_before(token: str, marker: str) -> tuple[str, ...]:
+    """A token cut before each space marker after its start: 'ĠofĠthe' -> ('Ġof', 'Ġthe')."""
+    parts, start = [], 0
+    i = token.find(marker, 1)
+    while i >= 0:
+        parts.append(token[start:i])
+        start = i
+        i = token.find(marker, i + 1)
+    parts.append(token[start:])
+    return tuple(parts)
 
 
 def _light_spec(backend: Any) -> dict:
@@ -1219,15 +1241,23 @@ class SavingsModel:
         self.base_tokens = 0
         self.pair_count: Counter = Counter()
         self.pair_words: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.n_now: dict[str, int] = {}  # each counted word's tokens now (what pieces_now returns)
+        pair_words, pair_count, seg, n_now = self.pair_words, self.pair_count, self.seg, self.n_now
         for word, count in counts.words.items():
             pieces = space.pieces(word)
+            n_now[word] = len(pieces)
             self.base_tokens += count * len(pieces)
             if len(pieces) > 1:
-                self.seg[word] = list(pieces)
-                for pair in zip(pieces, pieces[1:]):
-                    self.pair_words[pair].add(word)
-                for pair, n in _pair_occurrences(pieces).items():
-                    self.pair_count[pair] += n * count
+                seg[word] = list(pieces)
+                pairs = list(zip(pieces, pieces[1:]))
+                for pair in pairs:
+                    pair_words[pair].add(word)
+                if len(set(pairs)) == len(pairs):  # (each pair once: what _pair_occurrences gives)
+                    for pair in pairs:
+                        pair_count[pair] += count
+                else:
+                    for pair, n in _pair_occurrences(pieces).items():
+                        pair_count[pair] += n * count
         self.saved = 0
         self.new_pairs = set()
         # chosen phrases: where each currently fires, and indexes for containment and overlap
@@ -1244,6 +1274,9 @@ class SavingsModel:
     # -- current state ------------------------------------------------------------------------------
 
     def pieces_now(self, word: str) -> int:
+        n = self.n_now.get(word)
+        if n is not None:
+            return n
         if word in self.whole:
             return 1
         seg = self.seg.get(word)
@@ -1291,6 +1324,7 @@ class SavingsModel:
                 self.pair_count[pair] -= n * self.remaining.get(word, 0)
                 self.pair_words[pair].discard(word)
         self.whole.add(word)
+        self.n_now[word] = 1
 
     def _merge(self, a: str, b: str, merged: str) -> None:
         self.new_pairs: set[tuple[str, str]] = set()
@@ -1303,6 +1337,7 @@ class SavingsModel:
                 self.pair_count[pair] -= n * count
             new = _merge_seg(seg, a, b, merged)
             self.seg[word] = new
+            self.n_now[word] = len(new)
             for pair, n in _pair_occurrences(new).items():
                 self.pair_count[pair] += n * count
             for pair in zip(new, new[1:]):
@@ -1327,7 +1362,7 @@ class SavingsModel:
         Also returns the indices of the words no sub-phrase covers, and the sub-phrases used.
         """
         n, i, tokens, loose, used = len(parts), 0, 0, [], []
-        fired, firsts = self.fired, self._fired_first
+        fired, firsts, now = self.fired, self._fired_first, self.n_now.get
         while i < n:
             for j in range(n - 1 if i == 0 else n, i + 1, -1) if parts[i] in firsts else ():  # never P itself
                 if parts[i:j] in fired:
@@ -1336,7 +1371,8 @@ class SavingsModel:
                     i = j
                     break
             else:
-                tokens += self.pieces_now(parts[i])
+                k = now(parts[i])
+                tokens += k if k is not None else self.pieces_now(parts[i])
                 loose.append(i)
                 i += 1
         return tokens, loose, used
@@ -1597,6 +1633,8 @@ def select_candidates(
         if cand.kind == "subword" and not _merge_eligible(cand, model, settings):
             continue
         cand.tokens_saved = model.apply(cand)
+        if not cand.base_pieces:  # (a phrase from the table: see _table_candidate)
+            cand.base_pieces = [piece for p in cand.parts or () for piece in space.pieces(p)]
         cand.score = round(score, 3)
         cand.rank = len(chosen) + 1
         cand.cumulative_saved = model.saved
@@ -1634,11 +1672,12 @@ class _SeedRows:
 
 
 def _table_candidate(table: _PhraseTable, row: int, counts: Counts, space: TokenSpace) -> Candidate:
+    """The phrase candidate of a table row; its base pieces are left empty until it is chosen (most
+    popped phrases are not)."""
     parts = table.keys[row]
     surfaces = counts.surfaces
-    pieces = [piece for p in parts for piece in space.pieces(p)]
     surface = "".join([surfaces.get(p, p) for p in parts])
-    return Candidate("".join(parts), surface, "phrase", int(table.count[row]), int(table.docs[row]), pieces, parts=list(parts))
+    return Candidate("".join(parts), surface, "phrase", int(table.count[row]), int(table.docs[row]), [], parts=list(parts))
 
 
 def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel) -> _SeedRows:
@@ -1667,9 +1706,10 @@ def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings:
         span_of[i] = model.pieces_now(w)
     keep = first_ok[matrix[:, 0]] & rest_ok[matrix[:, 1:]].all(axis=1)
     rows, matrix = rows[keep], matrix[keep]
-    keys, vocab = table.keys, space.vocab
-    if vocab:
-        in_vocab = np.fromiter(("".join(keys[r]) in vocab for r in rows.tolist()), dtype=bool, count=len(rows))
+    keys = table.keys
+    joined = {words for words in space.joined_words() if words in counts.phrases}  # (usually none)
+    if joined:
+        in_vocab = np.fromiter((keys[r] in joined for r in rows.tolist()), dtype=bool, count=len(rows))
         rows, matrix = rows[~in_vocab], matrix[~in_vocab]
     fires = table.count[rows].astype(np.int64)
     # a phrase overlapping itself fires only at the leftmost copy (rows whose first word comes again)
