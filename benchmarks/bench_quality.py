@@ -38,6 +38,7 @@ def main() -> int:
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--init", default=None, help="initialization of the new rows (default: vocabx adapt's, since training follows)")
     parser.add_argument("--rows-update", default="sparse", choices=("sparse", "dense"))
+    parser.add_argument("--sides", default="lora+tokens,lora", help="which sides to run (default both): lora+tokens (extended model), lora (base model)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
     args = parser.parse_args()
     if not MEDQUAD.is_dir():
@@ -68,7 +69,10 @@ def main() -> int:
         ext_len = sum(len(ext.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
         results["test_tokens"] = {"base": base_len, "extended": ext_len, "reduction": round(1 - ext_len / base_len, 4)}
         del ext
+        sides = args.sides.split(",")
         for name, source, mode in (("lora+tokens (extended)", str(ext_dir), "lora+tokens"), ("lora (base)", "smollm2-135m", "lora")):
+            if mode not in sides:
+                continue
             started = time.perf_counter()
             run = train(
                 source, docs, Path(tmp) / mode, mode=mode, max_steps=args.steps, batch_size=args.batch_size,

@@ -714,3 +714,24 @@ def test_examples_are_found_here_when_the_worker_is_gone(space):
         examples.surfaces.append(surface)
     assert examples.result() == ["the kidney stone", "in accordance with the terms", ""]
     examples.close()
+
+
+def test_a_daemonic_process_counts_and_finds_examples_without_forking(space):
+    # A multiprocessing pool's worker may not have children: analyze there runs in one process.
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs the fork start method")
+    texts = MIXED * 4 + [f"{a} {b}" for a in OVERLAPPING for b in OVERLAPPING]
+    here = analyze(texts, space.backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply(_analyze_in_daemon, (texts, space.backend))
+    assert there == [(c.token, c.tokens_saved, c.example) for c in here.candidates]
+
+
+def _analyze_in_daemon(texts, backend):
+    import multiprocessing
+
+    assert multiprocessing.current_process().daemon
+    result = analyze(texts, backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
+    return [(c.token, c.tokens_saved, c.example) for c in result.candidates]

@@ -365,6 +365,19 @@ def count_corpus(
         return counter.result()
 
 
+def _can_fork() -> bool:
+    """Whether worker processes may be forked here: on Linux (macOS's system libraries are not
+    fork-safe, which is why Python spawns there), and not from a daemonic process (such as a
+    multiprocessing pool's worker), which may not have children."""
+    import multiprocessing
+
+    return (
+        sys.platform.startswith("linux")
+        and "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
+
+
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -377,17 +390,14 @@ def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: i
     while the caller counts this one (the first batch is split half in each process).
 
     The worker is forked (no start-up imports) and only runs the splitter; the batches and the results
-    are the same as splitting inline, so the counts are too. Off Linux (or with one core, or one batch)
-    everything is split inline.
+    are the same as splitting inline, so the counts are too. Off Linux (or with one core, one batch, or
+    in a daemonic process) everything is split inline.
     """
-    import multiprocessing
-
     first = next(batches, None)
     if first is None:
         return
     second = next(batches, None)
-    # (fork only on Linux: macOS's system libraries are not fork-safe, which is why Python spawns there)
-    if second is None or workers < 2 or not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+    if second is None or workers < 2 or not _can_fork():
         yield first, splitter(first)
         for batch in itertools.chain([second] if second is not None else [], batches):
             yield batch, splitter(batch)
@@ -2224,7 +2234,7 @@ class _Examples:
 
         out = cls()
         workers = _cores() if workers is None else workers
-        if workers >= 2 and sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+        if workers >= 2 and _can_fork():
             context = multiprocessing.get_context("fork")
             out.conn, child = context.Pipe()
             with _quiet_fork():
