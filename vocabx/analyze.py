@@ -1140,7 +1140,7 @@ class _OverlapIndex:
     def __init__(self, table: "_PhraseTable", max_words: int, live: list[tuple[str, ...]]):
         import numpy as np
 
-        self.np, self.keys, self.count, self.max_words = np, table.keys, table.count, max_words
+        self.keys, self.count, self.max_words = table.keys, table.count, max_words
         self.ids = {w: i for i, w in enumerate(table.words)}
         self.base = base = len(table.words) + 1  # word index + 1 in each digit; 0: past the phrase's end
         rows = np.flatnonzero(table.length >= 3)  # (a union is longer than q, which has 2+ words)
@@ -1200,18 +1200,7 @@ class _OverlapIndex:
                 continue
             target = self.right_of if right else self.left_of
             get = target.get
-            cos = count[rows].tolist()
-            if m == 2:  # (most chosen phrases: one overlap length, P one word shorter than the n-gram)
-                for row, co in zip(rows, cos):
-                    u = keys[row]
-                    p = u[:-1] if right else u[1:]
-                    entries = get(p, 0)
-                    if entries is None:
-                        target[p] = [(q, 1, co)]
-                    elif entries != 0:  # (0: not a phrase that can be chosen)
-                        entries.append((q, 1, co))
-                continue
-            for row, co in zip(rows, cos):
+            for row, co in zip(rows, count[rows].tolist()):
                 u = keys[row]
                 n = len(u) - m  # P's length for k = 1, less one
                 for k in range(1, m):
@@ -1222,7 +1211,7 @@ class _OverlapIndex:
                     entries = get(p, 0)
                     if entries is None:
                         target[p] = [(q, k, co)]
-                    elif entries != 0:
+                    elif entries != 0:  # (0: not a phrase that can be chosen)
                         entries.append((q, k, co))
 
     def overlapping(self, parts: tuple[str, ...], right: bool) -> list[tuple[tuple[str, ...], int, int]]:
@@ -1259,15 +1248,10 @@ class SavingsModel:
             self.base_tokens += count * len(pieces)
             if len(pieces) > 1:
                 seg[word] = list(pieces)
-                pairs = list(zip(pieces, pieces[1:]))
-                for pair in pairs:
+                for pair in zip(pieces, pieces[1:]):
                     pair_words[pair].add(word)
-                if len(set(pairs)) == len(pairs):  # (each pair once: what _pair_occurrences gives)
-                    for pair in pairs:
-                        pair_count[pair] += count
-                else:
-                    for pair, n in _pair_occurrences(pieces).items():
-                        pair_count[pair] += n * count
+                for pair, n in _pair_occurrences(pieces).items():
+                    pair_count[pair] += n * count
         self.saved = 0
         self.new_pairs = set()
         # chosen phrases: where each currently fires, and indexes for containment and overlap
@@ -1372,7 +1356,7 @@ class SavingsModel:
         Also returns the indices of the words no sub-phrase covers, and the sub-phrases used.
         """
         n, i, tokens, loose, used = len(parts), 0, 0, [], []
-        fired, firsts, now = self.fired, self._fired_first, self.n_now.get
+        fired, firsts = self.fired, self._fired_first
         while i < n:
             for j in range(n - 1 if i == 0 else n, i + 1, -1) if parts[i] in firsts else ():  # never P itself
                 if parts[i:j] in fired:
@@ -1381,8 +1365,7 @@ class SavingsModel:
                     i = j
                     break
             else:
-                k = now(parts[i])
-                tokens += k if k is not None else self.pieces_now(parts[i])
+                tokens += self.pieces_now(parts[i])
                 loose.append(i)
                 i += 1
         return tokens, loose, used
@@ -1512,11 +1495,14 @@ class SavingsModel:
         return gain
 
 
-def _pair_occurrences(seg: list[str] | tuple[str, ...]) -> Counter:
+def _pair_occurrences(seg: list[str] | tuple[str, ...]) -> dict[tuple[str, str], int]:
     """Non-overlapping adjacent pairs, left to right, as BPE merges them.
 
     ['a', 'a', 'a'] -> {('a', 'a'): 1};  ['x', 'y', 'x', 'y'] -> {('x', 'y'): 2, ('y', 'x'): 1}
     """
+    pairs = list(zip(seg, seg[1:]))
+    if len(set(pairs)) == len(pairs):  # (most words: no pair comes twice, so each counts once)
+        return dict.fromkeys(pairs, 1)
     out: Counter = Counter()
     last: tuple[str, str] | None = None
     last_end = -1
@@ -2264,20 +2250,17 @@ class _Examples:
             self.close()
 
     def result(self) -> list[str]:
+        found = None
         if self.conn is not None:
-            if self.sent < len(self.surfaces):
-                self._send(self.surfaces[self.sent :])
-            found = None
-            if self.conn is not None:
-                self._send(None)
-            if self.conn is not None:
-                try:
-                    found = self.conn.recv()
-                except (EOFError, OSError):
-                    found = None
+            try:
+                self.conn.send(self.surfaces[self.sent :])
+                self.conn.send(None)
+                found = self.conn.recv()
+            except (EOFError, OSError):  # (the worker is gone: everything is searched here)
+                pass
             self.close()
-            if found is not None and len(found) == len(self.surfaces):
-                return found
+        if found is not None and len(found) == len(self.surfaces):
+            return found
         finder = _FirstMatch(self.docs)
         return [finder.example(s) for s in self.surfaces]
 
@@ -2390,8 +2373,7 @@ class _FirstMatch:
         words = _ASCII_RUN.findall(needle) if needle[0] == " " else None
         if not words or "".join(words) != needle or any(w[0] != " " for w in words):
             return self.joined.find(needle)
-        if self._runs is None:
-            self._index()
+        self.prepare()
         np = self.np
         last, ordered = words[-1], self._sorted
         i = bisect.bisect_left(ordered, last)
