@@ -310,7 +310,13 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
     if bool(args.report) == bool(args.terms):
         raise VocabxError("give exactly one of --report REPORT_DIR or --terms FILE")
+    if args.fit and args.tokenizer_only:
+        raise VocabxError("--fit fits the new rows of a model, but --tokenizer-only writes no model; drop one of them")
     resolve_init(args.init)
+    if args.fit:
+        from vocabx.fit import FitSettings
+
+        FitSettings(steps=args.fit_steps)  # a bad --fit-steps fails before the model loads
     check_output_dir(args.output, args.overwrite, "vocabx.json", "extended model")
     tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     dropped: list[dict] = []
@@ -345,6 +351,12 @@ def cmd_extend(args: argparse.Namespace) -> int:
     ext.dropped[:0] = dropped
     ext.manifest["dropped"] = ext.dropped
     ext.manifest["notes"] = notes
+    fitted = None
+    if args.fit and ext.added:
+        from vocabx.fit import FitSettings, fit_extension
+
+        texts = list(read_corpus(args.fit, text_field=args.text_field, line_docs=args.line_docs))  # a list: batches from the whole corpus
+        fitted = fit_extension(ext, texts, base_tokenizer=tokenizer, settings=FitSettings(steps=args.fit_steps, seed=args.seed), progress=not args.json)
     save_extension(ext, args.output, overwrite=args.overwrite)
     result = {"added": len(ext.added), "dropped": len(ext.dropped), "vocab_size": len(ext.tokenizer), "init": ext.manifest["init"].get("strategy", args.init), "output": args.output}
     reasons: dict[str, int] = {}
@@ -352,6 +364,9 @@ def cmd_extend(args: argparse.Namespace) -> int:
         key = d["reason"].split(" (")[0].split(" in '")[0].split(" in \"")[0]
         reasons[key] = reasons.get(key, 0) + 1
     rows = [("added", f"{len(ext.added):,} tokens"), ("dropped", f"{len(ext.dropped):,}" + (f" ({'; '.join(f'{v} {k}' for k, v in reasons.items())})" if reasons else "")), ("vocab size", f"{len(ext.tokenizer):,}"), ("init", str(result["init"])), ("output", args.output)]
+    if fitted:
+        result["fit"] = fitted
+        rows.append(("fitted rows", f"{fitted['steps']} steps in {fitted['seconds']} s, loss {fitted['loss_start']} -> {fitted['loss_end']}"))
     rows += [("note", n) for n in notes]
     emit(args, result, table(rows))
     return 0
@@ -369,7 +384,9 @@ def _extend_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-corpus", nargs="+", metavar="CORPUS", help="texts on which every added token must be produced (default: its own surface)")
     parser.add_argument("--text-field", default="text", help="JSON field or column of --check-corpus (default text)")
     parser.add_argument("--line-docs", action="store_true", help="in .txt/.md check corpora, one document per line")
-    parser.add_argument("--seed", type=int, default=0, help="seed for random initializations (default 0)")
+    parser.add_argument("--fit", nargs="+", metavar="CORPUS", help="domain texts to fit the new rows on after initializing them (a map from pieces to rows shared by all new tokens, model frozen; see vocabx.fit)")
+    parser.add_argument("--fit-steps", type=int, default=60, metavar="N", help="steps of 4 x 256 tokens for --fit (default 60)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random initializations and for --fit's batches (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing extended model folder")
 
 
