@@ -11,6 +11,7 @@ the first `--docs` documents of each file, each cut to `--chars` characters.
 
     python benchmarks/bench_init.py [--n 8192] [--docs 24] [--chars 1500]
     python benchmarks/bench_init.py --domains medquad --nats 0,2,3,4,6,8   # mean_shift's grid
+    python benchmarks/bench_init.py --strategies mean --fit-steps 60      # rows fitted after the init (vocabx.fit)
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def main() -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated: medquad, cuad")
     parser.add_argument("--nats", help="instead of --strategies: mean_shift with each of these shifts (MEAN_SHIFT_NATS), e.g. 0,2,3,4")
+    parser.add_argument("--fit-steps", type=int, default=0, help="also fit the rows for this many steps on train.jsonl after each init (vocabx.fit)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -96,7 +98,8 @@ def main() -> int:
         folder = DOMAINS[name]
         domain = sample([folder / "test.jsonl"], args.docs, args.chars)
         started = time.perf_counter()
-        new = top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n)
+        train_texts = list(read_corpus(folder / "train.jsonl"))
+        new = top_tokens(train_texts, tokenizer, args.n)
         row: dict = {"analyze_seconds": round(time.perf_counter() - started, 1), "base_domain_bpb": bpb(base_model, tokenizer, domain), "strategies": {}}
         for strategy, nats in runs:
             vinit.MEAN_SHIFT_NATS = default_nats if nats is None else nats
@@ -104,6 +107,12 @@ def main() -> int:
                 strategy = f"mean_shift@{nats:g}"
             model = load_model("smollm2-135m")
             ext = extend(model, new, tokenizer=tokenizer, init=strategy.split("@")[0])
+            fitted = None
+            if args.fit_steps:
+                from vocabx.fit import FitSettings, fit_extension
+
+                fitted = fit_extension(ext, train_texts, base_tokenizer=tokenizer, settings=FitSettings(steps=args.fit_steps))
+                strategy = f"{strategy}+fit{args.fit_steps}"
             d = bpb(ext.model, ext.tokenizer, domain)
             g = bpb(ext.model, ext.tokenizer, general)
             row["strategies"][strategy] = {
@@ -112,6 +121,7 @@ def main() -> int:
                 "domain_change": round(d / row["base_domain_bpb"] - 1, 4),
                 "general_change": round(g / base_general - 1, 4),
                 "added": len(ext.added),
+                **({"fit": fitted} if fitted else {}),
             }
             print(name, strategy, json.dumps(row["strategies"][strategy]), file=sys.stderr, flush=True)
             del ext, model

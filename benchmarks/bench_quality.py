@@ -6,7 +6,10 @@ shape from the same training documents, and are scored in bits per byte on the s
 (other NIH sites than train) every `--eval-every` steps: the learning curves. Also the test sequences'
 length under each tokenizer.
 
-    python benchmarks/bench_quality.py [--steps 60] [--n 8192] [--eval-docs 24]
+    python benchmarks/bench_quality.py [--steps 60] [--n 8192] [--eval-docs 24] [--fit-steps 60]
+
+``--fit-steps F`` fits the extension's rows for F steps (vocabx.fit, model frozen, batches of the same
+shape) before lora+tokens trains; the fit's seconds are part of that side's time.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def main() -> int:
     parser.add_argument("--init", default=None, help="initialization of the new rows (default: vocabx adapt's, since training follows)")
     parser.add_argument("--rows-update", default="sparse", choices=("sparse", "dense"))
     parser.add_argument("--sides", default="lora+tokens,lora", help="which sides to run (default both): lora+tokens (extended model), lora (base model)")
+    parser.add_argument("--fit-steps", type=int, default=0, help="fit the new rows this many steps before training lora+tokens (vocabx.fit)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
     args = parser.parse_args()
     if not MEDQUAD.is_dir():
@@ -64,6 +68,14 @@ def main() -> int:
 
         args.init = args.init or ADAPT_INIT
         ext = extend("smollm2-135m", new, tokenizer=tokenizer, init=args.init)
+        started = time.perf_counter()
+        if args.fit_steps:
+            from vocabx.fit import FitSettings, fit_extension
+
+            settings = FitSettings(steps=args.fit_steps, batch_size=args.batch_size, block_size=args.block_size)
+            results["fit"] = fit_extension(ext, docs, base_tokenizer=tokenizer, settings=settings)
+            print("fit", json.dumps(results["fit"]), file=sys.stderr, flush=True)
+        fit_seconds = time.perf_counter() - started if args.fit_steps else 0.0
         save_extension(ext, ext_dir)
         base_len = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
         ext_len = sum(len(ext.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in test)
@@ -79,7 +91,8 @@ def main() -> int:
                 block_size=args.block_size, eval_texts=test, eval_every=args.eval_every, save_every=0, seed=0, rows_update=args.rows_update,
             )
             curve = [{"step": h["step"], "eval_bpb": round(h["eval_bpb"], 4)} for h in run.history if h.get("type") == "eval" and h.get("eval_bpb") is not None]
-            results[name] = {"eval_bpb": round(run.eval_bpb, 4), "curve": curve, "seconds": round(time.perf_counter() - started, 1), "tokens_per_second": run.tokens_per_second}
+            seconds = time.perf_counter() - started + (fit_seconds if mode == "lora+tokens" else 0.0)
+            results[name] = {"eval_bpb": round(run.eval_bpb, 4), "curve": curve, "seconds": round(seconds, 1), "tokens_per_second": run.tokens_per_second}
             print(name, json.dumps(results[name]), file=sys.stderr, flush=True)
     results["settings"] = vars(args) | {"out": str(args.out)}
     write_results(args.out, results)

@@ -20,6 +20,7 @@ def _load(name: str):
 def test_medical_quickstart_and_the_datasets_pipeline(tiny_base, tmp_path):
     result = _load("medical_quickstart").main(["--model", str(tiny_base), "--out", str(tmp_path / "med"), "--top", "80"])
     assert result["added"] > 0 and result["token_reduction"] > 0
+    assert result["fit"]["steps"] == 20 and result["fit"]["loss_end"] < result["fit"]["loss_start"]
     assert (result["docs_longer"], result["roundtrip_failures"], result["in_word_matches"]) == (0, 0, 0)
     packed = _load("datasets_pipeline").main(["--extended", str(tmp_path / "med" / "extended"), "--block-size", "64", "--num-proc", "1"])
     assert packed["blocks"] > 0 and packed["new_token_share"] > 0

@@ -37,6 +37,8 @@ _EXPORTS = {
     "tokens_from_report": "vocabx.extend",
     "tokens_from_terms": "vocabx.extend",
     "load_extended_tokenizer": "vocabx.extend",
+    "fit_extension": "vocabx.fit",
+    "FitSettings": "vocabx.fit",
     "check_corpus": "vocabx.check",
     "train": "vocabx.train",
     "TrainConfig": "vocabx.train",

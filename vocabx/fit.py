@@ -123,6 +123,27 @@ def _features(torch: Any, weight: Any, pieces: list[list[int]], scalars: Any) ->
     return torch.cat([mean, gathered[:, 0], last, scalars.to(rows.device)], 1)
 
 
+@dataclass
+class _Map:
+    """One matrix's map: its rows are ``init + x @ a + b`` (``x``: the tokens' features)."""
+
+    name: str  # the matrix's parameter name, for torch.func.functional_call
+    weight: Any
+    x: Any
+    init: Any
+    a: Any
+    b: Any
+
+    @classmethod
+    def zero(cls, torch: Any, name: str, weight: Any, x: Any, index: Any) -> "_Map":
+        a = torch.zeros(x.shape[1], weight.shape[1], device=weight.device, requires_grad=True)
+        b = torch.zeros(weight.shape[1], device=weight.device, requires_grad=True)
+        return cls(name, weight, x, weight.detach()[index].float().clone(), a, b)
+
+    def rows(self) -> Any:
+        return self.init + self.x @ self.a + self.b
+
+
 def fit_rows(
     model: Any,
     tokenizer: Any,
@@ -135,11 +156,13 @@ def fit_rows(
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Fit the map and write its rows into ``model`` (in place); return a summary.
 
     ``tokenizer`` is the extended tokenizer, ``base_tokenizer`` the one the pieces come from; ``pieces[i]``
     are the base ids of ``new_ids[i]`` and ``kinds[i]`` its kind. Every other row and weight is unchanged.
+    ``on_step(step, loss)`` is called after each optimizer step (the loss is read, so the step has run).
     """
     import torch
     import torch.nn.functional as F
@@ -168,20 +191,13 @@ def fit_rows(
         1,
     )
     index = torch.tensor(new_ids, dtype=torch.long, device=device)
-    maps = []
-    for weight in matrices:
-        x = _features(torch, weight, pieces, scalars)
-        a = torch.zeros(x.shape[1], weight.shape[1], device=device, requires_grad=True)
-        b = torch.zeros(weight.shape[1], device=device, requires_grad=True)
-        maps.append((names[id(weight)], weight, x, weight.detach()[index].float().clone(), a, b))
-    optimizer = torch.optim.Adam([t for m in maps for t in m[4:]], lr=settings.lr)
+    maps = [_Map.zero(torch, names[id(w)], w, _features(torch, w, pieces, scalars), index) for w in matrices]
+    params = [t for m in maps for t in (m.a, m.b)]
+    optimizer = torch.optim.Adam(params, lr=settings.lr)
+
     bf16 = settings.bf16
     if bf16 is None:
         bf16 = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
-
-    def rows(m: tuple) -> Any:
-        _, _, x, init, a, b = m
-        return init + x @ a + b
 
     flags = [(p, p.requires_grad) for p in model.parameters()]
     was_training = model.training
@@ -198,7 +214,7 @@ def fit_rows(
         model.eval()  # no dropout: the map is fitted to the model as it will be used
         for step in range(settings.steps):
             batch = torch.tensor([rng.choice(blocks) for _ in range(settings.batch_size)], device=device)
-            swapped = {name: weight.detach().index_put((index,), rows(m).to(weight.dtype)) for m in maps for name, weight in [m[:2]]}
+            swapped = {m.name: m.weight.detach().index_put((index,), m.rows().to(m.weight.dtype)) for m in maps}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(bf16)):
                 logits = functional_call(model, swapped, args=(), kwargs={"input_ids": batch[:, :-1], "use_cache": False}).logits
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
@@ -206,15 +222,17 @@ def fit_rows(
                 raise VocabxError(f"fitting rows: the loss became {loss.item()} at step {step + 1}; lower the fit learning rate (now {settings.lr})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([t for m in maps for t in m[4:]], 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             losses.append(loss.item())
+            if on_step is not None:
+                on_step(step + 1, losses[-1])
             if bar is not None:
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
                 bar.update(1)
         with torch.no_grad():
             for m in maps:
-                m[1][index] = rows(m).to(m[1].dtype)
+                m.weight[index] = m.rows().to(m.weight.dtype)
     finally:
         if bar is not None:
             bar.close()
