@@ -94,6 +94,9 @@ def test_adapt_runs_every_stage_then_skips_what_is_unchanged(tiny_base, tmp_path
     assert set(state["stages"]) == {"analyze", "extend", "train", "evaluate"}
     # training follows at once, so the rows start from the plain mean (see ADAPT_INIT)
     assert json.loads((run / "extended" / "vocabx.json").read_text())["init"]["strategy"] == "mean.v1"
+    # then the extend stage fits the rows for the budget's steps (vocabx.fit)
+    assert json.loads((run / "extended" / "vocabx.json").read_text())["init"]["fit"]["steps"] == budget_of("quick").fit_steps
+    assert state["stages"]["extend"]["fit"]["steps"] == budget_of("quick").fit_steps
     lines.clear()
     again = adapt(texts, run, model=str(tiny_base), budget="quick", general=general, log=lines.append)
     assert lines == [f"{s}: up to date, skipped" for s in ("analyze", "extend", "train", "evaluate")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -82,6 +83,19 @@ def test_fit_is_deterministic_for_a_seed(tiny_tokenizers):
     assert torch.equal(rows[0], rows[1])
 
 
+def test_on_step_is_called_after_every_step_with_its_loss(tiny_tokenizers):
+    base = tiny_tokenizers["byte_bpe"]
+    ext = _tiny_extension(base)
+    pieces = [[base.convert_tokens_to_ids(p) for p in a["pieces"]] for a in ext.added]
+    seen: list[tuple[int, float]] = []
+    summary = fit_rows(
+        ext.model, ext.tokenizer, base, ext.new_ids, pieces, [a["kind"] for a in ext.added], _texts(),
+        FitSettings(steps=4, batch_size=2, block_size=32), on_step=lambda step, loss: seen.append((step, loss)),
+    )
+    assert [step for step, _ in seen] == [1, 2, 3, 4]
+    assert summary["loss_start"] == pytest.approx(sum(loss for _, loss in seen) / 4, abs=1e-4)
+
+
 def test_fit_errors_name_the_value_and_the_fix(tiny_tokenizers):
     base = tiny_tokenizers["byte_bpe"]
     ext = _tiny_extension(base)
@@ -94,6 +108,12 @@ def test_fit_errors_name_the_value_and_the_fix(tiny_tokenizers):
     with pytest.raises(VocabxError, match="2 new ids, 1 piece lists and 2 kinds"):
         fit_rows(ext.model, ext.tokenizer, base, [1, 2], [[3]], ["word", "word"], _texts())
     assert fit_rows(ext.model, ext.tokenizer, base, [], [], [], _texts())["steps"] == 0
+    with pytest.raises(VocabxError, match="needs at least one base piece"):
+        fit_rows(ext.model, ext.tokenizer, base, [1], [[]], ["word"], _texts())
+    no_eos = copy.deepcopy(ext.tokenizer)
+    no_eos.eos_token = None
+    with pytest.raises(VocabxError, match="no EOS token .* set tokenizer.eos_token"):
+        fit_rows(ext.model, no_eos, base, ext.new_ids, [[1]] * len(ext.new_ids), ["word"] * len(ext.new_ids), _texts())
 
 
 def test_extend_command_fits_rows_and_records_it(tmp_path, tiny_tokenizers, capsys):
@@ -123,8 +143,6 @@ def test_extend_command_fits_rows_and_records_it(tmp_path, tiny_tokenizers, caps
 
 def test_fitted_rows_score_held_out_text_better_than_the_mean_smollm2(smollm2_dir, _smollm2_tokenizer):
     """On the real model: a short fit lowers bits per byte of held-out domain text below the plain mean's."""
-    import copy
-
     from vocabx.analyze import SelectSettings, analyze
     from vocabx.extend import tokens_from_report
     from vocabx.metrics import bits_per_byte

@@ -128,7 +128,7 @@ def adapt(
         split = holdout
     keys = {
         "analyze": _fingerprint(corpus_id, model, split, seed),
-        "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, FIT_BLOCK),
+        "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
         "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed),
         "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
     }

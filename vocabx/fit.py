@@ -109,18 +109,12 @@ def _blocks(texts: Iterable[str], tokenizer: Any, base_tokenizer: Any, settings:
 
 def _features(torch: Any, weight: Any, pieces: list[list[int]], scalars: Any) -> Any:
     """[mean of the pieces' rows, first piece's row, last piece's row, scalars] per new token (float32)."""
-    rows = weight.detach().float()
-    k = max(len(p) for p in pieces)
-    index = torch.zeros(len(pieces), k, dtype=torch.long, device=rows.device)
-    mask = torch.zeros(len(pieces), k, device=rows.device)
-    for i, p in enumerate(pieces):
-        index[i, : len(p)] = torch.tensor(p, device=rows.device)
-        mask[i, : len(p)] = 1
-    lengths = mask.sum(1)
-    gathered = rows[index]
-    mean = (gathered * mask[..., None]).sum(1) / lengths[:, None]
-    last = gathered[torch.arange(len(pieces), device=rows.device), (lengths - 1).long()]
-    return torch.cat([mean, gathered[:, 0], last, scalars.to(rows.device)], 1)
+    from vocabx.initialize import _pieces_mean
+
+    w = weight.detach()
+    first = torch.tensor([p[0] for p in pieces], dtype=torch.long, device=w.device)
+    last = torch.tensor([p[-1] for p in pieces], dtype=torch.long, device=w.device)
+    return torch.cat([_pieces_mean(w, pieces), w[first].float(), w[last].float(), scalars.to(w.device)], 1)
 
 
 @dataclass
