@@ -12,6 +12,7 @@ the first `--docs` documents of each file, each cut to `--chars` characters.
     python benchmarks/bench_init.py [--n 8192] [--docs 24] [--chars 1500]
     python benchmarks/bench_init.py --domains medquad --nats 0,2,3,4,6,8   # mean_shift's grid
     python benchmarks/bench_init.py --strategies mean --fit-steps 60      # rows fitted after the init (vocabx.fit)
+    python benchmarks/bench_init.py --strategies mean --fit-steps 60 --fit-replay 0.25   # with general text in each fit batch
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def main() -> int:
     parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated: medquad, cuad")
     parser.add_argument("--nats", help="instead of --strategies: mean_shift with each of these shifts (MEAN_SHIFT_NATS), e.g. 0,2,3,4")
     parser.add_argument("--fit-steps", type=int, default=0, help="also fit the rows for this many steps on train.jsonl after each init (vocabx.fit)")
+    parser.add_argument(
+        "--fit-replay",
+        type=float,
+        default=0.0,
+        help="with --fit-steps: this share of each fit batch from general text (documents after the first --replay-skip of each general file, never the scored ones)",
+    )
+    parser.add_argument("--replay-skip", type=int, default=100, help="general documents of each file kept out of the replay (the scored sample comes from them)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -88,6 +96,9 @@ def main() -> int:
     tokenizer = load_tokenizer("smollm2-135m")
     base_model = load_model("smollm2-135m")
     general = sample(GENERAL, args.docs, args.chars)
+    if args.docs // len(GENERAL) > args.replay_skip:
+        parser.error("--replay-skip must keep every scored general document out of the replay")
+    replay_texts = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= args.replay_skip] if args.fit_replay else None
     results: dict = {"n": args.n, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}
 
     base_general = bpb(base_model, tokenizer, general)
@@ -111,8 +122,9 @@ def main() -> int:
             if args.fit_steps:
                 from vocabx.fit import FitSettings, fit_extension
 
-                fitted = fit_extension(ext, train_texts, base_tokenizer=tokenizer, settings=FitSettings(steps=args.fit_steps))
-                strategy = f"{strategy}+fit{args.fit_steps}"
+                settings = FitSettings(steps=args.fit_steps, replay=args.fit_replay)
+                fitted = fit_extension(ext, train_texts, base_tokenizer=tokenizer, settings=settings, general=replay_texts)
+                strategy = f"{strategy}+fit{args.fit_steps}" + (f"+replay{args.fit_replay:g}" if replay_texts else "")
             d = bpb(ext.model, ext.tokenizer, domain)
             g = bpb(ext.model, ext.tokenizer, general)
             row["strategies"][strategy] = {

@@ -43,6 +43,8 @@ def main() -> int:
     parser.add_argument("--rows-update", default="sparse", choices=("sparse", "dense"))
     parser.add_argument("--sides", default="lora+tokens,lora", help="which sides to run (default both): lora+tokens (extended model), lora (base model)")
     parser.add_argument("--fit-steps", type=int, default=0, help="fit the new rows this many steps before training lora+tokens (vocabx.fit)")
+    parser.add_argument("--lr", type=float, default=None, help="LoRA's peak learning rate for both sides (default: vocabx train's)")
+    parser.add_argument("--embedding-lr", type=float, default=None, help="the new rows' peak learning rate (default: vocabx train's)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
     args = parser.parse_args()
     if not MEDQUAD.is_dir():
@@ -86,9 +88,11 @@ def main() -> int:
             if mode not in sides:
                 continue
             started = time.perf_counter()
+            rates = {k: v for k, v in (("lr", args.lr), ("embedding_lr", args.embedding_lr)) if v is not None}
             run = train(
                 source, docs, Path(tmp) / mode, mode=mode, max_steps=args.steps, batch_size=args.batch_size,
                 block_size=args.block_size, eval_texts=test, eval_every=args.eval_every, save_every=0, seed=0, rows_update=args.rows_update,
+                **rates,
             )
             curve = [{"step": h["step"], "eval_bpb": round(h["eval_bpb"], 4)} for h in run.history if h.get("type") == "eval" and h.get("eval_bpb") is not None]
             seconds = time.perf_counter() - started + (fit_seconds if mode == "lora+tokens" else 0.0)

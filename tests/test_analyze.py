@@ -373,6 +373,41 @@ def test_shards_merge_to_the_whole_for_phrases_seen_once_per_shard(space):
     assert merged.phrases == whole.phrases and merged.phrase_docs == whole.phrase_docs
 
 
+@pytest.mark.parametrize("max_phrases", [40, 150, 10_000])
+def test_a_bounded_ngram_table_keeps_what_merging_and_pruning_each_batch_keeps(space, max_phrases):
+    # The counter looks each batch's n-grams up in its table and prunes before merging; the result must
+    # be what adding each batch's counts and then dropping the rarest (threshold rising from the last
+    # one) until half the limit remains gives.
+    import importlib
+
+    analyze_module = importlib.import_module("vocabx.analyze")
+    docs = _random_docs(random.Random(7), 400)
+    batch_bytes = 2_000
+    batches = list(analyze_module._batches_by_bytes(iter(docs), batch_bytes))
+    assert len(batches) > 5
+    table: Counter = Counter()
+    table_docs: Counter = Counter()
+    pruned = 0
+    for batch in batches:
+        one = count_corpus(batch, space, max_phrases=10**9, workers=1)
+        table.update(one.phrases)
+        table_docs.update(one.phrase_docs)
+        if len(table) > max_phrases:
+            threshold = max(2, pruned + 1)
+            while len(table) > max_phrases // 2:
+                table = Counter({k: c for k, c in table.items() if c >= threshold})
+                table_docs = Counter({k: c for k, c in table_docs.items() if k in table})
+                pruned, threshold = threshold, threshold + 1
+    counted = count_corpus(docs, space, max_phrases=max_phrases, batch_bytes=batch_bytes, workers=1)
+    assert counted.pruned_below == pruned
+    assert counted.phrases == table
+    assert counted.phrase_docs == Counter({k: table_docs[k] for k in table if table_docs[k]})
+    if max_phrases < 1000:
+        assert pruned >= 2  # (the limit was reached)
+    else:
+        assert pruned == 0
+
+
 # Text that exercises the byte-level pre-tokenizer: contractions, digits, punctuation runs, every kind
 # of whitespace, ASCII controls that are not whitespace, non-ASCII letters, marks, spaces and symbols,
 # and an added token's text.

@@ -83,6 +83,35 @@ def test_fit_is_deterministic_for_a_seed(tiny_tokenizers):
     assert torch.equal(rows[0], rows[1])
 
 
+def test_general_text_is_replayed_in_a_share_of_each_batch(tiny_tokenizers):
+    import torch
+
+    base = tiny_tokenizers["byte_bpe"]
+    general = [f"The committee met on day {i} and agreed on{WORDS[i % 4]} as a name for the new hall." for i in range(200)]
+    settings = FitSettings(steps=4, batch_size=4, block_size=32, seed=1, replay=0.5)
+
+    def fitted(**kwargs):
+        ext = _tiny_extension(base)
+        summary = fit_extension(ext, _texts(), base_tokenizer=base, **kwargs)
+        return summary, ext.model.get_input_embeddings().weight[ext.new_ids].detach().clone()
+
+    summary, with_general = fitted(settings=settings, general=general)
+    assert summary["replay"] == 0.5 and summary["general_blocks"] > 0 and summary["blocks"] > 0
+    again = fitted(settings=settings, general=general)[1]
+    assert torch.equal(with_general, again)  # deterministic with the general text too
+    domain_only = fitted(settings=settings)
+    assert domain_only[0]["replay"] == 0 and domain_only[0]["general_blocks"] == 0
+    assert not torch.equal(with_general, domain_only[1])  # the general batches changed the fit
+    # a zero share reads no general text and fits exactly as without it
+    none = fitted(settings=FitSettings(steps=4, batch_size=4, block_size=32, seed=1, replay=0.0), general=general)
+    assert none[0]["general_blocks"] == 0
+    assert torch.equal(none[1], domain_only[1])
+    with pytest.raises(VocabxError, match=r"replay .* must be in \[0, 1\), got 1"):
+        FitSettings(replay=1)
+    with pytest.raises(VocabxError, match="the general texts hold .* tokens, fewer than one block"):
+        fit_extension(_tiny_extension(base), _texts(), base_tokenizer=base, settings=settings, general=["tiny"])
+
+
 def test_on_step_is_called_after_every_step_with_its_loss(tiny_tokenizers):
     base = tiny_tokenizers["byte_bpe"]
     ext = _tiny_extension(base)
@@ -134,11 +163,21 @@ def test_extend_command_fits_rows_and_records_it(tmp_path, tiny_tokenizers, caps
     assert result["fit"]["steps"] == 2
     manifest = json.loads((out / "vocabx.json").read_text())
     assert manifest["init"]["fit"]["steps"] == 2 and manifest["init"]["strategy"]
+    general = tmp_path / "general.jsonl"
+    general.write_text("".join(json.dumps({"text": f"A walk in the park on day {i} with{WORDS[i % 4]} in mind."}) + "\n" for i in range(200)))
+    replayed = tmp_path / "replayed"
+    assert main(args[:6] + [str(replayed)] + args[7:] + ["--fit-general", str(general), "--fit-replay", "0.5"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["fit"]["replay"] == 0.5 and result["fit"]["general_blocks"] > 0
+    assert main(["extend", "--model", str(model_dir), "--terms", str(terms), "-o", str(tmp_path / "z"), "--fit-general", str(general)]) == 2
+    assert "give the domain texts with --fit too" in capsys.readouterr().err
+    assert main(args[:6] + [str(tmp_path / "w")] + args[7:] + ["--fit-general", str(general), "--fit-replay", "1.5"]) == 2
+    assert "must be in [0, 1), got 1.5" in capsys.readouterr().err
     assert main(["extend", "--model", str(model_dir), "--terms", str(terms), "-o", str(tmp_path / "x"), "--fit", str(corpus), "--tokenizer-only"]) == 2
     assert "--tokenizer-only writes no model" in capsys.readouterr().err
     assert main(["extend", "--model", str(model_dir), "--terms", str(terms), "-o", str(tmp_path / "y"), "--fit", str(corpus), "--fit-steps", "-1"]) == 2
     assert "fit steps must be a positive integer, got -1" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    assert not any((tmp_path / name).exists() for name in ("x", "y", "z", "w"))
 
 
 def test_fitted_rows_score_held_out_text_better_than_the_mean_smollm2(smollm2_dir, _smollm2_tokenizer):

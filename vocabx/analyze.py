@@ -859,36 +859,51 @@ class _HashCounter:
                 entry[0] += c
 
     def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, refs: Any) -> None:
-        np = self.np
-        # the table and each length's keys are sorted runs, which the stable sort merges
-        keys = np.concatenate([self.p_hash, keys])
-        cnt = np.concatenate([self.p_count, cnt])
-        docs = np.concatenate([self.p_docs, docs])
-        length = np.concatenate([self.p_len, length])
-        refs = np.concatenate([self.p_ref, refs])
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        head = np.ones(len(keys), dtype=bool)
-        head[1:] = keys[1:] != keys[:-1]
-        starts = np.flatnonzero(head)
-        self.p_hash = keys[starts]
-        self.p_count = np.add.reduceat(cnt[order], starts)
-        self.p_docs = np.add.reduceat(docs[order], starts)
-        pick = order[starts]
-        self.p_len = length[pick]
-        self.p_ref = refs[pick]
-        if len(self.p_hash) > self.max_phrases:
-            self._prune()
+        """Add one batch's n-grams (``keys`` unique within each length, each length's run sorted) to
+        the table. When the merged table would hold more than ``max_phrases`` n-grams, the rarest are
+        dropped (the count threshold rising one at a time from the last one) until at most half remain.
 
-    def _prune(self) -> None:
-        """Drop the rarest n-grams until the table is at most half of its limit."""
-        threshold = max(2, self.pruned_below + 1)
-        while len(self.p_hash) > self.max_phrases // 2:
-            keep = self.p_count >= threshold
-            self.p_hash, self.p_count, self.p_docs = self.p_hash[keep], self.p_count[keep], self.p_docs[keep]
-            self.p_len, self.p_ref = self.p_len[keep], self.p_ref[keep]
+        The batch's keys are looked up in the sorted table: those found add their counts in place, and
+        only the new ones that survive the prune are sorted and inserted, so most of a batch's one-off
+        n-grams are never merged at all. (Keys are 64-bit hashes; two n-grams of different lengths with
+        the same hash count as one, as two of the same length do.)
+        """
+        np = self.np
+        table = self.p_hash
+        if len(table):
+            at = np.searchsorted(table, keys)
+            np.minimum(at, len(table) - 1, out=at)
+            hit = table[at] == keys
+            rows = at[hit]
+            self.p_count = self.p_count + np.bincount(rows, weights=cnt[hit], minlength=len(table)).astype(np.int64)
+            self.p_docs = self.p_docs + np.bincount(rows, weights=docs[hit], minlength=len(table)).astype(np.int64)
+            new = ~hit
+            keys, cnt, docs, length, refs = keys[new], cnt[new], docs[new], length[new], refs[new]
+        if len(table) + len(keys) > self.max_phrases:
+            threshold = max(2, self.pruned_below + 1)
+            while int(np.count_nonzero(self.p_count >= threshold)) + int(np.count_nonzero(cnt >= threshold)) > self.max_phrases // 2:
+                threshold += 1
             self.pruned_below = threshold
-            threshold += 1
+            self._keep(self.p_count >= threshold)
+            keep = cnt >= threshold
+            keys, cnt, docs, length, refs = keys[keep], cnt[keep], docs[keep], length[keep], refs[keep]
+        if not len(keys):
+            return
+        order = np.argsort(keys)
+        keys, cnt, docs, length, refs = keys[order], cnt[order], docs[order], length[order], refs[order]
+        if not len(self.p_hash):
+            self.p_hash, self.p_count, self.p_docs, self.p_len, self.p_ref = keys, cnt, docs, length, refs
+            return
+        at = np.searchsorted(self.p_hash, keys)
+        self.p_hash = np.insert(self.p_hash, at, keys)
+        self.p_count = np.insert(self.p_count, at, cnt)
+        self.p_docs = np.insert(self.p_docs, at, docs)
+        self.p_len = np.insert(self.p_len, at, length)
+        self.p_ref = np.insert(self.p_ref, at, refs)
+
+    def _keep(self, keep: Any) -> None:
+        self.p_hash, self.p_count, self.p_docs = self.p_hash[keep], self.p_count[keep], self.p_docs[keep]
+        self.p_len, self.p_ref = self.p_len[keep], self.p_ref[keep]
 
     # -- the result ---------------------------------------------------------------------------------
 
@@ -1202,12 +1217,10 @@ class _OverlapIndex:
             get = target.get
             for row, co in zip(rows, count[rows].tolist()):
                 u = keys[row]
-                n = len(u) - m  # P's length for k = 1, less one
-                for k in range(1, m):
-                    n += 1
-                    if n > most:
-                        break
-                    p = u[:n] if right else u[m - k :]
+                # P = u[:n] (right) or u[m - k:] (left) has n = len(u) - m + k words, k = 1 .. m - 1
+                n0 = len(u) - m
+                for k in range(1, min(m, most - n0 + 1)):
+                    p = u[: n0 + k] if right else u[m - k :]
                     entries = get(p, 0)
                     if entries is None:
                         target[p] = [(q, k, co)]

@@ -316,7 +316,9 @@ def cmd_extend(args: argparse.Namespace) -> int:
     if args.fit:
         from vocabx.fit import FitSettings
 
-        FitSettings(steps=args.fit_steps)  # a bad --fit-steps fails before the model loads
+        FitSettings(steps=args.fit_steps, replay=args.fit_replay)  # bad values fail before the model loads
+    if args.fit_general and not args.fit:
+        raise VocabxError("--fit-general is general text to replay while fitting the rows; give the domain texts with --fit too")
     check_output_dir(args.output, args.overwrite, "vocabx.json", "extended model")
     tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     dropped: list[dict] = []
@@ -356,7 +358,9 @@ def cmd_extend(args: argparse.Namespace) -> int:
         from vocabx.fit import FitSettings, fit_extension
 
         texts = list(read_corpus(args.fit, text_field=args.text_field, line_docs=args.line_docs))  # a list: batches from the whole corpus
-        fitted = fit_extension(ext, texts, base_tokenizer=tokenizer, settings=FitSettings(steps=args.fit_steps, seed=args.seed), progress=not args.json)
+        general = list(read_corpus(args.fit_general, text_field=args.text_field, line_docs=args.line_docs)) if args.fit_general else None
+        settings = FitSettings(steps=args.fit_steps, seed=args.seed, replay=args.fit_replay)
+        fitted = fit_extension(ext, texts, base_tokenizer=tokenizer, settings=settings, general=general, progress=not args.json)
     save_extension(ext, args.output, overwrite=args.overwrite)
     result = {"added": len(ext.added), "dropped": len(ext.dropped), "vocab_size": len(ext.tokenizer), "init": ext.manifest["init"].get("strategy", args.init), "output": args.output}
     reasons: dict[str, int] = {}
@@ -382,10 +386,17 @@ def _extend_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pad-to-multiple-of", type=int, metavar="K", help="round the embedding matrix up to a multiple of K rows")
     parser.add_argument("--tokenizer-only", action="store_true", help="write only the tokenizer (no model weights)")
     parser.add_argument("--check-corpus", nargs="+", metavar="CORPUS", help="texts on which every added token must be produced (default: its own surface)")
-    parser.add_argument("--text-field", default="text", help="JSON field or column of --check-corpus and --fit (default text)")
-    parser.add_argument("--line-docs", action="store_true", help="in .txt/.md --check-corpus and --fit corpora, one document per line")
+    parser.add_argument("--text-field", default="text", help="JSON field or column of --check-corpus, --fit and --fit-general (default text)")
+    parser.add_argument("--line-docs", action="store_true", help="in .txt/.md --check-corpus, --fit and --fit-general corpora, one document per line")
     parser.add_argument("--fit", nargs="+", metavar="CORPUS", help="domain texts to fit the new rows on after initializing them (a map from pieces to rows shared by all new tokens, model frozen; see vocabx.fit)")
     parser.add_argument("--fit-steps", type=int, default=60, metavar="N", help="steps of 4 x 256 tokens for --fit (default 60)")
+    parser.add_argument(
+        "--fit-general",
+        nargs="+",
+        metavar="CORPUS",
+        help="general text replayed in each --fit batch, so the rows also keep general text as the base model scores it (not the text you will evaluate on)",
+    )
+    parser.add_argument("--fit-replay", type=float, default=0.25, metavar="SHARE", help="share of each --fit batch drawn from --fit-general (default 0.25)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random initializations and for --fit's batches (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing extended model folder")
 

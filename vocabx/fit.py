@@ -48,6 +48,7 @@ class FitSettings:
     lr: float = 3e-4
     seed: int = 0
     bf16: bool | None = None
+    replay: float = 0.25  # share of each batch's sequences drawn from general text, when some is given
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "block_size"):
@@ -56,12 +57,17 @@ class FitSettings:
                 raise VocabxError(f"fit {name} must be a positive integer, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise VocabxError(f"fit lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.replay, (int, float)) and 0 <= self.replay < 1):
+            raise VocabxError(f"fit replay (the share of general text in each batch) must be in [0, 1), got {self.replay!r}")
 
 
-def _blocks(texts: Iterable[str], tokenizer: Any, base_tokenizer: Any, settings: FitSettings) -> tuple[list[list[int]], Counter, Counter]:
+def _blocks(
+    texts: Iterable[str], tokenizer: Any, base_tokenizer: Any, settings: FitSettings, share: float = 1.0, what: str = "fitting"
+) -> tuple[list[list[int]], Counter, Counter]:
     """Blocks of block_size + 1 ids of the texts (EOS between documents), and token counts under both tokenizers.
 
-    Reads documents until the blocks hold twice what the steps consume (or the texts end): enough text for
+    Reads documents until the blocks hold twice what the steps consume from them (``share`` of every
+    batch's sequences; or the texts end): enough text for
     the batches to rarely repeat, and for the counts behind the token features. A list is read in a seeded
     random order, so the blocks come from the whole corpus and not only its first files; any other
     iterable is read in its own order, so a large corpus is never held in memory."""
@@ -73,7 +79,7 @@ def _blocks(texts: Iterable[str], tokenizer: Any, base_tokenizer: Any, settings:
     eos = tokenizer.eos_token_id
     if eos is None:
         raise VocabxError("the extended tokenizer has no EOS token to separate documents when fitting rows; set tokenizer.eos_token")
-    want = 2 * settings.steps * settings.batch_size * (settings.block_size + 1)
+    want = math.ceil(2 * share * settings.steps * settings.batch_size * (settings.block_size + 1))
     stream: list[int] = []
     ext_counts: Counter = Counter()
     base_counts: Counter = Counter()
@@ -102,7 +108,7 @@ def _blocks(texts: Iterable[str], tokenizer: Any, base_tokenizer: Any, settings:
     blocks = [stream[i : i + size] for i in range(0, len(stream) - size + 1, settings.block_size)]
     if not blocks:
         raise VocabxError(
-            f"the fitting texts hold {len(stream)} tokens, fewer than one block of {size}; give more domain text or a smaller block size"
+            f"the {what} texts hold {len(stream)} tokens, fewer than one block of {size}; give more text or a smaller block size"
         )
     return blocks, ext_counts, base_counts
 
@@ -148,6 +154,7 @@ def fit_rows(
     texts: Iterable[str],
     settings: FitSettings = FitSettings(),
     *,
+    general: Iterable[str] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     on_step: Callable[[int, float], None] | None = None,
@@ -157,6 +164,9 @@ def fit_rows(
     ``tokenizer`` is the extended tokenizer, ``base_tokenizer`` the one the pieces come from; ``pieces[i]``
     are the base ids of ``new_ids[i]`` and ``kinds[i]`` its kind. Every other row and weight is unchanged.
     ``on_step(step, loss)`` is called after each optimizer step (the loss is read, so the step has run).
+    ``general``: general text (none of the documents the model will be judged on); a ``settings.replay``
+    share of each batch's sequences is drawn from it, so the rows also keep the model's behaviour where the
+    new tokens fire outside the domain (function-word phrases do). The token statistics come from ``texts``.
     """
     import torch
     import torch.nn.functional as F
@@ -171,7 +181,9 @@ def fit_rows(
     if any(not p for p in pieces):
         raise VocabxError("every new token needs at least one base piece to fit its row from")
     started = time.monotonic()
-    blocks, ext_counts, base_counts = _blocks(texts, tokenizer, base_tokenizer, settings)
+    replay = settings.replay if general is not None else 0.0
+    blocks, ext_counts, base_counts = _blocks(texts, tokenizer, base_tokenizer, settings, 1 - replay)
+    general_blocks = _blocks(general, tokenizer, base_tokenizer, settings, replay, "general")[0] if replay else []
     w_in = model.get_input_embeddings().weight
     device = w_in.device
     tied = is_tied(model)
@@ -207,7 +219,7 @@ def fit_rows(
             p.requires_grad_(False)
         model.eval()  # no dropout: the map is fitted to the model as it will be used
         for step in range(settings.steps):
-            batch = torch.tensor([rng.choice(blocks) for _ in range(settings.batch_size)], device=device)
+            batch = torch.tensor([rng.choice(general_blocks if replay and rng.random() < replay else blocks) for _ in range(settings.batch_size)], device=device)
             swapped = {m.name: m.weight.detach().index_put((index,), m.rows().to(m.weight.dtype)) for m in maps}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(bf16)):
                 logits = functional_call(model, swapped, args=(), kwargs={"input_ids": batch[:, :-1], "use_cache": False}).logits
@@ -240,7 +252,9 @@ def fit_rows(
         "version": FIT_VERSION,
         **{k: v for k, v in asdict(settings).items()},
         "bf16": bool(bf16),
+        "replay": replay,
         "blocks": len(blocks),
+        "general_blocks": len(general_blocks),
         "tokens_seen": settings.steps * settings.batch_size * settings.block_size,
         "loss_start": round(sum(head) / len(head), 4),
         "loss_end": round(sum(tail) / len(tail), 4),
@@ -251,13 +265,23 @@ def fit_rows(
     return summary
 
 
-def fit_extension(ext: Any, texts: Iterable[str], *, base_tokenizer: Any, settings: FitSettings = FitSettings(), progress: bool = False) -> dict:
-    """Fit the rows of an :class:`vocabx.extend.Extension` (its model in place) and record it in its manifest."""
+def fit_extension(
+    ext: Any,
+    texts: Iterable[str],
+    *,
+    base_tokenizer: Any,
+    settings: FitSettings = FitSettings(),
+    general: Iterable[str] | None = None,
+    progress: bool = False,
+) -> dict:
+    """Fit the rows of an :class:`vocabx.extend.Extension` (its model in place) and record it in its manifest.
+
+    ``general``: general text to replay in each batch (see :func:`fit_rows`)."""
     if ext.model is None:
         raise VocabxError("this extension has no model (tokenizer only); extend a model to fit its rows")
     pieces = [[base_tokenizer.convert_tokens_to_ids(p) for p in a["pieces"]] for a in ext.added]
     summary = fit_rows(
-        ext.model, ext.tokenizer, base_tokenizer, [a["id"] for a in ext.added], pieces, [a["kind"] for a in ext.added], texts, settings, progress=progress
+        ext.model, ext.tokenizer, base_tokenizer, [a["id"] for a in ext.added], pieces, [a["kind"] for a in ext.added], texts, settings, general=general, progress=progress
     )
     ext.manifest.setdefault("init", {})["fit"] = summary
     return summary

@@ -1,0 +1,98 @@
+"""The `lora` baseline at equal steps for a `vocabx adapt` run: same training documents, same budget.
+
+Issue 6's floor asks that the adapted model's held-out bits per byte be no worse than `lora` alone (LoRA
+on the base model, no new tokens) trained for the same steps. This script reads a finished run folder
+written by `vocabx adapt CORPUS --eval TEST --budget B -o RUN`, trains `lora` on the base model with the
+run's budget (steps, batch, block, seed) on the same training documents, scores it with `vocabx.evaluate`
+on the same test and general documents, and writes the three sides (base, lora, the run's adapted model)
+side by side.
+
+    python benchmarks/bench_adapt_lora.py runs/cuad-standard ../shared/corpora/legal/cuad/train.jsonl \
+        --eval ../shared/corpora/legal/cuad/test.jsonl --general ../shared/corpora/general \
+        --out benchmarks/results/adapt_lora_cuad.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_results  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="a finished `vocabx adapt --eval` run folder")
+    parser.add_argument("corpus", nargs="+", help="the training corpus given to that run")
+    parser.add_argument("--eval", required=True, help="the test corpus given to that run")
+    parser.add_argument("--general", help="the general corpus given to that run")
+    parser.add_argument("--work", type=Path, help="where the lora adapter goes (default RUN/lora-baseline)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    from vocabx.corpus import read_corpus
+    from vocabx.evaluate import Side, evaluate, load_side, take
+    from vocabx.models import load_model, load_tokenizer
+    from vocabx.train import train
+
+    state = json.loads((args.run / "run.json").read_text())
+    plan = state["budget"]
+    adapted_metrics = json.loads((args.run / "evaluation" / "metrics.json").read_text())
+    model = adapted_metrics["base"]
+    train_texts = list(read_corpus(args.corpus))
+    test = take([t for t in read_corpus(args.eval) if t.strip()], plan["eval_docs"], plan["eval_chars"])
+    general = take(read_corpus(args.general), plan["eval_docs"], plan["eval_chars"]) if args.general else None
+    work = args.work or args.run / "lora-baseline"
+
+    started = time.monotonic()
+    trained = train(
+        model,
+        train_texts,
+        work,
+        mode="lora",
+        max_steps=plan["max_steps"],
+        batch_size=plan["batch_size"],
+        block_size=plan["block_size"],
+        seed=0,
+        eval_every=0,
+        save_every=0,
+        overwrite=True,
+    )
+    train_seconds = time.monotonic() - started
+    lora = load_side(model, work)
+    base = Side(load_model(model), load_tokenizer(model), set(), label=model)
+    metrics = evaluate(base, lora, {"domain test": test}, {"general": general} if general else None)
+
+    sides = {}
+    for corpus in metrics["corpora"]:
+        ours = adapted_metrics["corpora"][corpus]
+        theirs = metrics["corpora"][corpus]
+        assert ours["base"]["bytes"] == theirs["base"]["bytes"], f"{corpus}: the run scored other documents"
+        sides[corpus] = {
+            "base_bpb": theirs["base"]["bpb"],
+            "lora_bpb": theirs["adapted"]["bpb"],
+            "adapted_bpb": ours["adapted"]["bpb"],
+            "adapted_vs_lora": round(ours["adapted"]["bpb"] / theirs["adapted"]["bpb"] - 1, 5),
+            "lora_vs_base": theirs["bpb_change"],
+            "adapted_vs_base": ours["bpb_change"],
+            "tokens": {"base": theirs["base"]["tokens"], "adapted": ours["adapted"]["tokens"]},
+        }
+    write_results(
+        args.out,
+        {
+            "run": str(args.run),
+            "model": model,
+            "budget": plan,
+            "lora_train": {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second")},
+            "lora_train_seconds": round(train_seconds, 1),
+            "corpora": sides,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
