@@ -869,6 +869,7 @@ class _HashCounter:
         the same hash count as one, as two of the same length do.)
         """
         np = self.np
+        batch = (keys, cnt, docs, length, refs)
         table = self.p_hash
         if len(table):
             at = np.searchsorted(table, keys)
@@ -877,33 +878,33 @@ class _HashCounter:
             rows = at[hit]
             self.p_count = self.p_count + np.bincount(rows, weights=cnt[hit], minlength=len(table)).astype(np.int64)
             self.p_docs = self.p_docs + np.bincount(rows, weights=docs[hit], minlength=len(table)).astype(np.int64)
-            new = ~hit
-            keys, cnt, docs, length, refs = keys[new], cnt[new], docs[new], length[new], refs[new]
-        if len(table) + len(keys) > self.max_phrases:
+            batch = tuple(column[~hit] for column in batch)
+        cnt = batch[1]
+        if len(table) + len(cnt) > self.max_phrases:
             threshold = max(2, self.pruned_below + 1)
             while int(np.count_nonzero(self.p_count >= threshold)) + int(np.count_nonzero(cnt >= threshold)) > self.max_phrases // 2:
                 threshold += 1
             self.pruned_below = threshold
-            self._keep(self.p_count >= threshold)
-            keep = cnt >= threshold
-            keys, cnt, docs, length, refs = keys[keep], cnt[keep], docs[keep], length[keep], refs[keep]
-        if not len(keys):
+            self._columns = tuple(column[self.p_count >= threshold] for column in self._columns)
+            batch = tuple(column[cnt >= threshold] for column in batch)
+        if not len(batch[0]):
             return
-        order = np.argsort(keys)
-        keys, cnt, docs, length, refs = keys[order], cnt[order], docs[order], length[order], refs[order]
+        order = np.argsort(batch[0])
+        batch = tuple(column[order] for column in batch)
         if not len(self.p_hash):
-            self.p_hash, self.p_count, self.p_docs, self.p_len, self.p_ref = keys, cnt, docs, length, refs
+            self._columns = batch
             return
-        at = np.searchsorted(self.p_hash, keys)
-        self.p_hash = np.insert(self.p_hash, at, keys)
-        self.p_count = np.insert(self.p_count, at, cnt)
-        self.p_docs = np.insert(self.p_docs, at, docs)
-        self.p_len = np.insert(self.p_len, at, length)
-        self.p_ref = np.insert(self.p_ref, at, refs)
+        at = np.searchsorted(self.p_hash, batch[0])
+        self._columns = tuple(np.insert(column, at, new) for column, new in zip(self._columns, batch))
 
-    def _keep(self, keep: Any) -> None:
-        self.p_hash, self.p_count, self.p_docs = self.p_hash[keep], self.p_count[keep], self.p_docs[keep]
-        self.p_len, self.p_ref = self.p_len[keep], self.p_ref[keep]
+    @property
+    def _columns(self) -> tuple[Any, Any, Any, Any, Any]:
+        """The n-gram table's columns: hash, count, documents, length, reference."""
+        return self.p_hash, self.p_count, self.p_docs, self.p_len, self.p_ref
+
+    @_columns.setter
+    def _columns(self, columns: tuple[Any, Any, Any, Any, Any]) -> None:
+        self.p_hash, self.p_count, self.p_docs, self.p_len, self.p_ref = columns
 
     # -- the result ---------------------------------------------------------------------------------
 

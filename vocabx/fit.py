@@ -64,7 +64,8 @@ class FitSettings:
 def _blocks(
     texts: Iterable[str], tokenizer: Any, base_tokenizer: Any, settings: FitSettings, share: float = 1.0, what: str = "fitting"
 ) -> tuple[list[list[int]], Counter, Counter]:
-    """Blocks of block_size + 1 ids of the texts (EOS between documents), and token counts under both tokenizers.
+    """Blocks of block_size + 1 ids of the texts (EOS between documents), and token counts under both tokenizers
+    (the base tokenizer's left empty when ``base_tokenizer`` is None).
 
     Reads documents until the blocks hold twice what the steps consume from them (``share`` of every
     batch's sequences; or the texts end): enough text for
@@ -92,8 +93,9 @@ def _blocks(
             ext_counts.update(ids)
             stream.extend(ids)
             stream.append(eos)
-        for ids in base_tokenizer(batch, add_special_tokens=False)["input_ids"]:
-            base_counts.update(ids)
+        if base_tokenizer is not None:  # (None: blocks only, no counts wanted)
+            for ids in base_tokenizer(batch, add_special_tokens=False)["input_ids"]:
+                base_counts.update(ids)
         batch.clear()
 
     for text in texts:
@@ -183,7 +185,7 @@ def fit_rows(
     started = time.monotonic()
     replay = settings.replay if general is not None else 0.0
     blocks, ext_counts, base_counts = _blocks(texts, tokenizer, base_tokenizer, settings, 1 - replay)
-    general_blocks = _blocks(general, tokenizer, base_tokenizer, settings, replay, "general")[0] if replay else []
+    general_blocks = _blocks(general, tokenizer, None, settings, replay, "general")[0] if replay else []
     w_in = model.get_input_embeddings().weight
     device = w_in.device
     tied = is_tied(model)
