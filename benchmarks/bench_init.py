@@ -13,6 +13,7 @@ the first `--docs` documents of each file, each cut to `--chars` characters.
     python benchmarks/bench_init.py --domains medquad --nats 0,2,3,4,6,8   # mean_shift's grid
     python benchmarks/bench_init.py --strategies mean --fit-steps 60      # rows fitted after the init (vocabx.fit)
     python benchmarks/bench_init.py --strategies mean --fit-steps 60 --fit-replay 0.25   # with general text in each fit batch
+    python benchmarks/bench_init.py --strategies mean --fit-steps 60 --untie   # an output row of its own for each new token
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ def top_tokens(train_texts, tokenizer, n: int, *, reference=None, **settings) ->
     return tokens_from_report(report, n)
 
 
+def untied(model):
+    """The model with an output matrix of its own, a copy of its input matrix (same logits)."""
+    import torch
+
+    model.config.tie_word_embeddings = False
+    if hasattr(model.config, "get_text_config"):
+        model.config.get_text_config().tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(model.get_input_embeddings().weight.detach().clone())
+    return model
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=8192, help="new tokens (default 8192)")
@@ -80,6 +92,7 @@ def main() -> int:
         help="with --fit-steps: this share of each fit batch from general text (documents after the first --replay-skip of each general file, never the scored ones)",
     )
     parser.add_argument("--replay-skip", type=int, default=100, help="general documents of each file kept out of the replay (the scored sample comes from them)")
+    parser.add_argument("--untie", action="store_true", help="give the model its own output matrix (a copy of the input one) before extending, so each new token gets an input row and an output row")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -117,7 +130,11 @@ def main() -> int:
             if nats is not None:
                 strategy = f"mean_shift@{nats:g}"
             model = load_model("smollm2-135m")
+            if args.untie:
+                model = untied(model)
             ext = extend(model, new, tokenizer=tokenizer, init=strategy.split("@")[0])
+            if args.untie:
+                strategy = f"{strategy}+untied"
             fitted = None
             if args.fit_steps:
                 from vocabx.fit import FitSettings, fit_extension

@@ -144,7 +144,18 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
     values = [r["bpb"] for r in result["runs"] if r["strategy"] == "full" and r["budget"] == 1200]
     assert row["mean"] == pytest.approx(sum(values) / 2, abs=1e-4) and row["n"] == 2
     assert result["recommendation"]["strategy"] in ("tokens", "lora+tokens", "lora", "full")
-    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == ["compare.json", "compare.md", "extended", "learning_curve.png", "runs"]
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == ["compare.json", "compare.md", "extended", "fitted", "learning_curve.png", "runs"]
+    assert all(r["fit_steps"] == (3 if r["budget"] == 300 else 10) for r in result["runs"] if r["strategy"] != "lora")
+    assert "fitted" in result["method"]["init"]
+    fitted = tmp_path / "cmp" / "fitted" / "300-0" / "vocabx.json"
+    assert json.loads(fitted.read_text())["init"]["fit"]["steps"] == 3
+    # a rerun reuses the extension and the rows fitted for each budget and seed
+    before = fitted.stat().st_mtime_ns
+    compare(
+        _docs(60), tmp_path / "cmp", model=str(tiny_base), budgets=(300,), seeds=(0,), strategies=("tokens",),
+        new_tokens=64, batch_size=2, block_size=64, eval_docs=4, eval_chars=400, log=lambda line: None,
+    )
+    assert fitted.stat().st_mtime_ns == before
     assert "Where the more flexible strategy wins" in (tmp_path / "cmp" / "compare.md").read_text()
 
 

@@ -644,6 +644,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         block_size=args.block_size,
         eval_docs=args.eval_docs,
+        fit_steps=args.fit_steps,
         log=log,
     )
     from vocabx.compare import compare_markdown
@@ -663,6 +664,12 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--block-size", type=int, default=512)
     parser.add_argument("--eval-docs", type=int, default=48, help="held-out documents scored (default 48)")
+    parser.add_argument(
+        "--fit-steps",
+        type=int,
+        default=100,
+        help="fit the new rows on each budget's documents before training, one pass of at most this many steps (default 100, as adapt's standard budget; 0: no fit)",
+    )
 
 
 COMMANDS["analyze"] = (cmd_analyze, _analyze_args)

@@ -11,6 +11,10 @@ steps, for every seed, and is scored in bits per byte on the same held-out docum
 - ``lora``: LoRA on the base model, no new tokens (the baseline of vocabulary adaptation);
 - ``full``: every weight of the extended model (the most flexible).
 
+The extended strategies start from what ``vocabx adapt`` ships: the pieces' mean, then the rows fitted
+to the model (``vocabx.fit``) on the budget's own documents only, about one pass over them (at most
+``fit_steps`` steps), so a small budget's runs never learn from text outside their budget.
+
 The result is a table of mean and spread over seeds, a learning-curve plot (bits per byte against
 budget, one line per strategy), the budget where each more flexible strategy overtakes the more
 conservative one, and a recommendation for the corpus's own size.
@@ -70,9 +74,11 @@ def compare(
     block_size: int = 512,
     eval_docs: int = 48,
     eval_chars: int = 4000,
+    fit_steps: int = 100,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run the strategy x budget x seed grid; write compare.json, compare.md and learning_curve.png."""
+    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, save_extension, tokens_from_report
@@ -86,6 +92,8 @@ def compare(
         raise VocabxError(f"--strategies {','.join(bad)} unknown; choose from {','.join(STRATEGIES)}")
     if not budgets or any(b < 1 for b in budgets):
         raise VocabxError(f"--budgets must be positive token counts, got {','.join(map(str, budgets))}")
+    if fit_steps < 0:
+        raise VocabxError(f"--fit-steps must be 0 (no fit) or more, got {fit_steps}")
     # a rerun reuses the extension already made in the folder
     out = check_output_dir(out_dir, True, "extended/vocabx.json", "comparison")
     out.mkdir(parents=True, exist_ok=True)
@@ -99,21 +107,31 @@ def compare(
     corpus_tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in train_texts)
     log(f"{len(train_texts)} training documents ({corpus_tokens:,} tokens), {len(held)} held-out documents")
     ext_dir = out / "extended"
+    init = ADAPT_INIT if fit_steps else "mean_shift"
     if not (ext_dir / "vocabx.json").is_file():
         report = analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=new_tokens)).report
-        save_extension(extend(model, tokens_from_report(report, new_tokens), tokenizer=tokenizer, base_spec=model), ext_dir, overwrite=True)
+        save_extension(extend(model, tokens_from_report(report, new_tokens), tokenizer=tokenizer, init=init, base_spec=model), ext_dir, overwrite=True)
+    extended_runs = any(s != "lora" for s in strategies)
+    fit_block = min(block_size, FIT_BLOCK)
     runs: list[dict] = []
     base_bpb = bits_per_byte(load_model(model), tokenizer, held, block_size=1024)["bpb"]
     for budget in budgets:
         steps = max(1, math.ceil(budget / (batch_size * block_size)))
         for seed in seeds:
             docs = budget_docs(train_texts, tokenizer, budget, seed)
+            source_ext, fitted = ext_dir, None
+            if fit_steps and extended_runs:
+                source_ext = out / "fitted" / f"{budget}-{seed}"
+                fitted = _fitted(ext_dir, source_ext, model, tokenizer, docs, init, seed, min(fit_steps, math.ceil(budget / (batch_size * fit_block))), batch_size, fit_block, log)
             for strategy in strategies:
-                source = model if strategy == "lora" else str(ext_dir)
+                source = model if strategy == "lora" else str(source_ext)
                 run_dir = out / "runs" / f"{strategy}-{budget}-{seed}"
                 result = train(source, docs, run_dir, mode=strategy, max_steps=steps, batch_size=batch_size, block_size=block_size, seed=seed, eval_texts=held[:1], eval_every=0, save_every=0, overwrite=True)
                 bpb = bits_per_byte(result.model, result.tokenizer, held, block_size=1024)["bpb"]
-                runs.append({"strategy": strategy, "budget": budget, "seed": seed, "steps": steps, "docs": len(docs), "bpb": round(bpb, 5), "train_loss": result.train_loss})
+                run = {"strategy": strategy, "budget": budget, "seed": seed, "steps": steps, "docs": len(docs), "bpb": round(bpb, 5), "train_loss": result.train_loss}
+                if fitted and strategy != "lora":
+                    run["fit_steps"] = fitted["steps"]
+                runs.append(run)
                 log(f"budget {budget:,} seed {seed} {strategy}: {bpb:.4f} bits per byte")
     summary = _summarize(runs, budgets, strategies, corpus_tokens)
     result = {
@@ -123,6 +141,12 @@ def compare(
             "split": f"by document, seeded hash of the text; {len(held)} held-out documents (cut to {eval_chars} characters), never seen by the analyzer or any run",
             "budgets": "the first training documents in a seeded order holding that many base tokens",
             "steps": f"ceil(budget / ({batch_size} x {block_size})) optimizer steps for every strategy",
+            "init": (
+                f"new rows from the pieces' mean ({init}), then fitted (vocabx.fit, model frozen) on the budget's documents only: "
+                f"min({fit_steps}, ceil(budget / ({batch_size} x {fit_block}))) steps of {batch_size} x {fit_block} tokens, about one pass"
+                if fit_steps
+                else f"new rows from the pieces ({init}), not fitted"
+            ),
             "seeds": list(seeds),
             "new_tokens": new_tokens,
         },
@@ -136,6 +160,27 @@ def compare(
     (out / "compare.md").write_text(compare_markdown(result), encoding="utf-8")
     (out / "learning_curve.png").write_bytes(learning_curve_png(result))
     return result
+
+
+def _fitted(ext_dir: Path, folder: Path, model: str, tokenizer: Any, docs: list[str], init: str, seed: int, steps: int, batch_size: int, block_size: int, log: Callable[[str], None]) -> dict:
+    """The extension in ``ext_dir`` rebuilt with the same tokens and its rows fitted on ``docs``, saved
+    in ``folder`` (reused when a rerun finds it fitted the same way); returns the fit's summary."""
+    from vocabx.extend import NewToken, extend, save_extension
+    from vocabx.fit import FitSettings, fit_extension
+
+    settings = FitSettings(steps=steps, batch_size=batch_size, block_size=block_size, seed=seed)
+    manifest_file = folder / "vocabx.json"
+    if manifest_file.is_file():
+        done = json.loads(manifest_file.read_text(encoding="utf-8")).get("init", {}).get("fit", {})
+        if {k: done.get(k) for k in ("steps", "batch_size", "block_size", "seed")} == {"steps": steps, "batch_size": batch_size, "block_size": block_size, "seed": seed}:
+            return done
+    manifest = json.loads((ext_dir / "vocabx.json").read_text(encoding="utf-8"))
+    tokens = [NewToken(a["token"], a["surface"], a["kind"], merge=a.get("merge"), source=a.get("source", "")) for a in manifest["added"]]
+    ext = extend(model, tokens, tokenizer=tokenizer, init=init, base_spec=model)
+    summary = fit_extension(ext, docs, base_tokenizer=tokenizer, settings=settings)
+    save_extension(ext, folder, overwrite=True)
+    log(f"fitted the new rows on {len(docs)} documents: {steps} steps, loss {summary['loss_start']:.3f} -> {summary['loss_end']:.3f}")
+    return summary
 
 
 def _summarize(runs: list[dict], budgets: tuple[int, ...], strategies: tuple[str, ...], corpus_tokens: int) -> dict:
