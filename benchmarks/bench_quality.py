@@ -7,6 +7,7 @@ shape from the same training documents, and are scored in bits per byte on the s
 length under each tokenizer.
 
     python benchmarks/bench_quality.py [--steps 60] [--n 8192] [--eval-docs 24] [--fit-steps 60]
+    python benchmarks/bench_quality.py --steps 100 --eval-every 50 --fit-steps 60 --lora-r 16   # a larger LoRA
 
 ``--fit-steps F`` fits the extension's rows for F steps (vocabx.fit, model frozen, batches of the same
 shape) before lora+tokens trains; the fit's seconds are part of that side's time.
@@ -45,6 +46,7 @@ def main() -> int:
     parser.add_argument("--fit-steps", type=int, default=0, help="fit the new rows this many steps before training lora+tokens (vocabx.fit)")
     parser.add_argument("--lr", type=float, default=None, help="LoRA's peak learning rate for both sides (default: vocabx train's)")
     parser.add_argument("--embedding-lr", type=float, default=None, help="the new rows' peak learning rate (default: vocabx train's)")
+    parser.add_argument("--lora-r", type=int, default=None, help="LoRA's rank for both sides (default: vocabx train's); alpha stays twice the rank")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
     args = parser.parse_args()
     if not MEDQUAD.is_dir():
@@ -89,6 +91,8 @@ def main() -> int:
                 continue
             started = time.perf_counter()
             rates = {k: v for k, v in (("lr", args.lr), ("embedding_lr", args.embedding_lr)) if v is not None}
+            if args.lora_r is not None:
+                rates.update(lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r)
             run = train(
                 source, docs, Path(tmp) / mode, mode=mode, max_steps=args.steps, batch_size=args.batch_size,
                 block_size=args.block_size, eval_texts=test, eval_every=args.eval_every, save_every=0, seed=0, rows_update=args.rows_update,

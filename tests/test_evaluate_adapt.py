@@ -159,6 +159,22 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
     assert "Where the more flexible strategy wins" in (tmp_path / "cmp" / "compare.md").read_text()
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"budgets": (0, 100)}, "--budgets must be positive token counts, got 0,100"),
+        ({"strategies": ("lora", "adapters")}, "--strategies adapters unknown"),
+        ({"fit_steps": -1}, "--fit-steps must be 0 .no fit. or more, got -1"),
+    ],
+)
+def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):
+    from vocabx.compare import compare
+
+    with pytest.raises(VocabxError, match=message):
+        compare(_docs(20), tmp_path / "cmp", log=lambda line: None, **options)
+    assert not (tmp_path / "cmp").exists()
+
+
 def test_budget_docs_take_the_tokens_asked_for(tiny_tokenizers):
     from vocabx.compare import budget_docs
 
