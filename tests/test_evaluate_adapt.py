@@ -165,6 +165,7 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
         ({"budgets": (0, 100)}, "--budgets must be positive token counts, got 0,100"),
         ({"strategies": ("lora", "adapters")}, "--strategies adapters unknown"),
         ({"fit_steps": -1}, "--fit-steps must be 0 .no fit. or more, got -1"),
+        ({"eval_texts": ["", "   "]}, "the --eval corpus holds no text to score"),
     ],
 )
 def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):
@@ -173,6 +174,24 @@ def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):
     with pytest.raises(VocabxError, match=message):
         compare(_docs(20), tmp_path / "cmp", log=lambda line: None, **options)
     assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_scores_a_separate_evaluation_corpus(tiny_base, tmp_path):
+    from vocabx.compare import compare
+
+    held = [f"Held-out note {i}: the patient was seen again and the dose was kept." for i in range(5)]
+    result = compare(
+        _docs(30), tmp_path / "cmp", model=str(tiny_base), budgets=(300,), seeds=(0,), strategies=("lora",),
+        new_tokens=32, batch_size=2, block_size=64, eval_docs=3, eval_chars=200, eval_texts=held, log=lambda line: None,
+    )
+    assert result["method"]["split"].startswith("3 documents of a separate evaluation corpus")
+    other = compare(
+        _docs(40), tmp_path / "other", model=str(tiny_base), budgets=(300,), seeds=(0,), strategies=("lora",),
+        new_tokens=32, batch_size=2, block_size=64, eval_docs=3, eval_chars=200, eval_texts=held, log=lambda line: None,
+    )
+    # other training text, the same evaluation documents: the base model scores the same
+    assert other["base_bpb"] == result["base_bpb"]
+    assert other["corpus_tokens"] > result["corpus_tokens"]
 
 
 def test_budget_docs_take_the_tokens_asked_for(tiny_tokenizers):

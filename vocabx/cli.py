@@ -633,6 +633,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise VocabxError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
     texts = list(read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs))
+    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     result = compare(
         texts,
@@ -646,6 +647,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         block_size=args.block_size,
         eval_docs=args.eval_docs,
         fit_steps=args.fit_steps,
+        eval_texts=eval_texts,
         log=log,
     )
     from vocabx.compare import compare_markdown
@@ -665,6 +667,7 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--block-size", type=int, default=512)
     parser.add_argument("--eval-docs", type=int, default=48, help="held-out documents scored (default 48)")
+    parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="score on this text (such as other sources) instead of holding out a tenth of CORPUS")
     parser.add_argument(
         "--fit-steps",
         type=int,

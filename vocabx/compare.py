@@ -75,9 +75,13 @@ def compare(
     eval_docs: int = 48,
     eval_chars: int = 4000,
     fit_steps: int = 100,
+    eval_texts: list[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Run the strategy x budget x seed grid; write compare.json, compare.md and learning_curve.png."""
+    """Run the strategy x budget x seed grid; write compare.json, compare.md and learning_curve.png.
+
+    ``eval_texts``: score on these documents (for instance other sources than the training text's)
+    instead of holding out ``holdout`` of ``texts``; then every document of ``texts`` may train."""
     from vocabx.adapt import ADAPT_INIT, FIT_BLOCK
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import take
@@ -94,15 +98,20 @@ def compare(
         raise VocabxError(f"--budgets must be positive token counts, got {','.join(map(str, budgets))}")
     if fit_steps < 0:
         raise VocabxError(f"--fit-steps must be 0 (no fit) or more, got {fit_steps}")
+    if eval_texts is not None:
+        train_texts, held = list(texts), take(eval_texts, eval_docs, eval_chars)
+        if not any(t.strip() for t in held):
+            raise VocabxError("the --eval corpus holds no text to score; give documents with text")
+    else:
+        train_iter, held = split_holdout(iter(texts), holdout, seed=0)
+        train_texts = list(train_iter)
+        if not held:
+            raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}")
+        held = take(held, eval_docs, eval_chars)
     # a rerun reuses the extension already made in the folder
     out = check_output_dir(out_dir, True, "extended/vocabx.json", "comparison")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    train_iter, held = split_holdout(iter(texts), holdout, seed=0)
-    train_texts = list(train_iter)
-    if not held:
-        raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}")
-    held = take(held, eval_docs, eval_chars)
     tokenizer = load_tokenizer(model)
     corpus_tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in train_texts)
     log(f"{len(train_texts)} training documents ({corpus_tokens:,} tokens), {len(held)} held-out documents")
@@ -138,7 +147,11 @@ def compare(
         "schema": COMPARE_SCHEMA,
         "model": model,
         "method": {
-            "split": f"by document, seeded hash of the text; {len(held)} held-out documents (cut to {eval_chars} characters), never seen by the analyzer or any run",
+            "split": (
+                f"{len(held)} documents of a separate evaluation corpus (cut to {eval_chars} characters), never seen by the analyzer or any run; every corpus document may train"
+                if eval_texts is not None
+                else f"by document, seeded hash of the text; {len(held)} held-out documents (cut to {eval_chars} characters), never seen by the analyzer or any run"
+            ),
             "budgets": "the first training documents in a seeded order holding that many base tokens",
             "steps": f"ceil(budget / ({batch_size} x {block_size})) optimizer steps for every strategy",
             "init": (
