@@ -24,9 +24,11 @@ What it leaves out: hyperparameter search; each strategy runs with `vocabx train
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -117,9 +119,15 @@ def compare(
     log(f"{len(train_texts)} training documents ({corpus_tokens:,} tokens), {len(held)} held-out documents")
     ext_dir = out / "extended"
     init = ADAPT_INIT if fit_steps else "mean_shift"
-    if not (ext_dir / "vocabx.json").is_file():
+    # reused only when made from the same training text, model, size and rows (a rerun with other
+    # options, such as --eval, which lets every document train, rebuilds it and the fitted rows)
+    made_from = {"model": model, "new_tokens": new_tokens, "init": init, "train_docs": len(train_texts), "train_sha1": _digest(train_texts)}
+    stamp = ext_dir / "compare_input.json"
+    if not (ext_dir / "vocabx.json").is_file() or not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != made_from:
         report = analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=new_tokens)).report
         save_extension(extend(model, tokens_from_report(report, new_tokens), tokenizer=tokenizer, init=init, base_spec=model), ext_dir, overwrite=True)
+        stamp.write_text(json.dumps(made_from, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(out / "fitted", ignore_errors=True)
     extended_runs = any(s != "lora" for s in strategies)
     fit_block = min(block_size, FIT_BLOCK)
     runs: list[dict] = []
@@ -173,6 +181,16 @@ def compare(
     (out / "compare.md").write_text(compare_markdown(result), encoding="utf-8")
     (out / "learning_curve.png").write_bytes(learning_curve_png(result))
     return result
+
+
+def _digest(texts: list[str]) -> str:
+    """A SHA-1 of the documents, in order (each one's length first, so boundaries count)."""
+    h = hashlib.sha1()
+    for text in texts:
+        data = text.encode("utf-8")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
 
 
 def _fitted(ext_dir: Path, folder: Path, model: str, tokenizer: Any, docs: list[str], init: str, seed: int, steps: int, batch_size: int, block_size: int, log: Callable[[str], None]) -> dict:
