@@ -185,6 +185,21 @@ def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):
     assert not (tmp_path / "cmp").exists()
 
 
+def test_a_saved_extension_loads_back_with_its_rows_and_manifest(tiny_base, tmp_path):
+    import torch
+
+    from vocabx.extend import load_extension
+
+    _, ext = _extended(tiny_base, tmp_path)
+    back = load_extension(tmp_path / "ext")
+    assert back.new_ids == ext.new_ids and back.added == ext.added and back.manifest == ext.manifest
+    rows = back.model.get_input_embeddings().weight[ext.new_ids]
+    assert torch.equal(rows, ext.model.get_input_embeddings().weight[ext.new_ids])
+    assert back.tokenizer.convert_tokens_to_ids(ext.added[0]["token"]) == ext.new_ids[0]
+    with pytest.raises(VocabxError, match="has no vocabx.json; pass a folder written by vocabx extend"):
+        load_extension(tmp_path)
+
+
 def test_compare_scores_a_separate_evaluation_corpus(tiny_base, tmp_path):
     from vocabx.compare import compare
 

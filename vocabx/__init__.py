@@ -34,6 +34,7 @@ _EXPORTS = {
     "extend": "vocabx.extend",
     "extend_tokenizer": "vocabx.extend",
     "save_extension": "vocabx.extend",
+    "load_extension": "vocabx.extend",
     "tokens_from_report": "vocabx.extend",
     "tokens_from_terms": "vocabx.extend",
     "load_extended_tokenizer": "vocabx.extend",

@@ -88,6 +88,7 @@ def compare(
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, save_extension, tokens_from_report
+    from vocabx.fit import FitSettings
     from vocabx.metrics import bits_per_byte
     from vocabx.models import load_model, load_tokenizer
     from vocabx.outputs import check_output_dir
@@ -139,7 +140,8 @@ def compare(
             source_ext, fitted = ext_dir, None
             if fit_steps and extended_runs:
                 source_ext = out / "fitted" / f"{budget}-{seed}"
-                fitted = _fitted(ext_dir, source_ext, model, tokenizer, docs, init, seed, min(fit_steps, math.ceil(budget / (batch_size * fit_block))), batch_size, fit_block, log)
+                settings = FitSettings(steps=min(fit_steps, math.ceil(budget / (batch_size * fit_block))), batch_size=batch_size, block_size=fit_block, seed=seed)
+                fitted = _fitted(ext_dir, source_ext, docs, tokenizer, settings, log)
             for strategy in strategies:
                 source = model if strategy == "lora" else str(source_ext)
                 run_dir = out / "runs" / f"{strategy}-{budget}-{seed}"
@@ -193,24 +195,21 @@ def _digest(texts: list[str]) -> str:
     return h.hexdigest()
 
 
-def _fitted(ext_dir: Path, folder: Path, model: str, tokenizer: Any, docs: list[str], init: str, seed: int, steps: int, batch_size: int, block_size: int, log: Callable[[str], None]) -> dict:
-    """The extension in ``ext_dir`` rebuilt with the same tokens and its rows fitted on ``docs``, saved
-    in ``folder`` (reused when a rerun finds it fitted the same way); returns the fit's summary."""
-    from vocabx.extend import NewToken, extend, save_extension
-    from vocabx.fit import FitSettings, fit_extension
+def _fitted(ext_dir: Path, folder: Path, docs: list[str], tokenizer: Any, settings: Any, log: Callable[[str], None]) -> dict:
+    """The extension in ``ext_dir`` with its rows fitted on ``docs``, saved in ``folder`` (reused when a
+    rerun finds it fitted with the same settings); returns the fit's summary."""
+    from vocabx.extend import load_extension, read_manifest, save_extension
+    from vocabx.fit import fit_extension
 
-    settings = FitSettings(steps=steps, batch_size=batch_size, block_size=block_size, seed=seed)
-    manifest_file = folder / "vocabx.json"
-    if manifest_file.is_file():
-        done = json.loads(manifest_file.read_text(encoding="utf-8")).get("init", {}).get("fit", {})
-        if {k: done.get(k) for k in ("steps", "batch_size", "block_size", "seed")} == {"steps": steps, "batch_size": batch_size, "block_size": block_size, "seed": seed}:
+    keys = ("steps", "batch_size", "block_size", "seed")
+    if (folder / "vocabx.json").is_file():
+        done = read_manifest(folder).get("init", {}).get("fit", {})
+        if all(done.get(k) == getattr(settings, k) for k in keys):
             return done
-    manifest = json.loads((ext_dir / "vocabx.json").read_text(encoding="utf-8"))
-    tokens = [NewToken(a["token"], a["surface"], a["kind"], merge=a.get("merge"), source=a.get("source", "")) for a in manifest["added"]]
-    ext = extend(model, tokens, tokenizer=tokenizer, init=init, base_spec=model)
+    ext = load_extension(ext_dir)
     summary = fit_extension(ext, docs, base_tokenizer=tokenizer, settings=settings)
     save_extension(ext, folder, overwrite=True)
-    log(f"fitted the new rows on {len(docs)} documents: {steps} steps, loss {summary['loss_start']:.3f} -> {summary['loss_end']:.3f}")
+    log(f"fitted the new rows on {len(docs)} documents: {settings.steps} steps, loss {summary['loss_start']:.3f} -> {summary['loss_end']:.3f}")
     return summary
 
 

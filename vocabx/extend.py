@@ -434,6 +434,16 @@ def save_extension(ext: Extension, out_dir: str | Path, *, overwrite: bool = Fal
     return Path(out_dir)
 
 
+def load_extension(path: str | Path) -> Extension:
+    """An extended model folder written by :func:`save_extension`, loaded back as an :class:`Extension`
+    (its model, tokenizer and manifest), for instance to fit its rows."""
+    from vocabx.models import load_model
+
+    manifest = read_manifest(path)
+    added = manifest["added"]
+    return Extension(load_extended_tokenizer(path), load_model(path), [a["id"] for a in added], added, manifest["dropped"], manifest)
+
+
 def _added_tsv(manifest: dict) -> str:
     """The readable twin of vocabx.json: one line per added and per dropped token."""
 
