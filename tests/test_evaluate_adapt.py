@@ -226,3 +226,54 @@ def test_budget_docs_take_the_tokens_asked_for(tiny_tokenizers):
     total = sum(len(tok(d, add_special_tokens=False)["input_ids"]) for d in docs)
     assert 490 <= total <= 510
     assert budget_docs(_docs(40), tok, 500, seed=0) == docs
+
+
+def _side(tokens: int, bpb: float) -> dict:
+    return {"tokens": tokens, "tokens_per_word": tokens / 100, "bpb": bpb, "docs_per_second": 1.0}
+
+
+def _corpus(role: str, base: tuple[int, float], adapted: tuple[int, float], adoption: float) -> dict:
+    b, a = _side(*base), _side(*adapted) | {"new_token_adoption": adoption}
+    return {
+        "role": role,
+        "base": b,
+        "adapted": a,
+        "token_reduction": 1 - a["tokens"] / b["tokens"],
+        "bpb_change": a["bpb"] / b["bpb"] - 1,
+        "speedup": 1.3,
+        "new_token_adoption": adoption,
+    }
+
+
+def test_verdict_says_whether_the_run_paid_and_what_to_run_next():
+    from vocabx.adapt import verdict
+
+    paid = {"corpora": {"domain test": _corpus("domain", (100, 1.0), (76, 0.99), 0.2), "general": _corpus("general", (100, 1.0), (99, 1.015), 0.01)}}
+    good, kept = verdict(paid, "runs/x", "train.jsonl")
+    assert good.startswith("domain test: better, 24.0% fewer tokens, scored 1.30x faster, bits per byte -1.00%")
+    assert kept.startswith("general: kept (bits per byte +1.50%")
+    lost = {"corpora": {"domain test": _corpus("domain", (100, 1.0), (76, 1.32), 0.2), "general": _corpus("general", (100, 1.0), (95, 1.10), 0.06)}}
+    bad, regressed = verdict(lost, "runs/x", "train.jsonl")
+    assert "bits per byte +32.00% against the base" in bad
+    assert "vocabx train --model runs/x/extended --max-steps N" in bad and "vocabx compare train.jsonl -o DIR" in bad
+    assert regressed.startswith("general: regressed, bits per byte +10.00% (more than 2%; the new tokens are 6.0% of its tokens)")
+    assert "vocabx extend --report runs/x/report --top N" in regressed and "vocabx analyze train.jsonl --reference GENERAL" in regressed
+
+
+def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):
+    import importlib
+
+    from vocabx.cli import main
+
+    adapt_module = importlib.import_module("vocabx.adapt")
+    corpus = tmp_path / "notes.jsonl"
+    corpus.write_text(json.dumps({"text": "The patient was admitted."}) + "\n")
+    metrics = {"corpora": {"held-out domain": _corpus("domain", (100, 1.0), (70, 0.9), 0.2)}}
+    monkeypatch.setattr(adapt_module, "adapt", lambda *a, **k: metrics)
+    assert main(["adapt", str(corpus), "-o", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "held-out domain: bits per byte" in out
+    assert "verdict: held-out domain: better, 30.0% fewer tokens" in out and f"run folder: {tmp_path / 'run'}" in out
+    assert main(["adapt", str(corpus), "-o", str(tmp_path / "run"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["verdict"] == adapt_module.verdict(metrics, str(tmp_path / "run"), str(corpus))

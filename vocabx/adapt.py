@@ -231,4 +231,42 @@ def comparison_table(metrics: dict) -> str:
             rows.append((f"{name}: docs/s", f"{b['docs_per_second']:.2f}", f"{a['docs_per_second']:.2f}", f"{r['speedup']:.2f}x"))
         rows.append((f"{name}: new-token adoption", "", f"{r['new_token_adoption']:.1%}", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows)
+
+
+GENERAL_TOLERANCE = 0.02
+"""General text may need this much more bits per byte before the verdict calls it a regression."""
+
+
+def verdict(metrics: dict, run_dir: str | Path = "RUN_DIR", corpus: str = "CORPUS", general: str = "GENERAL") -> list[str]:
+    """What the before/after table means for the user, and the next command when the run did not pay.
+
+    One line per corpus: a domain corpus is judged on bits per byte against the base (no worse is the bar;
+    shorter and faster are what the new tokens buy), a general one on staying within
+    ``GENERAL_TOLERANCE`` of the base. Each line that fails names what to try, with commands that exist.
+    """
+    lines = []
+    for name, r in metrics["corpora"].items():
+        change, shorter = r["bpb_change"], r["token_reduction"]
+        speed = f", scored {r['speedup']:.2f}x faster" if r.get("speedup") else ""
+        if r.get("role") == "general":
+            if change <= GENERAL_TOLERANCE:
+                lines.append(f"{name}: kept (bits per byte {change:+.2%}, within {GENERAL_TOLERANCE:.0%} of the base)")
+            else:
+                lines.append(
+                    f"{name}: regressed, bits per byte {change:+.2%} (more than {GENERAL_TOLERANCE:.0%}; the new tokens are "
+                    f"{r['new_token_adoption']:.1%} of its tokens); to keep general text, add fewer tokens (vocabx extend "
+                    f"--report {run_dir}/report --top N) or rank them against general text (vocabx analyze {corpus} "
+                    f"--reference {general})"
+                )
+        elif change <= 0:
+            lines.append(f"{name}: better, {shorter:.1%} fewer tokens{speed}, bits per byte {change:+.2%} against the base")
+        else:
+            lines.append(
+                f"{name}: {shorter:.1%} fewer tokens{speed}, but bits per byte {change:+.2%} against the base: "
+                f"the new rows are not learned yet; train longer (--budget full, or vocabx train --model "
+                f"{run_dir}/extended --max-steps N), or see whether LoRA alone serves this corpus better "
+                f"(vocabx compare {corpus} -o DIR)"
+            )
+    return lines
+

@@ -589,7 +589,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     Stages whose inputs did not change since the last run in -o are skipped; --budget quick takes a few
     minutes on a laptop CPU, standard is what the published figures use.
     """
-    from vocabx.adapt import adapt, budget_of, comparison_table
+    from vocabx.adapt import adapt, budget_of, comparison_table, verdict
     from vocabx.corpus import read_corpus
 
     budget_of(args.budget)
@@ -598,7 +598,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     metrics = adapt(texts, args.output, model=args.model, budget=args.budget, general=general, eval_texts=eval_texts, holdout=args.holdout, seed=args.seed, overwrite=args.overwrite, log=log, sources=list(args.corpus))
-    emit(args, metrics, comparison_table(metrics) + f"\n\nrun folder: {args.output}")
+    said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
+    emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
     return 0
 
 
