@@ -14,6 +14,7 @@ the first `--docs` documents of each file, each cut to `--chars` characters.
     python benchmarks/bench_init.py --strategies mean --fit-steps 60      # rows fitted after the init (vocabx.fit)
     python benchmarks/bench_init.py --strategies mean --fit-steps 60 --fit-replay 0.25   # with general text in each fit batch
     python benchmarks/bench_init.py --strategies mean --fit-steps 60 --untie   # an output row of its own for each new token
+    python benchmarks/bench_init.py --strategies mean --fit-steps 60 --min-cohesion 0.3   # only phrases whose last word follows in 30%+
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> int:
     )
     parser.add_argument("--replay-skip", type=int, default=100, help="general documents of each file kept out of the replay (the scored sample comes from them)")
     parser.add_argument("--untie", action="store_true", help="give the model its own output matrix (a copy of the input one) before extending, so each new token gets an input row and an output row")
+    parser.add_argument("--min-cohesion", type=float, default=0.0, help="the analyzer's --min-cohesion for the tokens added (default 0: every phrase)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -112,7 +114,7 @@ def main() -> int:
     if args.docs // len(GENERAL) > args.replay_skip:
         parser.error("--replay-skip must keep every scored general document out of the replay")
     replay_texts = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= args.replay_skip] if args.fit_replay else None
-    results: dict = {"n": args.n, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}
+    results: dict = {"n": args.n, "min_cohesion": args.min_cohesion, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}
 
     base_general = bpb(base_model, tokenizer, general)
     results["base_general_bpb"] = base_general
@@ -123,7 +125,7 @@ def main() -> int:
         domain = sample([folder / "test.jsonl"], args.docs, args.chars)
         started = time.perf_counter()
         train_texts = list(read_corpus(folder / "train.jsonl"))
-        new = top_tokens(train_texts, tokenizer, args.n)
+        new = top_tokens(train_texts, tokenizer, args.n, min_cohesion=args.min_cohesion)
         row: dict = {"analyze_seconds": round(time.perf_counter() - started, 1), "base_domain_bpb": bpb(base_model, tokenizer, domain), "strategies": {}}
         for strategy, nats in runs:
             vinit.MEAN_SHIFT_NATS = default_nats if nats is None else nats

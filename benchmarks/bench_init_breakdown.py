@@ -42,6 +42,21 @@ def token_losses(model, tokenizer, text: str, context_id: int):
     return enc["input_ids"], enc["offset_mapping"], nll.tolist()
 
 
+def span_bits(offsets: list, losses: list[float]):
+    """A function giving the bits of the tokens that end within (start, end] of the text."""
+    ends, cumulative, total = [], [], 0.0
+    for (_, end), loss in zip(offsets, losses):
+        total += loss
+        ends.append(end)
+        cumulative.append(total)
+
+    def upto(x: int) -> float:
+        k = bisect.bisect_right(ends, x)
+        return cumulative[k - 1] if k else 0.0
+
+    return lambda start, end: upto(end) - upto(start)
+
+
 def stolen_mass(model, tokenizer, texts: list[str], n_base: int, context_id: int, top: int = 8) -> dict:
     import torch
 
@@ -74,20 +89,11 @@ def breakdown(base, tokenizer, ext_model, ext_tokenizer, texts: list[str], n_bas
         _, b_off, b_loss = token_losses(base, tokenizer, text, context_id)
         e_ids, e_off, e_loss = token_losses(ext_model, ext_tokenizer, text, context_id)
         base_bits += sum(b_loss)
-        ends, cumulative, total = [], [], 0.0
-        for (_, end), loss in zip(b_off, b_loss):
-            total += loss
-            ends.append(end)
-            cumulative.append(total)
-
-        def upto(x: int) -> float:
-            k = bisect.bisect_right(ends, x)
-            return cumulative[k - 1] if k else 0.0
-
+        base_span = span_bits(b_off, b_loss)
         previous_new = False
         for i, (token_id, (_, end), loss) in enumerate(zip(e_ids, e_off, e_loss)):
             start = e_off[i - 1][1] if i else 0
-            extra = loss - (upto(end) - upto(start))
+            extra = loss - base_span(start, end)
             is_new = token_id >= n_base
             group = "new target" if is_new else "after new" if previous_new else "other"
             groups[group] += extra

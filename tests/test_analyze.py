@@ -27,6 +27,7 @@ from vocabx.analyze import (
     SelectSettings,
     TokenSpace,
     analyze,
+    cohesion,
     count_corpus,
     curve_points,
     knee,
@@ -535,6 +536,24 @@ def test_phrase_seeds_from_the_counters_table_select_what_the_phrase_dicts_selec
     # A table read by more words than it holds, or for changed phrases, is not used.
     assert not counts.phrase_table.valid_for(counts, max_phrase_words + 1)
     assert counts.merge(count_corpus(["Of, kidney stone."], space)).phrase_table is None
+
+
+def test_min_cohesion_leaves_out_phrases_whose_last_word_is_a_guess(space):
+    # " kidney stone": " stone" follows every " kidney"; " of the": " the" follows one " of" in four.
+    texts = [f"Doc {i}: kidney stone; of the. of one. of two. of three; kidney stone." for i in range(8)]
+    counts = count_corpus(texts, space, max_phrase_words=2)
+    assert cohesion(("Ġkidney", "Ġstone"), counts.phrases[("Ġkidney", "Ġstone")], counts) == 1.0
+    assert cohesion(("Ġof", "Ġthe"), counts.phrases[("Ġof", "Ġthe")], counts) == 0.25
+    plain = copy.copy(counts)
+    plain.phrase_table = None
+    for source in (counts, plain):  # the counter's table and the phrase dicts filter alike
+        kept = {c.token for c in select_candidates(source, space, SelectSettings(kinds=("phrase",), max_phrase_words=2))[0]}
+        assert {"ĠkidneyĠstone", "ĠofĠthe"} <= kept
+        cohesive = {c.token for c in select_candidates(source, space, SelectSettings(kinds=("phrase",), max_phrase_words=2, min_cohesion=0.3))[0]}
+        assert "ĠkidneyĠstone" in cohesive and "ĠofĠthe" not in cohesive
+        assert all(cohesion(tuple(c.parts), c.count, source) >= 0.3 for c in select_candidates(source, space, SelectSettings(kinds=("phrase",), max_phrase_words=2, min_cohesion=0.3))[0])
+    with pytest.raises(VocabxError, match="--min-cohesion must be a share between 0 and 1, got 1.5"):
+        SelectSettings(min_cohesion=1.5)
 
 
 def test_counting_and_selecting_leave_the_garbage_collector_as_they_found_it(space):

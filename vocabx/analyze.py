@@ -1557,6 +1557,7 @@ class SelectSettings:
     kinds: tuple[str, ...] = KINDS  # which kinds of candidate to consider
     allow_digits: bool = False  # SmolLM2 and others split numbers digit by digit on purpose
     max_phrase_words: int = 4  # longest phrase, in words
+    min_cohesion: float = 0.0  # leave out phrases whose last word follows their other words in less than this share of those words' occurrences (0: keep all)
 
     def __post_init__(self) -> None:
         problems = []
@@ -1571,6 +1572,8 @@ class SelectSettings:
             problems.append(f"--kinds must be a comma-separated subset of {','.join(KINDS)}, got {','.join(self.kinds) or '(empty)'}")
         if not 2 <= self.max_phrase_words <= 6:
             problems.append(f"--max-phrase-words must be between 2 and 6, got {self.max_phrase_words}")
+        if not 0 <= self.min_cohesion <= 1:
+            problems.append(f"--min-cohesion must be a share between 0 and 1, got {self.min_cohesion}")
         if problems:
             raise VocabxError("; ".join(problems))
 
@@ -1690,6 +1693,16 @@ def _table_candidate(table: _PhraseTable, row: int, counts: Counts, space: Token
     return Candidate("".join(parts), surface, "phrase", int(table.count[row]), int(table.docs[row]), [], parts=list(parts))
 
 
+def cohesion(parts: tuple[str, ...], count: int, counts: Counts) -> float:
+    """The share of the occurrences of a phrase's other words that its last word follows: ``count`` (the
+    phrase's) over the count of its first word (two words) or of its phrase without the last word. 1.0
+    when that count is unknown (pruned from the table). " signs and symptoms" is near 1 in medical text,
+    " of the" about 0.3: whether " the" comes after " of" is a guess, and a token for it taxes every
+    " of" that the model must price both ways (benchmarks/RESULTS.md)."""
+    head = counts.words.get(parts[0], 0) if len(parts) == 2 else counts.phrases.get(parts[:-1], 0)
+    return min(1.0, count / head) if head else 1.0
+
+
 def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel) -> _SeedRows:
     """The phrase seeds of :func:`_initial_candidates` with the gains that :meth:`SavingsModel._phrase_effect`
     gives them before anything is applied, worked out over the whole table at once; the rows in table
@@ -1721,6 +1734,13 @@ def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings:
     if joined:
         in_vocab = np.fromiter((keys[r] in joined for r in rows.tolist()), dtype=bool, count=len(rows))
         rows, matrix = rows[~in_vocab], matrix[~in_vocab]
+    if settings.min_cohesion > 0:
+        cohesive = np.fromiter(
+            (cohesion(keys[r], c, counts) >= settings.min_cohesion for r, c in zip(rows.tolist(), table.count[rows].tolist())),
+            dtype=bool,
+            count=len(rows),
+        )
+        rows, matrix = rows[cohesive], matrix[cohesive]
     fires = table.count[rows].astype(np.int64)
     # a phrase overlapping itself fires only at the leftmost copy (rows whose first word comes again)
     again = np.flatnonzero((matrix[:, 1:] == matrix[:, :1]).any(axis=1))
@@ -1784,6 +1804,8 @@ def _initial_candidates(
                 continue
             token = "".join(parts)
             if token in vocab:
+                continue
+            if settings.min_cohesion > 0 and cohesion(parts, count, counts) < settings.min_cohesion:
                 continue
             if seeds:
                 yield _PhraseSeed(parts, token, "".join([f[0] for f in words]), count, docs)

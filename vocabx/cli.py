@@ -182,6 +182,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
         allow_digits=args.allow_digits,
         max_phrase_words=args.max_phrase_words,
+        min_cohesion=args.min_cohesion,
     )
     holdout = args.holdout or None
     if holdout is not None and not 0 < holdout <= 0.5:
@@ -259,6 +260,7 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kinds", default="word,subword,phrase", help="candidate kinds to consider (default word,subword,phrase)")
     parser.add_argument("--allow-digits", action="store_true", help="allow candidates with digits")
     parser.add_argument("--max-phrase-words", type=int, default=4, help="longest phrase in words (default 4)")
+    parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="leave out phrases whose last word follows the others in less than SHARE of their occurrences, such as ' of the' (0.3 drops it; default 0: keep all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the holdout split (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... and write a counts file into -o")
