@@ -277,3 +277,32 @@ def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):
     assert main(["adapt", str(corpus), "-o", str(tmp_path / "run"), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["verdict"] == adapt_module.verdict(metrics, str(tmp_path / "run"), str(corpus))
+
+
+def test_adapt_reanalyzes_when_the_number_or_kind_of_tokens_changes(tiny_base, tmp_path):
+    # A quick run's report ranks 1,024 candidates; a rerun asking for another number, or for cohesive
+    # phrases only, must not extend from it.
+    texts = _docs()
+    run = tmp_path / "run"
+    adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
+    lines: list[str] = []
+    adapt(texts, run, model=str(tiny_base), budget="quick", new_tokens=3, log=lines.append)
+    assert [line.split(":")[0] for line in lines] == ["analyze", "extend", "train", "evaluate"]
+    assert not any("skipped" in line for line in lines)
+    state = json.loads((run / "run.json").read_text())
+    assert state["budget"]["new_tokens"] == 3 and state["stages"]["extend"]["added"] <= 3
+    lines.clear()
+    adapt(texts, run, model=str(tiny_base), budget="quick", new_tokens=3, min_cohesion=0.5, log=lines.append)
+    assert lines[0].startswith("analyze: done")
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["settings"]["min_cohesion"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [({"new_tokens": 0}, "--new-tokens must be at least 1, got 0"), ({"min_cohesion": 2.0}, "--min-cohesion must be a share between 0 and 1, got 2.0")],
+)
+def test_adapt_refuses_bad_token_options_before_writing(tiny_base, tmp_path, options, message):
+    with pytest.raises(VocabxError, match=message):
+        adapt(_docs(), tmp_path / "run", model=str(tiny_base), budget="quick", log=lambda line: None, **options)
+    assert not (tmp_path / "run").exists()

@@ -22,7 +22,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -96,12 +96,15 @@ def adapt(
     overwrite: bool = False,
     log: Callable[[str], None] = print,
     sources: list[str] | None = None,
+    new_tokens: int | None = None,
+    min_cohesion: float = 0.0,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
     The domain evaluation uses ``eval_texts`` when given (a test set of the user's own, such as other
     sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
-    fraction of ``texts``, which neither the analyzer nor the trainer sees.
+    fraction of ``texts``, which neither the analyzer nor the trainer sees. ``new_tokens`` replaces the
+    budget's number of tokens to add; ``min_cohesion`` is the analyzer's (``SelectSettings.min_cohesion``).
     """
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
@@ -111,6 +114,11 @@ def adapt(
     from vocabx.train import train
 
     plan = budget_of(budget)
+    if new_tokens is not None:
+        if new_tokens < 1:
+            raise VocabxError(f"--new-tokens must be at least 1, got {new_tokens}")
+        plan = replace(plan, new_tokens=new_tokens)
+    select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion)  # (checks min_cohesion)
     run = Path(run_dir)
     state = _load_state(run, overwrite)
     corpus_id = corpus_fingerprint(texts)
@@ -127,7 +135,9 @@ def adapt(
             raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
         split = holdout
     keys = {
-        "analyze": _fingerprint(corpus_id, model, split, seed),
+        # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
+        # serve a standard run's 8,192)
+        "analyze": _fingerprint(corpus_id, model, split, seed, plan.new_tokens, min_cohesion),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
         "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed),
         "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
@@ -150,7 +160,7 @@ def adapt(
         if stage == "analyze":
             # Another seed than the evaluation split's: with the same one every training document would
             # hash to the training side again and the analyzer's own held-out curve would be empty.
-            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=SelectSettings(max_new=plan.new_tokens), sources=sources)
+            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources)
             write_report(result.report, folder)
             summary = {"candidates": len(result.candidates), "recommended_n": result.report["recommended_n"]}
         elif stage == "extend":
@@ -190,7 +200,7 @@ def adapt(
         _save_state(run, state)
         log(f"{stage}: done in {state['stages'][stage]['seconds']} s")
     metrics = json.loads((run / _folder("evaluate") / "metrics.json").read_text(encoding="utf-8"))
-    state["budget"] = asdict(plan) | {"name": budget}
+    state["budget"] = asdict(plan) | {"name": budget, "min_cohesion": min_cohesion}
     _save_state(run, state)
     return metrics
 

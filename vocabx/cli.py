@@ -599,7 +599,21 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs)) if args.general else None
     eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
-    metrics = adapt(texts, args.output, model=args.model, budget=args.budget, general=general, eval_texts=eval_texts, holdout=args.holdout, seed=args.seed, overwrite=args.overwrite, log=log, sources=list(args.corpus))
+    metrics = adapt(
+        texts,
+        args.output,
+        model=args.model,
+        budget=args.budget,
+        general=general,
+        eval_texts=eval_texts,
+        holdout=args.holdout,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        log=log,
+        sources=list(args.corpus),
+        new_tokens=args.new_tokens,
+        min_cohesion=args.min_cohesion,
+    )
     said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
     return 0
@@ -613,6 +627,8 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains")
     parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval (default 0.1)")
+    parser.add_argument("--new-tokens", type=int, metavar="N", help="tokens to add instead of the budget's (quick 1024, standard 8192, full 16384)")
+    parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
 
