@@ -257,7 +257,7 @@ def test_verdict_says_whether_the_run_paid_and_what_to_run_next():
     assert "bits per byte +32.00% against the base" in bad
     assert "vocabx train --model runs/x/extended --max-steps N" in bad and "vocabx compare train.jsonl -o DIR" in bad
     assert regressed.startswith("general: regressed, bits per byte +10.00% (more than 2%; the new tokens are 6.0% of its tokens)")
-    assert "vocabx extend --report runs/x/report --top N" in regressed and "vocabx analyze train.jsonl --reference GENERAL" in regressed
+    assert "--min-cohesion 0.3" in regressed and "--new-tokens N" in regressed and "vocabx analyze train.jsonl --reference GENERAL" in regressed
 
 
 def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):

@@ -265,9 +265,9 @@ def verdict(metrics: dict, run_dir: str | Path = "RUN_DIR", corpus: str = "CORPU
             else:
                 lines.append(
                     f"{name}: regressed, bits per byte {change:+.2%} (more than {GENERAL_TOLERANCE:.0%}; the new tokens are "
-                    f"{r['new_token_adoption']:.1%} of its tokens); to keep general text, add fewer tokens (vocabx extend "
-                    f"--report {run_dir}/report --top N) or rank them against general text (vocabx analyze {corpus} "
-                    f"--reference {general})"
+                    f"{r['new_token_adoption']:.1%} of its tokens); to keep general text, leave out phrases whose last word "
+                    f"is a guess, such as ' of the' (vocabx adapt ... --min-cohesion 0.3), add fewer tokens (--new-tokens N) "
+                    f"or rank them against general text (vocabx analyze {corpus} --reference {general})"
                 )
         elif change <= 0:
             lines.append(f"{name}: better, {shorter:.1%} fewer tokens{speed}, bits per byte {change:+.2%} against the base")
