@@ -10,6 +10,9 @@ side by side.
     python benchmarks/bench_adapt_lora.py runs/cuad-standard ../shared/corpora/legal/cuad/train.jsonl \
         --eval ../shared/corpora/legal/cuad/test.jsonl --general ../shared/corpora/general \
         --out benchmarks/results/adapt_lora_cuad.json
+
+A second run of the same corpus and budget (say, after a change to the extension) is set against the
+same `lora` adapter with `--work FIRST_RUN/lora-baseline --reuse`, which scores it without retraining.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def main() -> None:
     parser.add_argument("--eval", required=True, help="the test corpus given to that run")
     parser.add_argument("--general", help="the general corpus given to that run")
     parser.add_argument("--work", type=Path, help="where the lora adapter goes (default RUN/lora-baseline)")
+    parser.add_argument("--reuse", action="store_true", help="score the lora adapter already in --work (trained for another run with the same budget and documents) instead of training it")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -49,20 +53,27 @@ def main() -> None:
     work = args.work or args.run / "lora-baseline"
 
     started = time.monotonic()
-    trained = train(
-        model,
-        train_texts,
-        work,
-        mode="lora",
-        max_steps=plan["max_steps"],
-        batch_size=plan["batch_size"],
-        block_size=plan["block_size"],
-        seed=0,
-        eval_every=0,
-        save_every=0,
-        overwrite=True,
-    )
-    train_seconds = time.monotonic() - started
+    if args.reuse:
+        summary = json.loads((work / "vocabx_train.json").read_text())
+        same = {k: summary.get("config", {}).get(k) for k in ("max_steps", "batch_size", "block_size")}
+        if same != {k: plan[k] for k in same}:
+            parser.error(f"--reuse: {work} was trained with {same}, not this run's budget")
+        trained, train_seconds = None, None
+    else:
+        trained = train(
+            model,
+            train_texts,
+            work,
+            mode="lora",
+            max_steps=plan["max_steps"],
+            batch_size=plan["batch_size"],
+            block_size=plan["block_size"],
+            seed=0,
+            eval_every=0,
+            save_every=0,
+            overwrite=True,
+        )
+        train_seconds = round(time.monotonic() - started, 1)
     lora = load_side(model, work)
     base = Side(load_model(model), load_tokenizer(model), set(), label=model)
     metrics = evaluate(base, lora, {"domain test": test}, {"general": general} if general else None)
@@ -87,8 +98,8 @@ def main() -> None:
             "run": str(args.run),
             "model": model,
             "budget": plan,
-            "lora_train": {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second")},
-            "lora_train_seconds": round(train_seconds, 1),
+            "lora_train": {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second")} if trained else {"reused": str(work)},
+            "lora_train_seconds": train_seconds,
             "corpora": sides,
         },
     )
