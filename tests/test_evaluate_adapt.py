@@ -175,6 +175,7 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
         ({"strategies": ("lora", "adapters")}, "--strategies adapters unknown"),
         ({"fit_steps": -1}, "--fit-steps must be 0 .no fit. or more, got -1"),
         ({"eval_texts": ["", "   "]}, "the --eval corpus holds no text to score"),
+        ({"min_cohesion": -0.1}, "--min-cohesion must be a share between 0 and 1, got -0.1"),
     ],
 )
 def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):

@@ -666,6 +666,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         block_size=args.block_size,
         eval_docs=args.eval_docs,
         fit_steps=args.fit_steps,
+        min_cohesion=args.min_cohesion,
         eval_texts=eval_texts,
         log=log,
     )
@@ -683,6 +684,7 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategies", default="tokens,lora+tokens,lora,full", help="strategies to compare")
     parser.add_argument("--seeds", default="0,1", help="seeds (default 0,1)")
     parser.add_argument("--new-tokens", type=int, default=8192, help="tokens added for the extended strategies (default 8192)")
+    parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion for those tokens (default 0: every phrase)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--block-size", type=int, default=512)
     parser.add_argument("--eval-docs", type=int, default=48, help="held-out documents scored (default 48)")

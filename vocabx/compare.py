@@ -79,11 +79,13 @@ def compare(
     fit_steps: int = 100,
     eval_texts: list[str] | None = None,
     log: Callable[[str], None] = print,
+    min_cohesion: float = 0.0,
 ) -> dict:
     """Run the strategy x budget x seed grid; write compare.json, compare.md and learning_curve.png.
 
     ``eval_texts``: score on these documents (for instance other sources than the training text's)
-    instead of holding out ``holdout`` of ``texts``; then every document of ``texts`` may train."""
+    instead of holding out ``holdout`` of ``texts``; then every document of ``texts`` may train.
+    ``min_cohesion``: the analyzer's (``SelectSettings.min_cohesion``) for the extended strategies' tokens."""
     from vocabx.adapt import ADAPT_INIT, FIT_BLOCK
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import take
@@ -101,6 +103,7 @@ def compare(
         raise VocabxError(f"--budgets must be positive token counts, got {','.join(map(str, budgets))}")
     if fit_steps < 0:
         raise VocabxError(f"--fit-steps must be 0 (no fit) or more, got {fit_steps}")
+    select = SelectSettings(max_new=new_tokens, min_cohesion=min_cohesion)  # (checks both)
     if eval_texts is not None:
         train_texts, held = list(texts), take(eval_texts, eval_docs, eval_chars)
         if not any(t.strip() for t in held):
@@ -123,9 +126,11 @@ def compare(
     # reused only when made from the same training text, model, size and rows (a rerun with other
     # options, such as --eval, which lets every document train, rebuilds it and the fitted rows)
     made_from = {"model": model, "new_tokens": new_tokens, "init": init, "train_docs": len(train_texts), "train_sha1": _digest(train_texts)}
+    if min_cohesion:
+        made_from["min_cohesion"] = min_cohesion
     stamp = ext_dir / "compare_input.json"
     if not (ext_dir / "vocabx.json").is_file() or not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != made_from:
-        report = analyze(train_texts, tokenizer, holdout=None, settings=SelectSettings(max_new=new_tokens)).report
+        report = analyze(train_texts, tokenizer, holdout=None, settings=select).report
         save_extension(extend(model, tokens_from_report(report, new_tokens), tokenizer=tokenizer, init=init, base_spec=model), ext_dir, overwrite=True)
         stamp.write_text(json.dumps(made_from, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(out / "fitted", ignore_errors=True)
@@ -172,6 +177,7 @@ def compare(
             ),
             "seeds": list(seeds),
             "new_tokens": new_tokens,
+            "min_cohesion": min_cohesion,
         },
         "base_bpb": round(base_bpb, 5),
         "corpus_tokens": corpus_tokens,
