@@ -24,7 +24,6 @@ What it leaves out: hyperparameter search; each strategy runs with `vocabx train
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -86,7 +85,7 @@ def compare(
     ``eval_texts``: score on these documents (for instance other sources than the training text's)
     instead of holding out ``holdout`` of ``texts``; then every document of ``texts`` may train.
     ``min_cohesion``: the analyzer's (``SelectSettings.min_cohesion``) for the extended strategies' tokens."""
-    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK
+    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, corpus_fingerprint
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, save_extension, tokens_from_report
@@ -125,7 +124,7 @@ def compare(
     init = ADAPT_INIT if fit_steps else "mean_shift"
     # reused only when made from the same training text, model, size and rows (a rerun with other
     # options, such as --eval, which lets every document train, rebuilds it and the fitted rows)
-    made_from = {"model": model, "new_tokens": new_tokens, "init": init, "train_docs": len(train_texts), "train_sha1": _digest(train_texts)}
+    made_from = {"model": model, "new_tokens": new_tokens, "init": init, "train_docs": len(train_texts), "train_fingerprint": corpus_fingerprint(train_texts)}
     if min_cohesion:
         made_from["min_cohesion"] = min_cohesion
     stamp = ext_dir / "compare_input.json"
@@ -189,16 +188,6 @@ def compare(
     (out / "compare.md").write_text(compare_markdown(result), encoding="utf-8")
     (out / "learning_curve.png").write_bytes(learning_curve_png(result))
     return result
-
-
-def _digest(texts: list[str]) -> str:
-    """A SHA-1 of the documents, in order (each one's length first, so boundaries count)."""
-    h = hashlib.sha1()
-    for text in texts:
-        data = text.encode("utf-8")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()
 
 
 def _fitted(ext_dir: Path, folder: Path, docs: list[str], tokenizer: Any, settings: Any, log: Callable[[str], None]) -> dict:
