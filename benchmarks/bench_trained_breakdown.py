@@ -76,17 +76,19 @@ def extended_losses(model, tokenizer, text: str, context_id: int, n_base: int, f
         probs = logp[i].exp()
         spelled.append({kind: float(probs[sorted(nxt)].sum()) for kind, nxt in kinds.items()})
         t = seq[i + 1]
-        every = set().union(*kinds.values()) if kinds else set()
+        every = sorted(set().union(*kinds.values())) if kinds else []
         if t >= n_base or t in every:
             renormed_both.append(None)
         else:
-            keep = 1.0 - new_mass[i] - float(probs[sorted(every)].sum()) if every else 1.0 - new_mass[i]
+            keep = 1.0 - new_mass[i] - float(probs[every].sum())
             renormed_both.append(nll[i] + math.log2(max(keep, 1e-12)))
     return enc["input_ids"], enc["offset_mapping"], nll, new_mass, renormed, spelled, renormed_both, new_probs
 
 
 def breakdown(base, lora, adapted, texts: list[str], kinds: dict[int, str], context_id: int, follow: dict) -> dict:
     """Extra bits of the adapted model per position group, against the base and against `lora`."""
+    import torch
+
     vs_base: collections.Counter = collections.Counter()
     vs_lora: collections.Counter = collections.Counter()
     positions: collections.Counter = collections.Counter()
@@ -97,9 +99,7 @@ def breakdown(base, lora, adapted, texts: list[str], kinds: dict[int, str], cont
     vs_lora_renormed_both: collections.Counter = collections.Counter()
     spelled_mass: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     n_base = len(base.tokenizer)
-    import torch
-
-    false_total = 0.0
+    false_total = 0.0  # (then each new token's summed false-alarm probability, a tensor)
     totals = {"base": 0.0, "lora": 0.0, "adapted": 0.0}
     for text in texts:
         _, b_off, b_loss = token_losses(base.model, base.tokenizer, text, context_id)
