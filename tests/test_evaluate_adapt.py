@@ -165,6 +165,15 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
     )
     assert manifest.stat().st_mtime_ns != made and fitted.stat().st_mtime_ns != before
     assert not (tmp_path / "cmp" / "fitted" / "1200-0").exists()
+    # so does another --min-cohesion: the tokens may differ
+    made = manifest.stat().st_mtime_ns
+    cohesive = compare(
+        _docs(60), tmp_path / "cmp", model=str(tiny_base), budgets=(300,), seeds=(0,), strategies=("tokens",),
+        new_tokens=64, batch_size=2, block_size=64, eval_docs=4, eval_chars=400, eval_texts=_docs(4), log=lambda line: None,
+        min_cohesion=0.5,
+    )
+    assert manifest.stat().st_mtime_ns != made and cohesive["method"]["min_cohesion"] == 0.5
+    assert json.loads((tmp_path / "cmp" / "extended" / "compare_input.json").read_text())["min_cohesion"] == 0.5
     assert "Where the more flexible strategy wins" in (tmp_path / "cmp" / "compare.md").read_text()
 
 
