@@ -1,12 +1,15 @@
-"""Training only the new rows: sparse row updates (the default) against plain AdamW over all rows.
+"""Which new rows a training step moves: sparse row updates (the default), active ones, plain AdamW.
 
-smollm2-135m extended by the analyzer's top N candidates for MedQuAD train (`mean_shift` rows), then
-`vocabx.train(mode="tokens")` on MedQuAD train documents (seeded sample) for --steps steps of 4 x 256
-tokens, once per `--rows-update` setting, same data order; bits per byte of the result on the same
-fixed samples as `bench_init.py` (16 MedQuAD test documents and 16 general ones, 1,200 characters
-each), against the base model's. No timing: quality only.
+smollm2-135m extended by the analyzer's top N candidates for the domain's train.jsonl (`mean_shift`
+rows), then `vocabx.train(mode=--mode)` on its train documents (seeded sample) for --steps steps of
+4 x 256 tokens, once per `--updates` setting, same data order; bits per byte of the result on the same
+fixed samples as `bench_init.py` (16 test documents of the domain and 16 general ones, 1,200
+characters each), against the base model's. `active` also moves the rows whose tokens took at least
+--row-mass of the probability per 1,000 positions of a step (one run per value of --row-mass). No timing:
+quality only.
 
-    python benchmarks/bench_rows_update.py [--n 8192] [--steps 40] [--embedding-lr 1e-3] [--updates sparse,dense]
+    python benchmarks/bench_rows_update.py [--domain medquad] [--mode tokens] [--n 8192] [--steps 40]
+        [--embedding-lr 1e-3] [--updates sparse,dense,active] [--row-mass 1,4]
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--embedding-lr", type=float, default=1e-3)
     parser.add_argument("--updates", default="sparse,dense")
+    parser.add_argument("--domain", default="medquad", choices=sorted(DOMAINS))
+    parser.add_argument("--mode", default="tokens", choices=("tokens", "lora+tokens"))
+    parser.add_argument("--row-mass", default="1", help="comma-separated thresholds for the active runs")
+    parser.add_argument("--min-cohesion", type=float, default=0.0)
     parser.add_argument("--train-docs", type=int, default=3000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rows_update.json")
     args = parser.parse_args()
@@ -42,7 +49,7 @@ def main() -> int:
     from vocabx.extend import extend, save_extension
 
     tokenizer = load_tokenizer("smollm2-135m")
-    folder = DOMAINS["medquad"]
+    folder = DOMAINS[args.domain]
     docs = list(read_corpus(folder / "train.jsonl"))
     random.Random(0).shuffle(docs)
     train_docs = docs[: args.train_docs]
@@ -52,9 +59,9 @@ def main() -> int:
     base = load_model("smollm2-135m")
     base_domain, base_general = bpb(base, tokenizer, domain), bpb(base, tokenizer, general)
     del base
-    new = top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n)
+    new = top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
-        "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "train_docs": args.train_docs,
+        "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
@@ -64,20 +71,25 @@ def main() -> int:
         results["init"] = {"domain_change": round(d0 / base_domain - 1, 4), "general_change": round(g0 / base_general - 1, 4)}
         save_extension(ext, Path(tmp) / "ext")
         del ext
+        runs = []
         for update in args.updates.split(","):
+            masses = [float(m) for m in args.row_mass.split(",")] if update == "active" else [1.0]
+            runs += [(f"active@{m:g}" if update == "active" else update, update, m) for m in masses]
+        for name, update, mass in runs:
             started = time.perf_counter()
             run = vocabx.train(
-                str(Path(tmp) / "ext"), train_docs, Path(tmp) / update, overwrite=True, progress=False, eval_texts=train_docs[:2],
-                mode="tokens", max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr,
-                warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, adapter_dtype="fp32",
+                str(Path(tmp) / "ext"), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
+                mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr,
+                warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, row_mass=mass, adapter_dtype="fp32",
             )
             d, g = bpb(run.model, run.tokenizer, domain), bpb(run.model, run.tokenizer, general)
-            results["runs"][update] = {
+            results["runs"][name] = {
                 "domain_bpb": d, "general_bpb": g,
                 "domain_change": round(d / base_domain - 1, 4), "general_change": round(g / base_general - 1, 4),
                 "seconds": round(time.perf_counter() - started),
             }
-            print(update, results["runs"][update], file=sys.stderr, flush=True)
+            print(name, results["runs"][name], file=sys.stderr, flush=True)
+            del run
     write_results(args.out, results)
     return 0
 

@@ -205,7 +205,8 @@ def test_each_mode_trains_what_it_names(mode, trained, tied_models, tmp_path):
 def test_sparse_row_updates_move_only_the_rows_of_tokens_the_batches_hold(which, tied_models, untied_models, tmp_path):
     """Text with ' of the' (id 602) but neither long word (600, 601): by default only row 602 moves on
     either side; with --rows-update dense every new row of the logit side moves (each softmax pushes
-    the absent ones)."""
+    the absent ones); with active, the absent rows move where their probability reached --row-mass
+    (all of them at a tiny threshold, none at a huge one)."""
     from vocabx.models import load_model
     from vocabx.train import _token_layer
 
@@ -214,17 +215,48 @@ def test_sparse_row_updates_move_only_the_rows_of_tokens_the_batches_hold(which,
     original = load_model(ext)
     sides = [original.get_input_embeddings().weight] + ([] if which == "tied" else [original.get_output_embeddings().weight])
     moved = {}
-    for update in ("sparse", "dense"):
-        result = train(ext, texts, tmp_path / update, mode="tokens", max_steps=3, warmup_steps=0, rows_update=update, adapter_dtype="fp32", **FAST)
+    runs = {"sparse": {}, "dense": {}, "active-low": {"rows_update": "active", "row_mass": 1e-12}, "active-high": {"rows_update": "active", "row_mass": 1e9}}
+    for update, settings in runs.items():
+        settings = {"rows_update": update, **settings}
+        result = train(ext, texts, tmp_path / update, mode="tokens", max_steps=3, warmup_steps=0, adapter_dtype="fp32", **settings, **FAST)
         lm = result.model.get_base_model()
         adapters = [_token_layer(lm.get_input_embeddings())] + ([] if which == "tied" else [_token_layer(lm.get_output_embeddings())])
         moved[update] = [
             [not torch.equal(a.trainable_tokens_delta["default"][k], w[600 + k]) for k in range(3)] for a, w in zip(adapters, sides)
         ]
     assert all(m == [False, False, True] for m in moved["sparse"]), moved
-    assert moved["dense"][-1] == [True, True, True], moved  # the side that makes logits: every row moves
-    if which == "untied":
-        assert moved["dense"][0] == [False, False, True], moved  # an input row only gets gradient where it is read
+    assert moved["active-high"] == moved["sparse"], moved
+    for update in ("dense", "active-low"):
+        assert moved[update][-1] == [True, True, True], moved  # the side that makes logits: every row moves
+        if which == "untied":
+            assert moved[update][0] == [False, False, True], moved  # an input row only gets gradient where it is read
+
+
+def test_active_row_updates_without_the_fused_step_say_so_and_move_only_the_batch_rows(tied_models, tmp_path):
+    from vocabx.errors import VocabxWarning
+
+    texts = [f"One of the notes, part {i} of the record, said most of the rest." for i in range(40)]
+    settings = dict(FAST, mode="tokens", max_steps=2, warmup_steps=0, adapter_dtype="fp32", fused_loss=False)
+    with pytest.warns(VocabxWarning, match="fused training step"):
+        active = train(tied_models[1], texts, tmp_path / "active", rows_update="active", row_mass=1e-12, **settings)
+    sparse = train(tied_models[1], texts, tmp_path / "sparse", rows_update="sparse", **settings)
+    assert _losses(tmp_path / "active") == pytest.approx(_losses(tmp_path / "sparse"), rel=1e-6)
+    assert active.tokens == sparse.tokens
+
+
+def test_fused_loss_sums_each_new_rows_probability_when_asked():
+    from vocabx.train import fused_linear_cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    hidden, weight, delta = torch.randn(10, 8, generator=g), torch.randn(30, 8, generator=g), torch.randn(3, 8, generator=g)
+    ids, labels = torch.tensor([27, 28, 29]), torch.randint(0, 30, (10,), generator=g)
+    labels[3] = -100
+    mass = torch.zeros(3)
+    fused_linear_cross_entropy(hidden, weight, labels, delta=delta, ids=ids, chunk_rows=4, mass=mass)
+    full = weight.clone()
+    full[ids] = delta
+    probs = torch.softmax(hidden @ full.T, dim=1)[labels != -100]
+    assert torch.allclose(mass, probs[:, ids].sum(0), atol=1e-6)
 
 
 def test_new_rows_have_their_own_learning_rate_and_can_warm_up_alone(tied_models, tmp_path):
@@ -459,10 +491,10 @@ def test_out_of_memory_suggests_a_smaller_batch_or_checkpointing(tied_models, co
 
 def test_bad_settings_are_collected_into_one_error_naming_each_flag():
     with pytest.raises(VocabxError) as caught:
-        TrainConfig(mode="adapter", batch_size=0, lr=-1, lora_dropout=1.5, rows_update="lazy")
+        TrainConfig(mode="adapter", batch_size=0, lr=-1, lora_dropout=1.5, rows_update="lazy", row_mass=0)
     message = str(caught.value)
     for part in ("--mode must be one of", "--batch-size must be a positive int", "--lr must be a positive number", "--lora-dropout must be in [0, 1)",
-                 "--rows-update must be sparse or dense, got 'lazy'"):
+                 "--rows-update must be sparse, active or dense, got 'lazy'", "--row-mass must be a positive number, got 0"):
         assert part in message
 
 

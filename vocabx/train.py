@@ -14,6 +14,9 @@ would copy, train and save both 49,152-row matrices. They have their own learnin
 (``rows_update="sparse"``) a step moves only the rows of tokens its batches hold, without momentum:
 plain AdamW over all rows lets each softmax push every unseen row down at full step size, and held-out
 text that uses other new tokens gets worse (benchmarks/RESULTS.md, "Sparse row updates").
+``rows_update="active"`` also moves the rows of tokens the model predicted where they were not due, at
+least ``row_mass`` of probability per 1,000 positions of the step: those are pushed down where they
+fire, while rows that take next to nothing stay where they are.
 
 The training step does not run PEFT's embedding layers as they are: those rebuild the whole matrix on
 every forward and compute the full vocabulary x hidden gradient of the output matrix, to keep a few
@@ -72,6 +75,9 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
 
+ROWS_UPDATES = ("sparse", "active", "dense")
+
+
 @dataclass
 class TrainConfig:
     """Everything that shapes a training run. Each field is a ``--flag`` of ``vocabx train`` and a key of
@@ -93,7 +99,8 @@ class TrainConfig:
     lora_dropout: float = _opt(0.0, "dropout on LoRA's input (PEFT's default, 0: none)")
     lora_targets: str = _opt("all-linear", "layers LoRA adapts: all-linear (every linear layer of the blocks) or names such as q_proj,v_proj")
     embedding_warmup_steps: int = _opt(0, "train only the new rows for this many steps, then add LoRA")
-    rows_update: str = _opt("sparse", "which new rows a step moves: sparse (only those of tokens in the step's batch, without momentum) or dense (all, plain AdamW)", choices=("sparse", "dense"))
+    rows_update: str = _opt("sparse", "which new rows a step moves: sparse (only those of tokens in the step's batch, without momentum), active (those, and the rows whose tokens took at least --row-mass of the probability over the step's positions) or dense (all, plain AdamW)", choices=ROWS_UPDATES)
+    row_mass: float = _opt(0.02, "with --rows-update active: the probability per 1,000 positions of a step, summed over them, from which a new token absent from the batch has its row moved")
     new_token_ids: str | None = _opt(None, "rows to train as new tokens, as 49152-49200,49301 (default: the ids in the model's vocabx.json)", type=str)
     eval_every: int = _opt(200, "evaluate every N steps (0: only at the end)")
     eval_fraction: float = _opt(0.05, "share of documents held out for evaluation")
@@ -143,7 +150,8 @@ class TrainConfig:
         need(self.mixed_precision in ("auto", "bf16", "no"), "mixed_precision", "auto, bf16 or no")
         need(self.trackers in ("auto", "none"), "trackers", "auto or none")
         need(self.adapter_dtype in ("bf16", "fp32"), "adapter_dtype", "bf16 or fp32")
-        need(self.rows_update in ("sparse", "dense"), "rows_update", "sparse or dense")
+        need(self.rows_update in ROWS_UPDATES, "rows_update", "sparse, active or dense")
+        need(is_num(self.row_mass) and self.row_mass > 0, "row_mass", "a positive number")
         need(isinstance(self.lora_targets, str) and bool(self.lora_targets.strip()), "lora_targets", "all-linear or a comma-separated list of layer names")
         if isinstance(self.compile, bool):  # YAML `compile: true` and the Python API's compile=True
             self.compile = "yes" if self.compile else "no"
@@ -456,7 +464,7 @@ def _make_fused_function() -> Any:
         """
 
         @staticmethod
-        def forward(ctx, hidden, weight, delta, labels, ids, chunk_rows):  # type: ignore[override]
+        def forward(ctx, hidden, weight, delta, labels, ids, chunk_rows, mass):  # type: ignore[override]
             need_h, need_w, need_d = ctx.needs_input_grad[:3]
             with torch.autocast(hidden.device.type, enabled=False):
                 grad_h = torch.empty_like(hidden) if need_h else None
@@ -475,10 +483,12 @@ def _make_fused_function() -> Any:
                     lse = torch.logsumexp(logits, dim=1)
                     picked = logits.gather(1, target[:, None]).squeeze(1)
                     total += ((lse - picked) * valid).sum()
-                    if not (need_h or need_w or need_d):
+                    if not (need_h or need_w or need_d or mass is not None):
                         continue
                     # d(sum of losses)/d(logits) = softmax - one_hot, zero on ignored positions
                     g = logits.sub_(lse[:, None]).exp_()
+                    if mass is not None:  # each new token's probability, summed over the valid positions
+                        mass += (g[:, ids] * valid[:, None]).sum(0)
                     g.scatter_add_(1, target[:, None], -torch.ones_like(picked)[:, None])
                     g.mul_(valid[:, None])
                     g = g.to(hidden.dtype)
@@ -503,7 +513,7 @@ def _make_fused_function() -> Any:
             grads = []
             for g, dtype in zip(ctx.saved_tensors, ctx.dtypes):
                 grads.append(None if g is None else (g * grad_total.to(g.dtype)).to(dtype))
-            return grads[0], grads[1], grads[2], None, None, None
+            return grads[0], grads[1], grads[2], None, None, None, None
 
     return FusedLinearCrossEntropy
 
@@ -511,10 +521,12 @@ def _make_fused_function() -> Any:
 _FUSED_FN: Any = None
 
 
-def fused_linear_cross_entropy(hidden: Any, weight: Any, labels: Any, *, delta: Any = None, ids: Any = None, chunk_rows: int = 256) -> Any:
+def fused_linear_cross_entropy(hidden: Any, weight: Any, labels: Any, *, delta: Any = None, ids: Any = None, chunk_rows: int = 256, mass: Any = None) -> Any:
     """Sum over positions of the cross-entropy of ``hidden @ W.T`` where W is ``weight`` with the rows
     ``ids`` replaced by ``delta``. Labels of -100 are ignored. Same value and gradients as the plain
-    ``F.cross_entropy(hidden @ W.T, labels, reduction="sum")``, without the full logits in memory."""
+    ``F.cross_entropy(hidden @ W.T, labels, reduction="sum")``, without the full logits in memory.
+    ``mass`` (a float32 tensor with one entry per row of ``delta``), when given, gets each row's
+    softmax probability summed over the labelled positions added to it."""
     global _FUSED_FN
     if _FUSED_FN is None:
         _FUSED_FN = _make_fused_function()
@@ -525,7 +537,7 @@ def fused_linear_cross_entropy(hidden: Any, weight: Any, labels: Any, *, delta: 
     if delta is not None and ids is None:
         raise ValueError("delta needs ids")
     return _FUSED_FN.apply(
-        hidden.to(dtype), weight.to(dtype), None if delta is None else delta.to(dtype), labels, ids, chunk_rows
+        hidden.to(dtype), weight.to(dtype), None if delta is None else delta.to(dtype), labels, ids, chunk_rows, mass
     )
 
 
@@ -613,6 +625,9 @@ def _make_step(model: Any) -> Any:
                 # [(decoder, input side, output side, chunk rows)] once checked; a list keeps them out of
                 # the module tree, so parameters are not registered twice.
                 self.fused: list = []
+                # each new row's probability summed over the positions since the last reset (the fused
+                # step fills it when it is a tensor: rows_update="active")
+                self.mass: Any = None
 
             def forward(self, input_ids: Any) -> Any:
                 if not self.fused:
@@ -626,7 +641,8 @@ def _make_step(model: Any) -> Any:
                 hidden = decoder(inputs_embeds=embeds, use_cache=False).last_hidden_state
                 h = hidden[:, :-1].reshape(-1, hidden.shape[-1])
                 labels = input_ids[:, 1:].reshape(-1)
-                total = fused_linear_cross_entropy(h, out.weight, labels, delta=out.delta, ids=out.ids, chunk_rows=chunk_rows)
+                mass = self.mass if out.delta is not None else None
+                total = fused_linear_cross_entropy(h, out.weight, labels, delta=out.delta, ids=out.ids, chunk_rows=chunk_rows, mass=mass)
                 return total / labels.numel()
 
         _STEP_CLASS = Step
@@ -783,7 +799,7 @@ def _row_ids(model: Any) -> list[tuple[Any, Any, int]]:
     return out
 
 
-def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any], accelerator: Any) -> None:
+def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any], accelerator: Any, active: Any = None) -> None:
     """Zero the gradient of every new row whose token is in none of this step's batches, on any process.
 
     Each position's softmax pushes every new row's logit down a little; Adam scales those small pushes
@@ -791,6 +807,9 @@ def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any],
     end up too improbable wherever training has not met them yet. Only the rows of tokens in the batch
     (as input or target) keep their gradient; without momentum (beta1 = 0 for the rows) the others do
     not move. The presence mask is summed over processes, so every process zeroes the same rows.
+    ``active`` (token ids, optional) are rows to keep as well: with ``rows_update="active"``, those whose
+    tokens took at least ``row_mass`` of the probability where they were not in the batch, so that a
+    token the model predicts where it does not belong is pushed down there.
     """
     torch = _torch()
     # (a scatter into one mask and a multiply per side: no host synchronization, which matters on a GPU)
@@ -798,6 +817,8 @@ def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any],
     seen = torch.zeros(max(rows for _, _, rows in row_ids), dtype=torch.bool, device=device)
     for batch in batches:
         seen[batch.reshape(-1).to(device)] = True
+    if active is not None:
+        seen[active.to(device)] = True
     for delta, ids, _ in row_ids:
         if delta.grad is None:
             continue
@@ -1079,17 +1100,26 @@ class _Run:
             groups.append({"params": self.other_params, "lr": config.lr, "weight_decay": config.weight_decay, "name": "lora" if config.mode != "full" else "all"})
         if rows:
             group = {"params": rows, "lr": config.embedding_lr, "weight_decay": 0.0, "name": "rows"}
-            if config.rows_update == "sparse":
+            if config.rows_update != "dense":
                 group["betas"] = (0.0, 0.95)  # no momentum: a row without gradient stays where it is
             groups.append(group)
         # (delta parameter, the token id of each of its rows), for the sparse row update
-        self.row_ids = _row_ids(peft_model) if rows and config.rows_update == "sparse" else []
+        self.row_ids = _row_ids(peft_model) if rows and config.rows_update != "dense" else []
         self.n_trainable = sum(p.numel() for p in self.trained.values())
         step_module = _make_step(peft_model).to(accelerator.device)
         self.fused = False
         if config.fused_loss:
             sample = torch.as_tensor(self.blocks[: min(2, self.blocks.shape[0]), : min(64, config.block_size)].astype("int64"), device=accelerator.device)
             self.fused = _enable_fused(step_module, sample, accelerator)
+        self.mass_ids = None  # rows_update="active": the token id of each entry of step_module.mass
+        if config.rows_update == "active" and self.row_ids:
+            out = step_module.fused[0][2] if self.fused else None
+            if out is not None and out.delta is not None:
+                step_module.mass = torch.zeros(len(out.ids), dtype=torch.float32, device=accelerator.device)
+                self.mass_ids = out.ids
+            else:
+                warnings.warn("--rows-update active needs the fused training step, which this model does not use; moving only the rows of tokens in each batch (sparse)", VocabxWarning, stacklevel=3)
+        self.raw_step = step_module
         self.compiled = _should_compile(config.compile, accelerator.device.type)
         if self.compiled:
             # Block by block: one compiled graph serves every block, so compiling takes seconds, not minutes.
@@ -1195,7 +1225,13 @@ class _Run:
                     for p in self.other_params:  # rows alone: LoRA gets no update and no optimizer state yet
                         p.grad = None
                 if self.row_ids:
-                    _keep_rows_in_batch(self.row_ids, step_ids, accelerator)
+                    active = None
+                    if self.mass_ids is not None:
+                        mass = self.raw_step.mass
+                        positions = sum(ids.shape[0] * (ids.shape[1] - 1) for ids in step_ids)
+                        active = self.mass_ids[mass >= config.row_mass * positions / 1000]
+                        mass.zero_()
+                    _keep_rows_in_batch(self.row_ids, step_ids, accelerator, active)
                 grad_norm = None
                 if config.max_grad_norm > 0:
                     grad_norm = float(accelerator.clip_grad_norm_([p for p in self.trained.values() if p.grad is not None], config.max_grad_norm))
