@@ -9,7 +9,7 @@ characters each), against the base model's. `active` also moves the rows whose t
 quality only.
 
     python benchmarks/bench_rows_update.py [--domain medquad] [--mode tokens] [--n 8192] [--steps 40]
-        [--embedding-lr 1e-3] [--updates sparse,dense,active] [--row-mass 1,4]
+        [--embedding-lr 1e-3] [--updates sparse,dense,active] [--row-mass 1,4] [--extended RUN/extended]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--mode", default="tokens", choices=("tokens", "lora+tokens"))
     parser.add_argument("--row-mass", default="1", help="comma-separated thresholds for the active runs")
     parser.add_argument("--min-cohesion", type=float, default=0.0)
+    parser.add_argument("--extended", type=Path, help="start from this extended model folder (such as an adapt run's RUN/extended, fitted rows) instead of extending by the top --n")
     parser.add_argument("--train-docs", type=int, default=3000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rows_update.json")
     args = parser.parse_args()
@@ -59,18 +60,26 @@ def main() -> int:
     base = load_model("smollm2-135m")
     base_domain, base_general = bpb(base, tokenizer, domain), bpb(base, tokenizer, general)
     del base
-    new = top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
+    new = None if args.extended else top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
-        "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "train_docs": args.train_docs,
+        "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        ext = extend(load_model("smollm2-135m"), new, tokenizer=tokenizer, init="mean_shift")
-        d0, g0 = bpb(ext.model, ext.tokenizer, domain), bpb(ext.model, ext.tokenizer, general)
+        start = args.extended or Path(tmp) / "ext"
+        if args.extended:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            model, ext_tokenizer = AutoModelForCausalLM.from_pretrained(start), AutoTokenizer.from_pretrained(start)
+        else:
+            ext = extend(load_model("smollm2-135m"), new, tokenizer=tokenizer, init="mean_shift")
+            save_extension(ext, start)
+            model, ext_tokenizer = ext.model, ext.tokenizer
+            del ext
+        d0, g0 = bpb(model, ext_tokenizer, domain), bpb(model, ext_tokenizer, general)
         results["init"] = {"domain_change": round(d0 / base_domain - 1, 4), "general_change": round(g0 / base_general - 1, 4)}
-        save_extension(ext, Path(tmp) / "ext")
-        del ext
+        del model
         runs = []
         for update in args.updates.split(","):
             masses = [float(m) for m in args.row_mass.split(",")] if update == "active" else [1.0]
@@ -78,7 +87,7 @@ def main() -> int:
         for name, update, mass in runs:
             started = time.perf_counter()
             run = vocabx.train(
-                str(Path(tmp) / "ext"), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
+                str(start), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
                 mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr,
                 warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, row_mass=mass, adapter_dtype="fp32",
             )

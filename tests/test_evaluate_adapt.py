@@ -308,9 +308,25 @@ def test_adapt_reanalyzes_when_the_number_or_kind_of_tokens_changes(tiny_base, t
     assert report["settings"]["min_cohesion"] == 0.5
 
 
+def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
+    texts = _docs()
+    run = tmp_path / "run"
+    adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
+    lines: list[str] = []
+    adapt(texts, run, model=str(tiny_base), budget="quick", rows_update="active", log=lines.append)
+    assert [line.split(":")[0] for line in lines] == ["analyze", "extend", "train", "evaluate"]
+    assert [("skipped" in line) for line in lines] == [True, True, False, False]
+    assert json.loads((run / "run.json").read_text())["budget"]["rows_update"] == "active"
+    assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["rows_update"] == "active"
+
+
 @pytest.mark.parametrize(
     "options,message",
-    [({"new_tokens": 0}, "--new-tokens must be at least 1, got 0"), ({"min_cohesion": 2.0}, "--min-cohesion must be a share between 0 and 1, got 2.0")],
+    [
+        ({"new_tokens": 0}, "--new-tokens must be at least 1, got 0"),
+        ({"min_cohesion": 2.0}, "--min-cohesion must be a share between 0 and 1, got 2.0"),
+        ({"rows_update": "lazy"}, "--rows-update must be one of sparse, active, dense, got 'lazy'"),
+    ],
 )
 def test_adapt_refuses_bad_token_options_before_writing(tiny_base, tmp_path, options, message):
     with pytest.raises(VocabxError, match=message):

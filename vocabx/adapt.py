@@ -98,13 +98,15 @@ def adapt(
     sources: list[str] | None = None,
     new_tokens: int | None = None,
     min_cohesion: float = 0.0,
+    rows_update: str = "sparse",
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
     The domain evaluation uses ``eval_texts`` when given (a test set of the user's own, such as other
     sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
     fraction of ``texts``, which neither the analyzer nor the trainer sees. ``new_tokens`` replaces the
-    budget's number of tokens to add; ``min_cohesion`` is the analyzer's (``SelectSettings.min_cohesion``).
+    budget's number of tokens to add; ``min_cohesion`` is the analyzer's (``SelectSettings.min_cohesion``);
+    ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense).
     """
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
@@ -119,6 +121,10 @@ def adapt(
             raise VocabxError(f"--new-tokens must be at least 1, got {new_tokens}")
         plan = replace(plan, new_tokens=new_tokens)
     select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion)  # (checks min_cohesion)
+    from vocabx.train import ROWS_UPDATES
+
+    if rows_update not in ROWS_UPDATES:
+        raise VocabxError(f"--rows-update must be one of {', '.join(ROWS_UPDATES)}, got {rows_update!r}")
     run = Path(run_dir)
     state = _load_state(run, overwrite)
     corpus_id = corpus_fingerprint(texts)
@@ -139,7 +145,8 @@ def adapt(
         # serve a standard run's 8,192)
         "analyze": _fingerprint(corpus_id, model, split, seed, plan.new_tokens, min_cohesion),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
-        "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed),
+        # (the default row update adds nothing, so run folders made before the option stay valid)
+        "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed, *([rows_update] if rows_update != "sparse" else [])),
         "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
     }
     chain = ""
@@ -187,6 +194,7 @@ def adapt(
                 seed=seed,
                 eval_every=0,
                 save_every=0,
+                rows_update=rows_update,
             )
             summary = {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second", "adapter_bytes")}
         else:
@@ -200,7 +208,7 @@ def adapt(
         _save_state(run, state)
         log(f"{stage}: done in {state['stages'][stage]['seconds']} s")
     metrics = json.loads((run / _folder("evaluate") / "metrics.json").read_text(encoding="utf-8"))
-    state["budget"] = asdict(plan) | {"name": budget, "min_cohesion": min_cohesion}
+    state["budget"] = asdict(plan) | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
     _save_state(run, state)
     return metrics
 
