@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--min-cohesion", type=float, default=0.0)
     parser.add_argument("--extended", type=Path, help="start from this extended model folder (such as an adapt run's RUN/extended, fitted rows) instead of extending by the top --n")
     parser.add_argument("--train-docs", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training documents' sample and of training")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rows_update.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -52,7 +53,7 @@ def main() -> int:
     tokenizer = load_tokenizer("smollm2-135m")
     folder = DOMAINS[args.domain]
     docs = list(read_corpus(folder / "train.jsonl"))
-    random.Random(0).shuffle(docs)
+    random.Random(args.seed).shuffle(docs)
     train_docs = docs[: args.train_docs]
     general = sample(GENERAL, 16, 1200)
     domain = sample([folder / "test.jsonl"], 16, 1200)
@@ -62,7 +63,7 @@ def main() -> int:
     del base
     new = None if args.extended else top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
-        "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "train_docs": args.train_docs,
+        "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "seed": args.seed, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
@@ -90,6 +91,7 @@ def main() -> int:
                 str(start), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
                 mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr,
                 warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, row_mass=mass, adapter_dtype="fp32",
+                seed=args.seed,
             )
             d, g = bpb(run.model, run.tokenizer, domain), bpb(run.model, run.tokenizer, general)
             results["runs"][name] = {
