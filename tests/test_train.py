@@ -244,6 +244,16 @@ def test_active_row_updates_without_the_fused_step_say_so_and_move_only_the_batc
     assert active.tokens == sparse.tokens
 
 
+def test_active_rows_are_those_reaching_the_row_mass_per_thousand_positions():
+    from vocabx.train import _active_rows
+
+    mass, ids = torch.tensor([0.01, 0.04, 0.05, 2.0]), torch.tensor([600, 601, 602, 603])
+    # 2,048 positions at 0.02 per 1,000: a row needs 0.04096
+    assert _active_rows(mass, ids, 0.02, 2048).tolist() == [602, 603]
+    assert _active_rows(mass, ids, 0.02, 1000).tolist() == [601, 602, 603]  # 0.02
+    assert _active_rows(mass, ids, 0.02, 250).tolist() == [600, 601, 602, 603]  # 0.005
+
+
 def test_fused_loss_sums_each_new_rows_probability_when_asked():
     from vocabx.train import fused_linear_cross_entropy
 

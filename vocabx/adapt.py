@@ -113,7 +113,7 @@ def adapt(
     from vocabx.extend import extend, save_extension, tokens_from_report
     from vocabx.models import load_model, load_tokenizer
     from vocabx.report import write_report
-    from vocabx.train import train
+    from vocabx.train import ROWS_UPDATES, train
 
     plan = budget_of(budget)
     if new_tokens is not None:
@@ -121,8 +121,6 @@ def adapt(
             raise VocabxError(f"--new-tokens must be at least 1, got {new_tokens}")
         plan = replace(plan, new_tokens=new_tokens)
     select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion)  # (checks min_cohesion)
-    from vocabx.train import ROWS_UPDATES
-
     if rows_update not in ROWS_UPDATES:
         raise VocabxError(f"--rows-update must be one of {', '.join(ROWS_UPDATES)}, got {rows_update!r}")
     run = Path(run_dir)

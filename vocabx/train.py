@@ -799,6 +799,12 @@ def _row_ids(model: Any) -> list[tuple[Any, Any, int]]:
     return out
 
 
+def _active_rows(mass: Any, ids: Any, row_mass: float, positions: int) -> Any:
+    """The token ids (of ``ids``) whose probability summed over a step's ``positions`` (``mass``) reached
+    ``row_mass`` per 1,000 positions."""
+    return ids[mass >= row_mass * positions / 1000]
+
+
 def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any], accelerator: Any, active: Any = None) -> None:
     """Zero the gradient of every new row whose token is in none of this step's batches, on any process.
 
@@ -1111,15 +1117,15 @@ class _Run:
         if config.fused_loss:
             sample = torch.as_tensor(self.blocks[: min(2, self.blocks.shape[0]), : min(64, config.block_size)].astype("int64"), device=accelerator.device)
             self.fused = _enable_fused(step_module, sample, accelerator)
-        self.mass_ids = None  # rows_update="active": the token id of each entry of step_module.mass
+        # rows_update="active": each new row's probability, summed by the fused step, and its token ids
+        self.mass = self.mass_ids = None
         if config.rows_update == "active" and self.row_ids:
             out = step_module.fused[0][2] if self.fused else None
             if out is not None and out.delta is not None:
-                step_module.mass = torch.zeros(len(out.ids), dtype=torch.float32, device=accelerator.device)
+                self.mass = step_module.mass = torch.zeros(len(out.ids), dtype=torch.float32, device=accelerator.device)
                 self.mass_ids = out.ids
             else:
                 warnings.warn("--rows-update active needs the fused training step, which this model does not use; moving only the rows of tokens in each batch (sparse)", VocabxWarning, stacklevel=3)
-        self.raw_step = step_module
         self.compiled = _should_compile(config.compile, accelerator.device.type)
         if self.compiled:
             # Block by block: one compiled graph serves every block, so compiling takes seconds, not minutes.
@@ -1226,11 +1232,10 @@ class _Run:
                         p.grad = None
                 if self.row_ids:
                     active = None
-                    if self.mass_ids is not None:
-                        mass = self.raw_step.mass
+                    if self.mass is not None:
                         positions = sum(ids.shape[0] * (ids.shape[1] - 1) for ids in step_ids)
-                        active = self.mass_ids[mass >= config.row_mass * positions / 1000]
-                        mass.zero_()
+                        active = _active_rows(self.mass, self.mass_ids, config.row_mass, positions)
+                        self.mass.zero_()
                     _keep_rows_in_batch(self.row_ids, step_ids, accelerator, active)
                 grad_norm = None
                 if config.max_grad_norm > 0:
