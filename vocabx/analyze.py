@@ -563,9 +563,10 @@ class _HashCounter:
 
     Each distinct word also gets a dense index (in order of first appearance; within a batch, in hash
     order), so per-word counts and flags are numpy arrays and the n-gram table stores its words as
-    int32 indexes. Grouping sorts with numpy's unstable (SIMD) sorts: a key's occurrences all carry the
-    same words, so which one represents it does not matter, and document counts come from sorting
-    (group, document) pairs packed into one integer.
+    int32 indexes. Grouping argsorts with ``kind="stable"``: on keys repeated as often as words and
+    n-grams are, numpy's default argsort took three to four times as long (MedQuAD: 2.8 s of argsort
+    against 1.4 s, under the same load). Document counts come from sorting (group, document) pairs
+    packed into one integer.
     """
 
     def __init__(self, space: TokenSpace, max_phrase_words: int, phrases: bool, max_phrases: int, runs: bool = False):
@@ -762,7 +763,7 @@ class _HashCounter:
         """
         np = self.np
         n = len(keys)
-        order = np.argsort(keys)
+        order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
         head = np.empty(n, dtype=bool)
         head[0] = True
@@ -889,7 +890,7 @@ class _HashCounter:
             batch = tuple(column[cnt >= threshold] for column in batch)
         if not len(batch[0]):
             return
-        order = np.argsort(batch[0])
+        order = np.argsort(batch[0], kind="stable")
         batch = tuple(column[order] for column in batch)
         if not len(self.p_hash):
             self._columns = batch
@@ -1171,7 +1172,7 @@ class _OverlapIndex:
             else:
                 digits = matrix[:, :4]
             head = (digits[:, 0] * base + digits[:, 1]) * base + digits[:, 2]
-            order = np.argsort(head)
+            order = np.argsort(head, kind="stable")
             self.sides.append((rows[order], head[order], digits[order, 3], length[order]))
         # only phrases that can still be chosen get entries (None: no entry yet)
         self.right_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
