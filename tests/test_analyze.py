@@ -445,6 +445,26 @@ def test_words_split_in_python_are_the_tokenizers_words(_tiny_tokenizers, texts)
     _assert_same_counts(*_counts_both_ways(texts, space))
 
 
+def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokenizers):
+    """Words split in Python arrive numbered by surface: grouping them sorts only the distinct keys,
+    and must give what sorting every position gives; two numbers with one key fall back to that."""
+    import numpy as np
+
+    from vocabx.analyze import _HashCounter
+
+    counter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100)
+    rng = np.random.default_rng(0)
+    code_keys = rng.integers(0, 2**63, 50).astype(np.uint64)
+    codes = np.concatenate([np.arange(50), rng.integers(0, 50, 400)]).astype(np.int32)
+    rng.shuffle(codes)
+    docs = np.sort(rng.integers(0, 30, len(codes)))
+    uniq, group, cnt, doc_counts = counter._group_coded(codes, code_keys, docs)
+    want_uniq, _, want_group, want_cnt, want_docs = counter._group(code_keys[codes], docs)
+    assert uniq.tolist() == want_uniq.tolist() and group.tolist() == want_group.tolist()
+    assert cnt.tolist() == want_cnt.tolist() and doc_counts.tolist() == want_docs.tolist()
+    assert counter._group_coded(np.array([0, 1, 0], np.int32), np.array([7, 7], np.uint64), np.array([0, 0, 1])) is None
+
+
 def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_tokenizers):
     """Several batches (small ``batch_bytes``): the forked worker splits each next batch while the
     counter counts the current one; the counts, their order included, match splitting inline."""

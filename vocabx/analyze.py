@@ -627,14 +627,19 @@ class _HashCounter:
         room = _EXAMPLE_DOCS - len(counts.examples)
         if room > 0:
             counts.examples.extend(t[:_EXAMPLE_CHARS] for t in batch[:room])
+        coded = None
         if self.python_words:
-            word_hash, word_doc, marker = self._words_split(batch, split or self.splitter()(batch))
+            word_hash, word_doc, marker, coded = self._words_split(batch, split or self.splitter()(batch))
         else:
             word_hash, word_doc, marker = self._words_encoded(batch, np.arange(len(batch), dtype=np.int64))
         n_words = len(word_hash)
         if n_words == 0:
             return
-        uniq, _, group, cnt, docs = self._group(word_hash, word_doc)
+        grouped = self._group_coded(*coded, word_doc) if coded is not None else None
+        if grouped is None:
+            uniq, _, group, cnt, docs = self._group(word_hash, word_doc)
+        else:
+            uniq, group, cnt, docs = grouped
         index = self._learn_words(uniq)
         self.w_count[index] += cnt
         self.w_docs[index] += docs
@@ -686,10 +691,11 @@ class _HashCounter:
         """The function that cuts a batch into pre-tokens (picklable state only: it can run in a worker)."""
         return _Splitter(self.added_text, self.space.backend.pre_tokenizer)
 
-    def _words_split(self, batch: list[str], split: "_Split") -> tuple[Any, Any, Any]:
+    def _words_split(self, batch: list[str], split: "_Split") -> tuple[Any, Any, Any, Any]:
         """:meth:`_words_encoded` without encoding the corpus: words split in Python (``split``, from
         :class:`_Splitter`), each distinct word cut into tokens once; documents that contain an added
-        token's text are encoded whole."""
+        token's text are encoded whole. The fourth item is (each word's index into the batch's distinct
+        surfaces, their hashes) for :meth:`_group_coded`, or None when some documents were encoded."""
         np = self.np
         local, where, lengths, encoded = split
         info, known, pending, pending_surface = self.surface_info, self.index_of, self.pending, self.pending_surface
@@ -712,7 +718,8 @@ class _HashCounter:
             word_hash = np.concatenate([word_hash, e_hash])[order]
             word_doc = np.concatenate([word_doc, e_doc])[order]
             word_marker = np.concatenate([word_marker, e_marker])[order]
-        return word_hash, word_doc, word_marker
+            return word_hash, word_doc, word_marker, None
+        return word_hash, word_doc, word_marker, (where, local_hash)
 
     def _learn_words(self, uniq: Any) -> Any:
         """The dense index of each unique word hash, with strings and flags for the words not seen before
@@ -774,19 +781,44 @@ class _HashCounter:
         cnt = np.diff(first, append=n)
         if docs is None:
             return uniq, order[first], None, cnt, np.zeros(len(uniq), dtype=np.int64)
-        # distinct (group, document) pairs, packed into one integer (groups < 2**32 too)
         pairs = np.cumsum(head, dtype=np.uint64)
         pairs -= np.uint64(1)
         group = None
         if positions:
             group = np.empty(n, dtype=np.int64)
             group[order] = pairs
-        pairs <<= np.uint64(32)
-        pairs |= docs[order].astype(np.uint64)
-        pairs.sort()
-        np.not_equal(pairs[1:], pairs[:-1], out=head[1:])
-        doc_counts = np.bincount((pairs[head] >> np.uint64(32)).astype(np.int64), minlength=len(uniq))
-        return uniq, order[first], group, cnt, doc_counts
+        return uniq, order[first], group, cnt, self._distinct_docs(pairs, docs[order], len(uniq))
+
+    def _group_coded(self, codes: Any, code_keys: Any, docs: Any) -> tuple[Any, Any, Any, Any] | None:
+        """:meth:`_group` (without positions) for keys already numbered, ``keys == code_keys[codes]``
+        with every code used: only the distinct keys are sorted, not every position. None when two codes
+        share a key (then :meth:`_group` must merge them).
+
+        codes [1, 0, 1], code_keys [7, 3], docs [0, 0, 1] -> ([3, 7], [1, 0, 1], [1, 2], [1, 2])
+        """
+        np = self.np
+        k = len(code_keys)
+        order = np.argsort(code_keys, kind="stable")
+        uniq = code_keys[order]
+        if k > 1 and not (uniq[1:] != uniq[:-1]).all():
+            return None
+        rank = np.empty(k, dtype=np.int64)
+        rank[order] = np.arange(k, dtype=np.int64)
+        group = rank[codes]
+        cnt = np.bincount(group, minlength=k)
+        return uniq, group, cnt, self._distinct_docs(group.astype(np.uint64), docs, k)
+
+    def _distinct_docs(self, group: Any, docs: Any, k: int) -> Any:
+        """How many distinct documents each of ``k`` groups occurs in, from each position's group
+        (uint64, overwritten) and document (both below 2**32: packed into one integer and sorted)."""
+        np = self.np
+        group <<= np.uint64(32)
+        group |= docs.astype(np.uint64)
+        group.sort()
+        head = np.empty(len(group), dtype=bool)
+        head[:1] = True
+        np.not_equal(group[1:], group[:-1], out=head[1:])
+        return np.bincount((group[head] >> np.uint64(32)).astype(np.int64), minlength=k)
 
     def _add_ngrams(self, wh: Any, wi: Any, wdoc: Any, letter: Any, marker: Any, alnum: Any) -> None:
         """Count runs of 2..longest letter-words; a run counts only where no letter or digit follows it."""
