@@ -86,7 +86,14 @@ def test_adapt_runs_every_stage_then_skips_what_is_unchanged(tiny_base, tmp_path
     metrics = adapt(texts, tmp_path / "run", model=str(tiny_base), budget="quick", general=general, log=lines.append)
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["adapter", "evaluation", "extended", "report", "run.json"]
-    assert [line.split(":")[0] for line in lines] == ["analyze", "extend", "train", "evaluate"]
+    # each stage says what it starts and when it is done; fitting, with no terminal for a bar, logs
+    # a line at each tenth of its steps
+    assert [line.split(":")[0] for line in lines if " done in " in line] == ["analyze", "extend", "train", "evaluate"]
+    assert lines[0].startswith("analyze: ranking up to 1,024 new tokens on ")
+    steps = budget_of("quick").fit_steps
+    fitting = [line for line in lines if line.startswith("fitting rows:")]
+    assert len(fitting) == min(steps, 10) and fitting[-1].startswith(f"fitting rows: step {steps}/{steps}, loss ")
+    assert lines.index(fitting[0]) > lines.index(next(line for line in lines if line.startswith("extend: adding the tokens")))
     domain = metrics["corpora"]["held-out domain"]
     assert domain["adapted"]["tokens"] < domain["base"]["tokens"]
     assert "bits per byte" in comparison_table(metrics)
@@ -117,7 +124,8 @@ def test_adapt_evaluates_on_a_given_test_corpus_and_trains_on_every_document(tin
     # another test corpus: analysis, extension and training are reused, only the evaluation reruns
     lines.clear()
     adapt(texts, tmp_path / "run", model=str(tiny_base), budget="quick", eval_texts=test[:5], log=lines.append)
-    assert [line.split(":")[1].strip().startswith("up to date") for line in lines] == [True, True, True, False]
+    assert lines[:3] == [f"{s}: up to date, skipped" for s in ("analyze", "extend", "train")]
+    assert lines[3].startswith("evaluate: scoring base and adapted models") and " done in " in lines[4]
     with pytest.raises(VocabxError, match="--eval corpus holds no text"):
         adapt(texts, tmp_path / "run2", model=str(tiny_base), eval_texts=["  "])
 
@@ -297,13 +305,13 @@ def test_adapt_reanalyzes_when_the_number_or_kind_of_tokens_changes(tiny_base, t
     adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
     lines: list[str] = []
     adapt(texts, run, model=str(tiny_base), budget="quick", new_tokens=3, log=lines.append)
-    assert [line.split(":")[0] for line in lines] == ["analyze", "extend", "train", "evaluate"]
+    assert [line.split(":")[0] for line in lines if " done in " in line] == ["analyze", "extend", "train", "evaluate"]
     assert not any("skipped" in line for line in lines)
     state = json.loads((run / "run.json").read_text())
     assert state["budget"]["new_tokens"] == 3 and state["stages"]["extend"]["added"] <= 3
     lines.clear()
     adapt(texts, run, model=str(tiny_base), budget="quick", new_tokens=3, min_cohesion=0.5, log=lines.append)
-    assert lines[0].startswith("analyze: done")
+    assert lines[0].startswith("analyze: ranking up to 3 new tokens") and lines[1].startswith("analyze: done")
     report = json.loads((run / "report" / "report.json").read_text())
     assert report["settings"]["min_cohesion"] == 0.5
 
@@ -314,8 +322,8 @@ def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
     adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
     lines: list[str] = []
     adapt(texts, run, model=str(tiny_base), budget="quick", rows_update="active", log=lines.append)
-    assert [line.split(":")[0] for line in lines] == ["analyze", "extend", "train", "evaluate"]
-    assert [("skipped" in line) for line in lines] == [True, True, False, False]
+    assert [line.split(":")[0] for line in lines if "skipped" in line or " done in " in line] == ["analyze", "extend", "train", "evaluate"]
+    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
     assert json.loads((run / "run.json").read_text())["budget"]["rows_update"] == "active"
     assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["rows_update"] == "active"
 

@@ -564,3 +564,11 @@ def test_smollm2_adapter_is_small_and_reloads_with_the_same_logits(smollm2_dir, 
     assert result.adapter_bytes < 3_000_000  # LoRA r16 on 30 blocks plus 3 rows, not 2 x 113 MB of embeddings
     ids = torch.tensor([[1, ext.new_ids[0], 314, ext.new_ids[1], 42]])
     torch.testing.assert_close(_logits(load_adapted("smollm2-135m", result.output_dir), ids), _logits(result.model, ids), rtol=0, atol=1e-4)
+
+
+def test_without_a_bar_training_logs_a_line_at_each_tenth_of_the_run():
+    from vocabx.train import milestone
+
+    assert [s for s in range(1, 301) if milestone(s, 300)] == list(range(30, 301, 30))
+    assert [s for s in range(1, 6) if milestone(s, 5)] == [1, 2, 3, 4, 5]
+    assert [s for s in range(1, 13) if milestone(s, 12)] == [2, 3, 4, 5, 6, 8, 9, 10, 11, 12]

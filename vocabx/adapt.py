@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -99,6 +100,7 @@ def adapt(
     new_tokens: int | None = None,
     min_cohesion: float = 0.0,
     rows_update: str = "sparse",
+    progress: bool | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
@@ -107,6 +109,8 @@ def adapt(
     fraction of ``texts``, which neither the analyzer nor the trainer sees. ``new_tokens`` replaces the
     budget's number of tokens to add; ``min_cohesion`` is the analyzer's (``SelectSettings.min_cohesion``);
     ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense).
+    ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
+    without them ``log`` gets a line every tenth of each.
     """
     from vocabx.analyze import SelectSettings, analyze, split_holdout
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
@@ -162,6 +166,7 @@ def adapt(
         if folder.exists():
             shutil.rmtree(folder)
         tokenizer = tokenizer or load_tokenizer(model)
+        log(f"{stage}: {_doing(stage, plan, len(train_texts), len(held))}")
         if stage == "analyze":
             # Another seed than the evaluation split's: with the same one every training document would
             # hash to the training side again and the analyzer's own held-out curve would be empty.
@@ -178,7 +183,8 @@ def adapt(
                 from vocabx.fit import FitSettings, fit_extension
 
                 settings = FitSettings(steps=plan.fit_steps, batch_size=plan.batch_size, block_size=min(plan.block_size, FIT_BLOCK), seed=seed)
-                fitted = fit_extension(ext, train_texts, base_tokenizer=tokenizer, settings=settings)
+                bars = progress if progress is not None else sys.stderr.isatty()
+                fitted = fit_extension(ext, train_texts, base_tokenizer=tokenizer, settings=settings, progress=bars, on_step=None if bars else _every_tenth(plan.fit_steps, "fitting rows", log))
                 summary["fit"] = {k: fitted[k] for k in ("steps", "loss_start", "loss_end", "seconds")}
             save_extension(ext, folder)
         elif stage == "train":
@@ -193,6 +199,7 @@ def adapt(
                 eval_every=0,
                 save_every=0,
                 rows_update=rows_update,
+                progress=progress,
             )
             summary = {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second", "adapter_bytes")}
         else:
@@ -209,6 +216,29 @@ def adapt(
     state["budget"] = asdict(plan) | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
     _save_state(run, state)
     return metrics
+
+
+def _doing(stage: str, plan: "Budget", n_train: int, n_held: int) -> str:
+    """What a stage is about to do, for the log line that starts it."""
+    if stage == "analyze":
+        return f"ranking up to {plan.new_tokens:,} new tokens on {n_train:,} documents"
+    if stage == "extend":
+        fit = f", then fitting their rows for {plan.fit_steps} steps of {plan.batch_size} x {min(plan.block_size, FIT_BLOCK)} tokens (model frozen)" if plan.fit_steps else ""
+        return f"adding the tokens and checking the guarantees on the training documents{fit}"
+    if stage == "train":
+        return f"lora+tokens for {plan.max_steps} steps of {plan.batch_size} x {plan.block_size} tokens"
+    return f"scoring base and adapted models on up to {plan.eval_docs} of {n_held:,} evaluation documents"
+
+
+def _every_tenth(total: int, what: str, log: Callable[[str], None]) -> Callable[[int, float], None]:
+    """An ``on_step`` that logs a line at each tenth of ``total`` steps (see :func:`vocabx.train.milestone`)."""
+    from vocabx.train import milestone
+
+    def on_step(step: int, loss: float) -> None:
+        if milestone(step, total):
+            log(f"{what}: step {step}/{total}, loss {loss:.4f}")
+
+    return on_step
 
 
 def _folder(stage: str) -> str:

@@ -614,6 +614,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         new_tokens=args.new_tokens,
         min_cohesion=args.min_cohesion,
         rows_update=args.rows_update,
+        progress=False if args.quiet or args.json else None,
     )
     said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")

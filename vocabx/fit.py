@@ -275,15 +275,17 @@ def fit_extension(
     settings: FitSettings = FitSettings(),
     general: Iterable[str] | None = None,
     progress: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Fit the rows of an :class:`vocabx.extend.Extension` (its model in place) and record it in its manifest.
 
-    ``general``: general text to replay in each batch (see :func:`fit_rows`)."""
+    ``general``: general text to replay in each batch; ``on_step(step, loss)`` after each step (see
+    :func:`fit_rows`)."""
     if ext.model is None:
         raise VocabxError("this extension has no model (tokenizer only); extend a model to fit its rows")
     pieces = [[base_tokenizer.convert_tokens_to_ids(p) for p in a["pieces"]] for a in ext.added]
     summary = fit_rows(
-        ext.model, ext.tokenizer, base_tokenizer, [a["id"] for a in ext.added], pieces, [a["kind"] for a in ext.added], texts, settings, general=general, progress=progress
+        ext.model, ext.tokenizer, base_tokenizer, [a["id"] for a in ext.added], pieces, [a["kind"] for a in ext.added], texts, settings, general=general, progress=progress, on_step=on_step
     )
     ext.manifest.setdefault("init", {})["fit"] = summary
     return summary

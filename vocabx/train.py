@@ -932,6 +932,21 @@ def _forward_loss(step: Any, input_ids: Any) -> Any:
     return step(input_ids)
 
 
+def milestone(step: int, total: int) -> bool:
+    """Whether ``step`` (1-based) of ``total`` ends one of ten equal parts of the run (each step when
+    there are ten or fewer). 300 steps -> 30, 60, ..., 300."""
+    return step == total or step * 10 // total != (step - 1) * 10 // total
+
+
+def _duration(seconds: float) -> str:
+    """A rough duration for a progress line: 42 -> '42 s', 1500 -> '25 min', 7900 -> '2.2 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _is_oom(exc: BaseException) -> bool:
     torch = _torch()
     if isinstance(exc, torch.OutOfMemoryError):
@@ -1204,7 +1219,7 @@ class _Run:
         config, accelerator = self.config, self.accelerator
         order = _BlockOrder(int(self.blocks.shape[0]), config.seed)
         tokens_per_step = self.per_micro * config.block_size * config.grad_accum
-        self.session_tokens, self.session_seconds = 0, 0.0
+        self.session_tokens, self.session_seconds, self.session_start = 0, 0.0, self.step
         self.last_eval: dict | None = None
         try:
             while self.step < self.max_steps:
@@ -1257,6 +1272,13 @@ class _Run:
                 if self.bar is not None:
                     self.bar.set_postfix(loss=f"{mean_loss:.4f}", tok_s=f"{self.session_tokens / self.session_seconds:,.0f}", refresh=False)
                     self.bar.update(1)
+                elif milestone(self.step, self.max_steps):
+                    # (no bar where stderr is a log file: a line every tenth of the run instead)
+                    left = (self.max_steps - self.step) * self.session_seconds / max(1, self.step - self.session_start)
+                    self.note(
+                        f"step {self.step}/{self.max_steps}: loss {mean_loss:.4f}, {self.session_tokens / self.session_seconds:,.0f} tokens/s, "
+                        f"about {_duration(left)} left"
+                    )
                 if config.eval_every and self.step % config.eval_every == 0 and self.step < self.max_steps:
                     self.evaluate()
                 if config.save_every and (self.step % config.save_every == 0 or self.step == self.max_steps):
