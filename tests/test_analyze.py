@@ -445,6 +445,28 @@ def test_words_split_in_python_are_the_tokenizers_words(_tiny_tokenizers, texts)
     _assert_same_counts(*_counts_both_ways(texts, space))
 
 
+@pytest.mark.parametrize("doc_order", [True, False])
+def test_grouping_counts_each_keys_occurrences_and_distinct_documents(_tiny_tokenizers, doc_order):
+    """Against a plain count; in document order the distinct documents come from the stable sort
+    alone, otherwise from sorted (key, document) pairs."""
+    import numpy as np
+
+    from vocabx.analyze import _HashCounter
+
+    counter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100)
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 12, 500).astype(np.uint64) * np.uint64(2**61 + 1)
+    docs = rng.integers(0, 40, 500)
+    if doc_order:
+        docs.sort()
+    uniq, rep, group, cnt, doc_counts = counter._group(keys, docs)
+    want = sorted(set(keys.tolist()))
+    assert uniq.tolist() == want and [keys[i] for i in rep.tolist()] == want
+    assert [want[g] for g in group.tolist()] == keys.tolist()
+    assert cnt.tolist() == [keys.tolist().count(k) for k in want]
+    assert doc_counts.tolist() == [len({d for k2, d in zip(keys.tolist(), docs.tolist()) if k2 == k}) for k in want]
+
+
 def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokenizers):
     """Words split in Python arrive numbered by surface: grouping them sorts only the distinct keys,
     and must give what sorting every position gives; two numbers with one key fall back to that."""

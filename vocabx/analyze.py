@@ -766,7 +766,11 @@ class _HashCounter:
         unless ``positions``), counts, distinct documents per key (zeros when ``docs`` is None)). ``docs``
         are non-negative and below 2**32.
 
-        [7, 3, 7], docs [0, 0, 1] -> ([3, 7], [1, 0 or 2], [1, 0, 1], [1, 2], [1, 2])
+        [7, 3, 7], docs [0, 0, 1] -> ([3, 7], [1, 0], [1, 0, 1], [1, 2], [1, 2])
+
+        Positions come in document order (``docs`` never decreases) wherever the counter calls this, and
+        the stable sort keeps each key's positions in that order, so a key's distinct documents are
+        where its run of documents changes: no second sort of (key, document) pairs.
         """
         np = self.np
         n = len(keys)
@@ -787,7 +791,12 @@ class _HashCounter:
         if positions:
             group = np.empty(n, dtype=np.int64)
             group[order] = pairs
-        return uniq, order[first], group, cnt, self._distinct_docs(pairs, docs[order], len(uniq))
+        in_order = docs[order]
+        if n > 1 and not (docs[1:] >= docs[:-1]).all():  # (not document order: pairs sorted instead)
+            return uniq, order[first], group, cnt, self._distinct_docs(pairs, in_order, len(uniq))
+        changed = head  # (head is not needed any more: a new key, or the same key in a new document)
+        changed[1:] |= in_order[1:] != in_order[:-1]
+        return uniq, order[first], group, cnt, np.bincount(pairs[changed].astype(np.int64), minlength=len(uniq))
 
     def _group_coded(self, codes: Any, code_keys: Any, docs: Any) -> tuple[Any, Any, Any, Any] | None:
         """:meth:`_group` (without positions) for keys already numbered, ``keys == code_keys[codes]``
