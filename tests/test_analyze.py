@@ -489,7 +489,10 @@ def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokeniz
 
 def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_tokenizers):
     """Several batches (small ``batch_bytes``): the forked worker splits each next batch while the
-    counter counts the current one; the counts, their order included, match splitting inline."""
+    counter counts the current one, and groups n-grams of each length in threads; the counts, their
+    order included, match splitting and grouping inline."""
+    import threading
+
     import multiprocessing
 
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
@@ -505,12 +508,22 @@ def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_t
         started.append(splitter)
         return real_worker(splitter)
 
-    inline = count_corpus(texts, space, runs=True, batch_bytes=200, workers=1)
-    assert not started
+    grouped_in = set()
+    real_group = analyze_module._HashCounter._group
+
+    def group(self, keys, docs, positions=True):
+        grouped_in.add(threading.current_thread() is threading.main_thread())
+        return real_group(self, keys, docs, positions)
+
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(analyze_module._HashCounter, "_group", group)
+        inline = count_corpus(texts, space, runs=True, batch_bytes=200, workers=1)
+        assert not started and grouped_in == {True}
+        grouped_in.clear()
         mp.setattr(analyze_module, "_splitting_worker", recorded)
         forked = count_corpus(texts, space, runs=True, batch_bytes=200, workers=2)
     assert len(started) == 1
+    assert False in grouped_in  # (n-grams grouped in the pool's threads)
     _assert_same_counts(forked, inline)
     assert inline.phrases[("Ġthe", "Ġkidney", "Ġstone")] >= 20  # (one per document at least)
 

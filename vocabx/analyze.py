@@ -351,11 +351,12 @@ def count_corpus(
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
     (2, 2)
     """
+    workers = _cores() if workers is None else workers
     counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases, runs)
-    with _no_hugepage_advice(), _gc_paused():
+    with _no_hugepage_advice(), _gc_paused(), _thread_map(workers) as counter.map:
         batches = _batches_by_bytes(texts, batch_bytes)
         if counter.python_words:
-            stream = _split_ahead(batches, counter.splitter(), _cores() if workers is None else workers)
+            stream = _split_ahead(batches, counter.splitter(), workers)
         else:
             stream = ((batch, None) for batch in batches)
         for batch, split in stream:
@@ -363,6 +364,19 @@ def count_corpus(
             if progress is not None:
                 progress(sum(len(t.encode("utf-8")) for t in batch))
         return counter.result()
+
+
+@contextlib.contextmanager
+def _thread_map(workers: int) -> Iterator[Callable[..., list]]:
+    """``map`` over ``workers`` threads (a list, in order), or inline with fewer than two. For numpy
+    work that releases the GIL, such as sorting: each n-gram length is grouped on its own core."""
+    if workers < 2:
+        yield lambda fn, *its: list(map(fn, *its))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vocabx-count") as pool:
+        yield lambda fn, *its: list(pool.map(fn, *its))
 
 
 def _can_fork() -> bool:
@@ -613,6 +627,7 @@ class _HashCounter:
         self.surface_info: dict[str, int] = {}  # pre-token surface -> word hash (Python splitting)
         self.pending_surface: dict[int, str] = {}  # word hash -> its surface, for pending words split in Python
         self.python_words = _splits_like_gpt2(space)
+        self.map: Callable[..., list] = lambda fn, *its: list(map(fn, *its))  # (count_corpus sets a threaded one)
         added = [t.content for t in backend.get_added_tokens_decoder().values() if t.content]
         self.added_text = re.compile("|".join(re.escape(t) for t in added)) if added else None
 
@@ -843,7 +858,7 @@ class _HashCounter:
             self._add_runs(wh, letter, cont, after)
         run = letter.copy()
         keys = wh.copy()
-        found: list[tuple[Any, Any, Any, Any, Any]] = []  # per length: keys, counts, documents, lengths, refs
+        sizes, starts = [], []  # the lengths found, and where each of their n-grams starts
         for size in range(2, self.longest + 1):
             m = n - size + 1
             if m <= 0:
@@ -854,11 +869,17 @@ class _HashCounter:
             with np.errstate(over="ignore"):
                 keys = keys[:m] + wh[size - 1 : size - 1 + m] * self.phrase_pow[size - 1]
             where = np.flatnonzero(run & after[size : size + m])
-            if not len(where):
-                continue
-            # each length on its own keeps the arrays small; document counts only for phrases short
-            # enough to be candidates
-            uniq, rep, _, cnt, docs = self._group(keys[where], wdoc[where] if size <= self.max_words else None, positions=False)
+            if len(where):
+                sizes.append(size)
+                starts.append((keys[where], where))
+
+        # each length on its own keeps the arrays small (and sorts on a core of its own); document
+        # counts only for phrases short enough to be candidates
+        def group(size: int, at: tuple[Any, Any]) -> tuple[Any, ...]:
+            return self._group(at[0], wdoc[at[1]] if size <= self.max_words else None, positions=False)
+
+        found: list[tuple[Any, Any, Any, Any, Any]] = []  # per length: keys, counts, documents, lengths, refs
+        for size, (_, where), (uniq, rep, _, cnt, docs) in zip(sizes, starts, self.map(group, sizes, starts)):
             words = np.empty((len(uniq), size), dtype=np.int32)
             s0 = where[rep]
             for j in range(size):
