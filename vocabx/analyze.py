@@ -344,8 +344,9 @@ def count_corpus(
     exceeded, the rarest n-grams are dropped (the threshold rises each time), so a long tail of one-off
     word pairs cannot exhaust memory. ``runs`` also keeps every maximal run of letter-words, which
     :func:`project` needs to project phrases exactly (used for held-out text, which is small).
-    ``workers``: processes to use (default: the cores this process may run on); with two or more, a
-    forked worker splits the next batch into words while this process counts the current one.
+    ``workers``: cores to use (default: the cores this process may run on); with two or more, a forked
+    worker splits the next batch into words while this process counts the current one, grouping each
+    n-gram length in a thread of its own.
 
     >>> c = count_corpus(["the cat sat", "the cat ran"], space)          # doctest: +SKIP
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
