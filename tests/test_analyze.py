@@ -491,9 +491,8 @@ def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_t
     """Several batches (small ``batch_bytes``): the forked worker splits each next batch while the
     counter counts the current one, and groups n-grams of each length in threads; the counts, their
     order included, match splitting and grouping inline."""
-    import threading
-
     import multiprocessing
+    import threading
 
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("the splitting worker is forked on Linux only: elsewhere counting splits inline")

@@ -59,7 +59,15 @@ the batches hold find their own level and the plain mean ends better. Measured w
 (quick budget, corpora/medical, 1,024 new tokens, 12 steps, sparse row updates): held-out domain bits
 per byte -8.77% from ``mean``, -6.00% from ``mean_shift``; general text +3.48% and +3.28%. (With
 dense row updates, before 2026-11-27: -5.86% and -2.69%, general +3.33% and +3.34%.) Those runs
-predate the fit; with the budget's 10 fit steps from ``mean`` the same demo gives -25.75% and +4.31%."""
+predate the fit; with the budget's 10 fit steps from ``mean`` the same demo gives -25.75% and +4.31%
+(sparse row updates), -24.83% and +4.28% (active, :data:`ADAPT_ROWS_UPDATE`)."""
+
+
+ADAPT_ROWS_UPDATE = "active"
+"""The main job's row update (``TrainConfig.rows_update``; ``vocabx train`` keeps ``sparse``): active also
+moves the rows of new tokens predicted where they are not due. On CUAD at the standard budget (8,192
+tokens at ``--min-cohesion 0.2``): test bits per byte 0.8778 against sparse's 0.9194, general text
++0.50% against +0.56% (benchmarks/RESULTS.md)."""
 
 
 FIT_BLOCK = 256
@@ -99,7 +107,7 @@ def adapt(
     sources: list[str] | None = None,
     new_tokens: int | None = None,
     min_cohesion: float = 0.0,
-    rows_update: str = "active",
+    rows_update: str = ADAPT_ROWS_UPDATE,
     progress: bool | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
@@ -108,9 +116,8 @@ def adapt(
     sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
     fraction of ``texts``, which neither the analyzer nor the trainer sees. ``new_tokens`` replaces the
     budget's number of tokens to add; ``min_cohesion`` is the analyzer's (``SelectSettings.min_cohesion``);
-    ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense); the main job
-    uses active, which moves the rows of new tokens predicted where they are not due as well (on CUAD at
-    the standard budget: test bits per byte 0.8778 against sparse's 0.9194, general text as good).
+    ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense; default
+    :data:`ADAPT_ROWS_UPDATE`).
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """

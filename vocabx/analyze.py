@@ -367,12 +367,16 @@ def count_corpus(
         return counter.result()
 
 
+def _inline_map(fn: Callable[..., Any], *its: Iterable[Any]) -> list:
+    return list(map(fn, *its))
+
+
 @contextlib.contextmanager
 def _thread_map(workers: int) -> Iterator[Callable[..., list]]:
     """``map`` over ``workers`` threads (a list, in order), or inline with fewer than two. For numpy
     work that releases the GIL, such as sorting: each n-gram length is grouped on its own core."""
     if workers < 2:
-        yield lambda fn, *its: list(map(fn, *its))
+        yield _inline_map
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -628,7 +632,7 @@ class _HashCounter:
         self.surface_info: dict[str, int] = {}  # pre-token surface -> word hash (Python splitting)
         self.pending_surface: dict[int, str] = {}  # word hash -> its surface, for pending words split in Python
         self.python_words = _splits_like_gpt2(space)
-        self.map: Callable[..., list] = lambda fn, *its: list(map(fn, *its))  # (count_corpus sets a threaded one)
+        self.map: Callable[..., list] = _inline_map  # (count_corpus sets a threaded one)
         added = [t.content for t in backend.get_added_tokens_decoder().values() if t.content]
         self.added_text = re.compile("|".join(re.escape(t) for t in added)) if added else None
 

@@ -622,6 +622,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def _adapt_args(parser: argparse.ArgumentParser) -> None:
+    from vocabx.adapt import ADAPT_ROWS_UPDATE
     from vocabx.train import ROWS_UPDATES
 
     _add_corpus(parser)
@@ -633,7 +634,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval (default 0.1)")
     parser.add_argument("--new-tokens", type=int, metavar="N", help="tokens to add instead of the budget's (quick 1024, standard 8192, full 16384)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
-    parser.add_argument("--rows-update", default="active", choices=ROWS_UPDATES, help="the trainer's --rows-update: which new rows a step moves (default active: those of tokens in the step's batch and of tokens predicted where they are not due; sparse: only the batch's, the trainer's own default)")
+    parser.add_argument("--rows-update", default=ADAPT_ROWS_UPDATE, choices=ROWS_UPDATES, help=f"the trainer's --rows-update: which new rows a step moves (default {ADAPT_ROWS_UPDATE}; active: those of tokens in the step's batch and of tokens predicted where they are not due; sparse: only the batch's, the trainer's own default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
 
