@@ -7,6 +7,8 @@ and on the general corpora (Wikipedia + web text). No model runs: this is the le
 trade; what the cohesive tokens cost a model in bits per byte is measured by the training benchmarks.
 
     python benchmarks/bench_cohesion.py [--n 8192] [--thresholds 0,0.1,0.2,0.3] [--out benchmarks/results/cohesion.json]
+    python benchmarks/bench_cohesion.py --domains medquad --thresholds 0 --min-groups 1,2,3,4 --group-field source \
+        --out benchmarks/results/groups.json     # words and phrases of one site left out (analyze --min-groups)
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=8192)
     parser.add_argument("--thresholds", default="0,0.1,0.2,0.3")
+    parser.add_argument("--min-groups", default="1", help="comma-separated values of the analyzer's --min-groups (default 1: off)")
+    parser.add_argument("--group-field", help="the record field that names each training document's group (default: the file)")
+    parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated: medquad, cuad")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cohesion.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -42,23 +47,27 @@ def main() -> int:
     space = analyzer.TokenSpace.of(tokenizer)
     general = analyzer.count_corpus([t for f in GENERAL for t in read_corpus(f)], space, runs=True)
     results: dict = {"n": args.n, "machine": platform.machine(), "corpora": {}}
-    for name, folder in DOMAINS.items():
-        train = list(read_corpus(folder / "train.jsonl"))
+    grid = [(float(t), int(g)) for t in args.thresholds.split(",") for g in args.min_groups.split(",")]
+    for name in args.domains.split(","):
+        folder = DOMAINS[name]
+        stream = read_corpus(folder / "train.jsonl", group_field=args.group_field)
+        train = list(stream)
         test = analyzer.count_corpus(read_corpus(folder / "test.jsonl"), space, runs=True)  # (runs: exact phrase savings)
         rows = {}
-        for threshold in (float(t) for t in args.thresholds.split(",")):
+        for threshold, min_groups in grid:
             started = time.perf_counter()
-            settings = analyzer.SelectSettings(max_new=args.n, min_cohesion=threshold)
-            chosen = analyzer.analyze(train, tokenizer, holdout=None, settings=settings).candidates[: args.n]
+            settings = analyzer.SelectSettings(max_new=args.n, min_cohesion=threshold, min_groups=min_groups)
+            chosen = analyzer.analyze(train, tokenizer, holdout=None, settings=settings, groups=stream.groups).candidates[: args.n]
             n = len(chosen)
-            rows[str(threshold)] = {
+            key = str(threshold) if min_groups == 1 else f"{threshold} groups>={min_groups}"
+            rows[key] = {
                 "tokens": n,
                 "kinds": dict(collections.Counter(c.kind for c in chosen)),
                 "test_reduction": analyzer.project(chosen, test, space, [n])[-1]["fraction"],
                 "general_reduction": analyzer.project(chosen, general, space, [n])[-1]["fraction"],
                 "seconds": round(time.perf_counter() - started, 1),
             }
-            print(name, threshold, rows[str(threshold)], file=sys.stderr, flush=True)
+            print(name, key, rows[key], file=sys.stderr, flush=True)
         results["corpora"][name] = rows
     write_results(args.out, results)
     return 0

@@ -12,6 +12,9 @@ over the whole sample, so the groups add up to the adapted model's change agains
 
     python benchmarks/bench_trained_breakdown.py runs/cuad-standard ../shared/corpora/legal/cuad/test.jsonl \
         --out benchmarks/results/trained_breakdown_cuad.json
+
+With --against-base there is no `lora` baseline: the base model takes its place, so the `vs_lora`
+columns are against the base model too (where the adapted model loses bits, before any baseline).
 """
 
 from __future__ import annotations
@@ -174,13 +177,14 @@ def main() -> int:
     parser.add_argument("test", help="the test corpus given to that run")
     parser.add_argument("--lora", type=Path, help="the lora baseline adapter (default RUN/lora-baseline)")
     parser.add_argument("--adapted", type=Path, help="the adapted side (default RUN/adapter; RUN/extended scores the fitted rows before training)")
+    parser.add_argument("--against-base", action="store_true", help="no lora baseline: set the adapted model against the base model in every column")
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--chars", type=int, default=4000)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     lora_dir = args.lora or args.run / "lora-baseline"
     adapted_dir = args.adapted or args.run / "adapter"
-    for needed in (adapted_dir, args.run / "extended" / "vocabx.json", lora_dir):
+    for needed in (adapted_dir, args.run / "extended" / "vocabx.json", *([] if args.against_base else [lora_dir])):
         if not needed.exists():
             print(f"skipped: {needed} not found (run `vocabx adapt --eval` and benchmarks/bench_adapt_lora.py first)", file=sys.stderr)
             return 0
@@ -199,7 +203,7 @@ def main() -> int:
     texts = take([t for t in read_corpus(args.test) if t.strip()], args.docs, args.chars)
     tokenizer = load_tokenizer(model)
     base = Side(load_model(model).eval(), tokenizer, set(), label=model)
-    lora = load_side(model, lora_dir)
+    lora = base if args.against_base else load_side(model, lora_dir)
     adapted = load_side(model, adapted_dir)
     started = time.monotonic()
     follow = continuations(manifest["added"], tokenizer)
@@ -209,7 +213,7 @@ def main() -> int:
         {
             "run": str(args.run),
             "adapted": str(adapted_dir),
-            "lora": str(lora_dir),
+            "lora": None if args.against_base else str(lora_dir),
             "test": args.test,
             "docs": len(texts),
             "chars": args.chars,

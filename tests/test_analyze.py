@@ -610,6 +610,65 @@ def test_min_cohesion_leaves_out_phrases_whose_last_word_is_a_guess(space):
         SelectSettings(min_cohesion=1.5)
 
 
+def _sites() -> tuple[list[str], list[str]]:
+    """Three sites' documents: " kidney stone" on every site, " zorblax quintet" (a template) on site A only."""
+    texts, groups = [], []
+    for site in "ABC":
+        for i, doc in enumerate(_filler(8)):
+            extra = " Zorblax quintet, zorblax quintet." if site == "A" else ""
+            texts.append(f"Site {site} {i}: kidney stone, kidney stone.{extra} {doc}")
+            groups.append(site)
+    return texts, groups
+
+
+def test_min_groups_leaves_out_words_and_phrases_of_one_group(tok):
+    texts, groups = _sites()
+    kinds = ("word", "phrase")
+    plain = {c.token: c for c in analyze(texts, tok, holdout=None, settings=SelectSettings(kinds=kinds)).candidates}
+    assert {"ĠkidneyĠstone", "ĠzorblaxĠquintet"} <= plain.keys() and all(c.groups is None for c in plain.values())
+    result = analyze(texts, tok, holdout=None, groups=groups, settings=SelectSettings(kinds=kinds, min_groups=2))
+    grouped = {c.token: c for c in result.candidates}
+    assert "ĠkidneyĠstone" in grouped and grouped["ĠkidneyĠstone"].groups == 3
+    assert not any("zorblax" in t.lower() for t in grouped)  # the word and every phrase with it: site A only
+    assert all(c.groups is not None and c.groups >= 2 for c in grouped.values())
+    assert result.report["corpus"]["groups"] == 3 and result.report["settings"]["min_groups"] == 2
+    assert result.report["candidates"][0]["groups"] >= 2
+    # with a holdout the labels stay with their documents: held-out documents are neither counted nor grouped
+    held = analyze(texts, tok, holdout=0.3, groups=groups, settings=SelectSettings(kinds=kinds, min_groups=3))
+    assert held.report["holdout"]["docs"] > 0 and held.report["corpus"]["docs"] == len(texts) - held.report["holdout"]["docs"]
+    assert "ĠkidneyĠstone" in {c.token for c in held.candidates}
+
+
+def test_min_groups_errors_name_the_fix(tok):
+    texts, groups = _sites()
+    with pytest.raises(VocabxError, match=r"--min-groups 4 but the analyzed documents come from 3 group\(s\); lower --min-groups"):
+        analyze(texts, tok, holdout=None, groups=groups, settings=SelectSettings(min_groups=4))
+    with pytest.raises(VocabxError, match=r"--min-groups 2 needs each document's group: pass a corpus with --group-field"):
+        analyze(texts, tok, holdout=None, settings=SelectSettings(min_groups=2))
+    with pytest.raises(VocabxError, match=r"got 24 documents but 3 group labels"):
+        analyze(texts, tok, holdout=None, groups=["A", "B", "C"], settings=SelectSettings(min_groups=2))
+    with pytest.raises(VocabxError, match=r"--min-groups must be a whole number of at least 1, got 0"):
+        SelectSettings(min_groups=0)
+
+
+def test_min_groups_on_the_command_line_reads_the_group_field(tmp_path, tok, capsys):
+    from vocabx.cli import main
+
+    model = tmp_path / "tiny-tokenizer"
+    tok.save_pretrained(model)
+    texts, groups = _sites()
+    corpus = tmp_path / "sites.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t, "site": g}) + "\n" for t, g in zip(texts, groups)))
+    out = tmp_path / "out"
+    args = ["analyze", str(corpus), "--model", str(model), "-o", str(out), "--holdout", "0", "--quiet", "--min-groups", "2"]
+    assert main(args) != 0  # without --group-field the groups are the files: one
+    assert "come from 1 group(s); lower --min-groups or check --group-field" in capsys.readouterr().err
+    assert main(args + ["--group-field", "site", "--kinds", "word,phrase"]) == 0
+    lines = (out / "candidates.tsv").read_text(encoding="utf-8").splitlines()
+    rows = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+    assert rows and all(int(r["groups"]) >= 2 for r in rows) and not any("zorblax" in r["token"].lower() for r in rows)
+
+
 def test_counting_and_selecting_leave_the_garbage_collector_as_they_found_it(space):
     import gc
 

@@ -72,6 +72,32 @@ def test_jsonl_json_csv_tsv_parquet_and_gzip_all_read_the_text_field(tmp_path):
     assert report.files == 8
 
 
+def test_groups_are_a_record_field_or_else_the_files(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"body": f"document {i}", "site": f"s{i % 2}"} for i in range(4)] + [{"body": "no site"}, {"body": "", "site": "s9"}]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with open(tmp_path / "b.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["body", "site"])
+        w.writeheader()
+        w.writerows(r for r in rows if "site" in r)
+    pq.write_table(pa.table({"body": ["p0", "p1"], "site": ["s0", "s7"]}), tmp_path / "c.parquet")
+    stream = read_corpus(tmp_path, text_field="body", group_field="site")
+    docs = list(stream)
+    # one label per document yielded (the empty one is skipped with its label); a record without the field: None
+    assert docs == [r["body"] for r in rows[:5]] + [f"document {i}" for i in range(4)] + ["p0", "p1"]
+    assert stream.groups == ["s0", "s1", "s0", "s1", None, "s0", "s1", "s0", "s1", "s0", "s7"]
+    by_file = read_corpus(tmp_path, text_field="body")
+    assert len(list(by_file)) == 11
+    assert [g.rsplit("/", 1)[-1] for g in by_file.groups] == ["a.jsonl"] * 5 + ["b.csv"] * 4 + ["c.parquet"] * 2
+    (tmp_path / "d.txt").write_text("plain")
+    with pytest.raises(VocabxError, match=r"d\.txt: --group-field 'site' reads a field of JSON, CSV or parquet records.*leave --group-field out"):
+        list(read_corpus(tmp_path / "d.txt", group_field="site"))
+    with pytest.raises(VocabxError, match=r"b\.csv: no column 'source'; columns present: body, site; pick one with --group-field"):
+        list(read_corpus(tmp_path / "b.csv", text_field="body", group_field="source"))
+
+
 def test_json_file_holding_json_lines_is_read_as_json_lines(tmp_path):
     (tmp_path / "a.json").write_text('{"text": "one"}\n{"text": "two"}\n')
     assert _read(tmp_path / "a.json")[0] == ["one", "two"]

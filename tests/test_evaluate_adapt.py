@@ -314,6 +314,14 @@ def test_adapt_reanalyzes_when_the_number_or_kind_of_tokens_changes(tiny_base, t
     assert lines[0].startswith("analyze: ranking up to 3 new tokens") and lines[1].startswith("analyze: done")
     report = json.loads((run / "report" / "report.json").read_text())
     assert report["settings"]["min_cohesion"] == 0.5
+    lines.clear()  # words and phrases of both halves only: analyzed again, with the groups
+    groups = ["first" if i < len(texts) // 2 else "second" for i in range(len(texts))]
+    adapt(texts, run, model=str(tiny_base), budget="quick", new_tokens=3, min_cohesion=0.5, min_groups=2, groups=groups, log=lines.append)
+    assert lines[1].startswith("analyze: done")
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["settings"]["min_groups"] == 2 and report["corpus"]["groups"] == 2
+    assert all(c["groups"] == 2 for c in report["candidates"] if c["kind"] != "subword")
+    assert json.loads((run / "run.json").read_text())["budget"]["min_groups"] == 2
 
 
 def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
@@ -334,6 +342,8 @@ def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
         ({"new_tokens": 0}, "--new-tokens must be at least 1, got 0"),
         ({"min_cohesion": 2.0}, "--min-cohesion must be a share between 0 and 1, got 2.0"),
         ({"rows_update": "lazy"}, "--rows-update must be one of sparse, active, dense, got 'lazy'"),
+        ({"min_groups": 2}, "--min-groups 2 needs one group label per document"),
+        ({"min_groups": 0, "groups": ["a"]}, "--min-groups must be a whole number of at least 1, got 0"),
     ],
 )
 def test_adapt_refuses_bad_token_options_before_writing(tiny_base, tmp_path, options, message):

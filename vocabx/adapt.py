@@ -109,19 +109,22 @@ def adapt(
     min_cohesion: float = 0.0,
     rows_update: str = ADAPT_ROWS_UPDATE,
     progress: bool | None = None,
+    min_groups: int = 1,
+    groups: list | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
     The domain evaluation uses ``eval_texts`` when given (a test set of the user's own, such as other
     sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
     fraction of ``texts``, which neither the analyzer nor the trainer sees. ``new_tokens`` replaces the
-    budget's number of tokens to add; ``min_cohesion`` is the analyzer's (``SelectSettings.min_cohesion``);
+    budget's number of tokens to add; ``min_cohesion`` and ``min_groups`` are the analyzer's
+    (``SelectSettings``), ``groups`` one group label per text for ``min_groups`` (``TextStream.groups``);
     ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense; default
     :data:`ADAPT_ROWS_UPDATE`).
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """
-    from vocabx.analyze import SelectSettings, analyze, split_holdout
+    from vocabx.analyze import SelectSettings, analyze, holdout_test
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
     from vocabx.extend import extend, save_extension, tokens_from_report
     from vocabx.models import load_model, load_tokenizer
@@ -133,7 +136,9 @@ def adapt(
         if new_tokens < 1:
             raise VocabxError(f"--new-tokens must be at least 1, got {new_tokens}")
         plan = replace(plan, new_tokens=new_tokens)
-    select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion)  # (checks min_cohesion)
+    select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion, min_groups=min_groups)  # (checks both)
+    if min_groups > 1 and (groups is None or len(groups) != len(texts)):
+        raise VocabxError(f"--min-groups {min_groups} needs one group label per document (--group-field FIELD, or several files)")
     if rows_update not in ROWS_UPDATES:
         raise VocabxError(f"--rows-update must be one of {', '.join(ROWS_UPDATES)}, got {rows_update!r}")
     run = Path(run_dir)
@@ -144,17 +149,23 @@ def adapt(
         if not held:
             raise VocabxError("the --eval corpus holds no text; give documents to evaluate on, or leave --eval out to hold out part of the corpus")
         train_texts = list(texts)
+        train_groups = list(groups) if groups is not None else None
         split = "all"  # (the analysis and training see every document, whatever the test corpus)
     else:
-        train_texts_iter, held = split_holdout(iter(texts), holdout, seed)
-        train_texts = list(train_texts_iter)
+        is_held = holdout_test(holdout, seed)
+        sides = [is_held(t) for t in texts]
+        held = [t for t, h in zip(texts, sides) if h]
+        train_texts = [t for t, h in zip(texts, sides) if not h]
+        train_groups = [g for g, h in zip(groups, sides) if not h] if groups is not None else None
         if not held:
             raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
         split = holdout
     keys = {
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
-        "analyze": _fingerprint(corpus_id, model, split, seed, plan.new_tokens, min_cohesion),
+        "analyze": _fingerprint(
+            corpus_id, model, split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else [])
+        ),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
         # (the default row update adds nothing, so run folders made before the option stay valid)
         "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed, *([rows_update] if rows_update != "sparse" else [])),
@@ -179,7 +190,7 @@ def adapt(
         if stage == "analyze":
             # Another seed than the evaluation split's: with the same one every training document would
             # hash to the training side again and the analyzer's own held-out curve would be empty.
-            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources)
+            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources, groups=train_groups)
             write_report(result.report, folder)
             summary = {"candidates": len(result.candidates), "recommended_n": result.report["recommended_n"]}
         elif stage == "extend":
@@ -222,7 +233,7 @@ def adapt(
         _save_state(run, state)
         log(f"{stage}: done in {state['stages'][stage]['seconds']} s")
     metrics = json.loads((run / _folder("evaluate") / "metrics.json").read_text(encoding="utf-8"))
-    state["budget"] = asdict(plan) | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
+    state["budget"] = asdict(plan) | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update} | ({"min_groups": min_groups} if min_groups > 1 else {})
     _save_state(run, state)
     return metrics
 

@@ -1189,6 +1189,7 @@ class Candidate:
     cumulative_saved: int = 0
     variants: list[str] = field(default_factory=list)
     example: str = ""
+    groups: int | None = None  # words and phrases of a grouped analysis: the groups they occur in
 
     def as_dict(self) -> dict:
         out = {name: getattr(self, name) for name in _CANDIDATE_FIELDS}
@@ -1199,6 +1200,8 @@ class Candidate:
             out.pop("merge")
         if out["parts"] is None:
             out.pop("parts")
+        if out["groups"] is None:
+            out.pop("groups")
         return out
 
 
@@ -1626,6 +1629,7 @@ class SelectSettings:
     allow_digits: bool = False  # SmolLM2 and others split numbers digit by digit on purpose
     max_phrase_words: int = 4  # longest phrase, in words
     min_cohesion: float = 0.0  # leave out phrases whose last word follows their other words in less than this share of those words' occurrences (0: keep all)
+    min_groups: int = 1  # words and phrases found in fewer groups of documents (sources, sites: analyze's groups) than this are not candidates (a template of one site is not a domain term; 1: off)
 
     def __post_init__(self) -> None:
         problems = []
@@ -1642,6 +1646,8 @@ class SelectSettings:
             problems.append(f"--max-phrase-words must be between 2 and 6, got {self.max_phrase_words}")
         if not 0 <= self.min_cohesion <= 1:
             problems.append(f"--min-cohesion must be a share between 0 and 1, got {self.min_cohesion}")
+        if isinstance(self.min_groups, bool) or not isinstance(self.min_groups, int) or self.min_groups < 1:
+            problems.append(f"--min-groups must be a whole number of at least 1, got {self.min_groups!r}")
         if problems:
             raise VocabxError("; ".join(problems))
 
@@ -1655,11 +1661,14 @@ def select_candidates(
     weights: Callable[[Candidate], float] | None = None,
     progress: Callable[[int], None] | None = None,
     on_chosen: Callable[[Candidate], None] | None = None,
+    spread: "GroupSpread | None" = None,
 ) -> tuple[list[Candidate], SavingsModel]:
     """Rank candidates greedily by marginal saving (times an optional weight, such as specificity).
 
     Lazy greedy: every candidate's saving can only fall as others are added, so a popped candidate
-    whose re-computed score still beats the next one's stale score is the true best.
+    whose re-computed score still beats the next one's stale score is the true best. With ``spread``
+    (:func:`group_spread`), words and phrases found in fewer than ``settings.min_groups`` groups are
+    left out, and each chosen one records its number of groups.
     """
     model = SavingsModel(counts, space)
     weight = weights or (lambda cand: 1.0)
@@ -1680,7 +1689,7 @@ def select_candidates(
     table = counts.phrase_table if weights is None else None
     if table is not None and not table.valid_for(counts, settings.max_phrase_words):
         table = None
-    for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None, table=table):
+    for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None, table=table, spread=spread):
         if type(cand) is _SeedRows:
             # phrase seeds from the table, gains already computed (all positive): entries as below
             gains, rows = cand.gains, cand.rows.tolist()
@@ -1719,6 +1728,8 @@ def select_candidates(
         cand.score = round(score, 3)
         cand.rank = len(chosen) + 1
         cand.cumulative_saved = model.saved
+        if spread is not None:
+            cand.groups = spread.of(cand)
         chosen.append(cand)
         if progress is not None:
             progress(1)
@@ -1771,7 +1782,67 @@ def cohesion(parts: tuple[str, ...], count: int, counts: Counts) -> float:
     return min(1.0, count / head) if head else 1.0
 
 
-def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel) -> _SeedRows:
+@dataclass
+class GroupSpread:
+    """In how many groups of documents (a corpus's sources: sites, firms, files) each word and phrase that
+    passes the count rules occurs; ``n`` groups in all."""
+
+    n: int
+    words: dict[str, int]
+    phrases: dict[tuple[str, ...], int]
+
+    def of(self, cand: Candidate) -> int | None:
+        """The candidate's number of groups (None for subwords, which are not filtered by groups)."""
+        if cand.kind == "word":
+            return self.words.get(cand.token, 0)
+        if cand.kind == "phrase" and cand.parts:
+            return self.phrases.get(tuple(cand.parts), 0)
+        return None
+
+
+def _group_key(group: Any) -> Any:
+    """A group label as a dict key: a JSON list or object label becomes its JSON text."""
+    if isinstance(group, (str, int, float, bool, type(None))):
+        return group
+    return json.dumps(group, sort_keys=True, default=str)
+
+
+def group_spread(texts: list[str], groups: list[Any], counts: Counts, space: TokenSpace, settings: SelectSettings) -> GroupSpread:
+    """Count each group's documents on its own and note, for every word and phrase of ``counts`` that
+    passes ``settings``' count rules, how many groups it occurs in.
+
+    ``groups[i]`` labels ``texts[i]``. A phrase that a group's count pruned as rare there (see
+    :func:`count_corpus`) does not count as occurring in it. Costs about one more count of the corpus.
+
+    >>> spread = group_spread(texts, ["GARD", "GARD", "NIDDK"], counts, space, SelectSettings())  # doctest: +SKIP
+    >>> spread.n, spread.phrases[("Ġsigns", "Ġand", "Ġsymptoms")]                                 # doctest: +SKIP
+    (2, 2)
+    """
+    if len(texts) != len(groups):
+        raise VocabxError(f"got {len(texts)} documents but {len(groups)} group labels; give one label per document")
+    by_group: dict[Any, list[str]] = {}
+    for text, group in zip(texts, groups):
+        by_group.setdefault(_group_key(group), []).append(text)
+    min_count, min_docs, max_words = settings.min_count, settings.min_docs, settings.max_phrase_words
+    word_docs, phrase_docs = counts.word_docs, counts.phrase_docs
+    words = dict.fromkeys((w for w, c in counts.words.items() if c >= min_count and word_docs[w] >= min_docs), 0)
+    phrases = dict.fromkeys(
+        (p for p, c in counts.phrases.items() if c >= min_count and len(p) <= max_words and phrase_docs[p] >= min_docs), 0
+    )
+    for docs in by_group.values():
+        size = sum(len(t) for t in docs)
+        # (a small group is counted on this core: forking a splitting worker would cost more than it saves)
+        part = count_corpus(docs, space, max_phrase_words=max_words, phrases=bool(phrases), workers=None if size > 2_000_000 else 1)
+        for w in part.words.keys() & words.keys():
+            words[w] += 1
+        for p in part.phrases.keys() & phrases.keys():
+            phrases[p] += 1
+    return GroupSpread(len(by_group), words, phrases)
+
+
+def _seed_rows(
+    table: _PhraseTable, counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel, spread: "GroupSpread | None" = None
+) -> _SeedRows:
     """The phrase seeds of :func:`_initial_candidates` with the gains that :meth:`SavingsModel._phrase_effect`
     gives them before anything is applied, worked out over the whole table at once; the rows in table
     (``Counts.phrases``) order, only those with a positive gain.
@@ -1809,6 +1880,10 @@ def _seed_rows(table: _PhraseTable, counts: Counts, space: TokenSpace, settings:
             count=len(rows),
         )
         rows, matrix = rows[cohesive], matrix[cohesive]
+    if spread is not None and settings.min_groups > 1:
+        found = spread.phrases
+        spread_ok = np.fromiter((found.get(keys[r], 0) >= settings.min_groups for r in rows.tolist()), dtype=bool, count=len(rows))
+        rows, matrix = rows[spread_ok], matrix[spread_ok]
     fires = table.count[rows].astype(np.int64)
     # a phrase overlapping itself fires only at the leftmost copy (rows whose first word comes again)
     again = np.flatnonzero((matrix[:, 1:] == matrix[:, :1]).any(axis=1))
@@ -1832,16 +1907,21 @@ def _initial_candidates(
     model: SavingsModel,
     seeds: bool = False,
     table: _PhraseTable | None = None,
+    spread: "GroupSpread | None" = None,
 ) -> Iterator[Candidate | _PhraseSeed | _SeedRows]:
     """Words, phrases (as :class:`_PhraseSeed` with ``seeds``; all at once as :class:`_SeedRows` with a
     ``table``) and merges that pass the candidate rules."""
     vocab = space.vocab
     surfaces = counts.surfaces
     min_count, min_docs, allow_digits = settings.min_count, settings.min_docs, settings.allow_digits
+    min_groups = settings.min_groups if spread is not None else 1
     if "word" in settings.kinds:
         word_docs = counts.word_docs
+        word_groups = spread.words if spread is not None else {}
         for word, count in counts.words.items():
             if count < min_count or word_docs[word] < min_docs or word in vocab:
+                continue
+            if min_groups > 1 and word_groups.get(word, 0) < min_groups:
                 continue
             pieces = space.pieces(word)
             if len(pieces) < 2 or not _allowed(surfaces.get(word, word), allow_digits) or space.has_fallback(pieces):
@@ -1850,7 +1930,7 @@ def _initial_candidates(
     if "phrase" in settings.kinds and space.marker == "Ġ" and table is not None:
         if model.fired or not seeds:
             raise ValueError("table seeds are the gains of a fresh model")
-        yield _seed_rows(table, counts, space, settings, model)
+        yield _seed_rows(table, counts, space, settings, model, spread)
     elif "phrase" in settings.kinds and space.marker == "Ġ":
         phrase_docs, max_words, pieces_of = counts.phrase_docs, settings.max_phrase_words, space.pieces
         # per word: (its surface, whether it may be a phrase's first word, whether it may follow another)
@@ -1874,6 +1954,8 @@ def _initial_candidates(
             if token in vocab:
                 continue
             if settings.min_cohesion > 0 and cohesion(parts, count, counts) < settings.min_cohesion:
+                continue
+            if min_groups > 1 and spread.phrases.get(parts, 0) < min_groups:  # type: ignore[union-attr]
                 continue
             if seeds:
                 yield _PhraseSeed(parts, token, "".join([f[0] for f in words]), count, docs)
@@ -2111,25 +2193,35 @@ class AnalyzeResult:
 
 
 def split_holdout(texts: Iterable[str], fraction: float, seed: int) -> tuple[Iterator[str], list[str]]:
-    """Route each document to training or holdout by a seeded hash of its index and text.
+    """Route each document to training or holdout by a seeded hash of its text.
 
     Returns an iterator of training texts and the list that receives holdout texts as the iterator is
     consumed. Exact duplicates of a document go to the same side, so the holdout never contains text
     seen in training.
     """
     held: list[str] = []
-    threshold = int(fraction * 2**64)
-    salt = str(seed).encode()
+    is_held = holdout_test(fraction, seed)
 
     def train() -> Iterator[str]:
         for text in texts:
-            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=salt).digest()
-            if int.from_bytes(digest, "big") < threshold:
+            if is_held(text):
                 held.append(text)
             else:
                 yield text
 
     return train(), held
+
+
+def holdout_test(fraction: float, seed: int) -> Callable[[str], bool]:
+    """Whether a document goes to the holdout: a seeded hash of its text below ``fraction`` of the range."""
+    threshold = int(fraction * 2**64)
+    salt = str(seed).encode()
+
+    def is_held(text: str) -> bool:
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=salt).digest()
+        return int.from_bytes(digest, "big") < threshold
+
+    return is_held
 
 
 @_gc_paused()
@@ -2147,11 +2239,15 @@ def analyze(
     counts: Counts | None = None,
     held_counts: Counts | None = None,
     progress: Callable[[int], None] | None = None,
+    groups: Iterable[Any] | None = None,
 ) -> AnalyzeResult:
     """Analyze a domain corpus under a tokenizer: ranked candidates, savings curves, recommended N.
 
     ``holdout`` is the fraction of documents kept out of selection to measure the honest curve (None or
     0 for none). ``counts`` (and ``held_counts``) skip counting, for analysis from merged shard counts.
+    ``groups`` labels each text with its group (its source: a site, a firm, a file; ``TextStream.groups``
+    from :func:`vocabx.read_corpus`); with ``settings.min_groups`` above 1, words and phrases found in
+    fewer groups of the analyzed documents are left out (:func:`group_spread`).
     """
     settings = settings or SelectSettings()
     if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
@@ -2162,12 +2258,38 @@ def analyze(
     try:
         space = TokenSpace.of(tokenizer)
         notes: list[str] = []
+        grouped = settings.min_groups > 1
+        if grouped and (counts is not None or groups is None):
+            raise VocabxError(
+                f"--min-groups {settings.min_groups} needs each document's group: pass a corpus with --group-field FIELD "
+                "(or several files, each a group); merged shard counts keep no groups"
+            )
+        spread = None
         if counts is None:
             train_texts: Iterable[str] = texts
             held: list[str] = []
-            if holdout:
+            train_groups: list[Any] = []
+            if grouped:
+                all_texts = list(texts)
+                labels = list(groups)  # type: ignore[arg-type]  # (read after the texts: a TextStream fills it as it goes)
+                if len(labels) != len(all_texts):
+                    raise VocabxError(f"got {len(all_texts)} documents but {len(labels)} group labels; give one label per document")
+                is_held = holdout_test(holdout, seed) if holdout else (lambda text: False)
+                sides = [is_held(t) for t in all_texts]
+                held = [t for t, h in zip(all_texts, sides) if h]
+                train_texts = [t for t, h in zip(all_texts, sides) if not h]
+                train_groups = [_group_key(g) for g, h in zip(labels, sides) if not h]
+                n_groups = len(set(train_groups))
+                if n_groups < settings.min_groups:
+                    raise VocabxError(
+                        f"--min-groups {settings.min_groups} but the analyzed documents come from {n_groups} group(s); "
+                        "lower --min-groups or check --group-field"
+                    )
+            elif holdout:
                 train_texts, held = split_holdout(texts, holdout, seed)
             counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=progress)
+            if grouped:
+                spread = group_spread(train_texts, train_groups, counts, space, settings)  # type: ignore[arg-type]
             if held:
                 held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
             elif holdout:
@@ -2194,7 +2316,7 @@ def analyze(
                 return specificity_weight(z)
 
         examples.begin(counts.examples)
-        chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add)
+        chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add, spread=spread)
         found = examples.result()
         if not chosen:
             notes.append(
@@ -2220,7 +2342,7 @@ def analyze(
             "vocabx_version": _version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "model": info,
-            "corpus": _corpus_summary(counts, model.base_tokens, sources),
+            "corpus": _corpus_summary(counts, model.base_tokens, sources) | ({"groups": spread.n} if spread is not None else {}),
             "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) if ref_counts else None,
             "settings": {**asdict(settings), "kinds": list(settings.kinds), "holdout": holdout, "seed": seed},
             "candidates": [c.as_dict() for c in chosen],

@@ -183,6 +183,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         allow_digits=args.allow_digits,
         max_phrase_words=args.max_phrase_words,
         min_cohesion=args.min_cohesion,
+        min_groups=args.min_groups,
     )
     holdout = args.holdout or None
     if holdout is not None and not 0 < holdout <= 0.5:
@@ -211,11 +212,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         held = Counts.load(meta["holdout_file"])[0] if meta.get("holdout_file") else None
         result = analyze(None, tokenizer, counts=counts, held_counts=held, sources=[args.counts], **common)
     else:
-        texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+        texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
         if shard is not None:
+            if settings.min_groups > 1:
+                raise VocabxError("--min-groups works on a whole corpus, not on shards (merged counts keep no groups); leave it out with --shard")
             return _count_shard(args, texts, space, shard, holdout, count_kwargs)
         with progress_bar(texts.approx_bytes, quiet=args.quiet, desc="counting") as bar:
-            result = analyze(texts, tokenizer, sources=list(args.corpus), progress=bar.update, **common)
+            result = analyze(texts, tokenizer, sources=list(args.corpus), progress=bar.update, groups=texts.groups, **common)
     files = write_report(result.report, args.output, overwrite=args.overwrite)
     r = result.report
     summary = {
@@ -261,10 +264,26 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-digits", action="store_true", help="allow candidates with digits")
     parser.add_argument("--max-phrase-words", type=int, default=4, help="longest phrase in words (default 4)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="leave out phrases whose last word follows the others in less than SHARE of their occurrences, such as ' of the' (0.3 drops it; default 0: keep all)")
+    _add_group_args(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the holdout split (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... and write a counts file into -o")
     parser.add_argument("--counts", metavar="FILE", help="analyze merged shard counts (from vocabx merge-counts) instead of a corpus")
+
+
+def _add_group_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-groups",
+        type=int,
+        default=1,
+        metavar="K",
+        help="leave out words and phrases found in fewer than K groups of documents, such as one site's templates (default 1: off)",
+    )
+    parser.add_argument(
+        "--group-field",
+        metavar="FIELD",
+        help="the record field (JSON, CSV, parquet) naming each document's group, such as its source site (default: each file is a group)",
+    )
 
 
 def cmd_merge_counts(args: argparse.Namespace) -> int:
@@ -595,7 +614,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from vocabx.corpus import read_corpus
 
     budget_of(args.budget)
-    texts = list(read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs))
+    stream = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
+    texts = list(stream)
     general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs)) if args.general else None
     eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
@@ -615,6 +635,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         min_cohesion=args.min_cohesion,
         rows_update=args.rows_update,
         progress=False if args.quiet or args.json else None,
+        min_groups=args.min_groups,
+        groups=stream.groups,
     )
     said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
@@ -634,6 +656,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval (default 0.1)")
     parser.add_argument("--new-tokens", type=int, metavar="N", help="tokens to add instead of the budget's (quick 1024, standard 8192, full 16384)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
+    _add_group_args(parser)
     parser.add_argument("--rows-update", default=ADAPT_ROWS_UPDATE, choices=ROWS_UPDATES, help=f"the trainer's --rows-update: which new rows a step moves (default {ADAPT_ROWS_UPDATE}; active: those of tokens in the step's batch and of tokens predicted where they are not due; sparse: only the batch's, the trainer's own default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")

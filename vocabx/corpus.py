@@ -34,7 +34,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from vocabx.errors import VocabxError, VocabxWarning
 from vocabx.models import hub_reachable
@@ -92,13 +92,16 @@ class TextStream:
     """An iterator of document texts with a :class:`CorpusReport` filled in as it goes.
 
     It can be iterated once, like a file. ``approx_bytes`` is the summed size of the input files when
-    known (for progress bars), else None.
+    known (for progress bars), else None. ``groups`` receives each yielded document's group as it goes:
+    its record's ``group_field`` value (None where a record lacks it) when :func:`read_corpus` was given
+    one, else the file (or ``hf:`` name, or ``-``) it came from.
     """
 
-    def __init__(self, docs: Iterator[str], report: CorpusReport, approx_bytes: int | None):
+    def __init__(self, docs: Iterator[str], report: CorpusReport, approx_bytes: int | None, groups: list | None = None):
         self._docs = docs
         self.report = report
         self.approx_bytes = approx_bytes
+        self.groups: list = [] if groups is None else groups
 
     def __iter__(self) -> "TextStream":
         return self
@@ -113,6 +116,7 @@ def read_corpus(
     line_docs: bool = False,
     allow_empty: bool = False,
     stdin: IO[str] | None = None,
+    group_field: str | None = None,
 ) -> TextStream:
     """Stream the documents of one or more corpus sources.
 
@@ -122,6 +126,9 @@ def read_corpus(
 
     Sources are checked up front (a missing path fails before any text is read). Raises
     :class:`VocabxError` when, at the end, no document had any text, unless ``allow_empty``.
+    ``group_field`` names the record field (JSON, CSV, parquet, hf: column) whose value is each
+    document's group in ``TextStream.groups`` (for ``analyze --min-groups``); without it the groups are
+    the files.
     """
     flat: list[str] = []
     for source in sources:
@@ -135,8 +142,8 @@ def read_corpus(
     plan = [_expand(source) for source in flat]
     sizes = [_size(item) for items in plan for item in items]
     approx = None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
-    reader = _Reader(report, text_field, line_docs, stdin if stdin is not None else sys.stdin)
-    return TextStream(_stream(reader, plan, allow_empty), report, approx)
+    reader = _Reader(report, text_field, line_docs, stdin if stdin is not None else sys.stdin, group_field)
+    return TextStream(_stream(reader, plan, allow_empty), report, approx, reader.groups)
 
 
 def _size(item: str) -> int | None:
@@ -193,11 +200,14 @@ def _format_of(path: str) -> tuple[str, bool]:
 
 
 class _Reader:
-    def __init__(self, report: CorpusReport, text_field: str, line_docs: bool, stdin: IO[str]):
+    def __init__(self, report: CorpusReport, text_field: str, line_docs: bool, stdin: IO[str], group_field: str | None = None):
         self.report = report
         self.text_field = text_field
         self.line_docs = line_docs
         self.stdin = stdin
+        self.group_field = group_field
+        self.group: Any = None  # the group_field value of the record read last
+        self.groups: list = []  # each yielded document's group
 
     # -- one item -----------------------------------------------------------------------------------
 
@@ -264,6 +274,7 @@ class _Reader:
     def _emit_all(self, docs: Iterable[str | None], where: str) -> Iterator[str]:
         nul_before = self.report.nul_bytes
         report = self.report
+        groups, by_field = self.groups, self.group_field is not None
         for doc in docs:
             if doc is None:
                 report.empty_docs += 1
@@ -275,6 +286,7 @@ class _Reader:
                 report.empty_docs += 1
                 continue
             report.docs += 1
+            groups.append(self.group if by_field else where)
             yield doc
         if report.nul_bytes > nul_before:
             warnings.warn(f"{where}: {report.nul_bytes - nul_before} NUL bytes removed", VocabxWarning, stacklevel=2)
@@ -292,6 +304,11 @@ class _Reader:
             yield from self._jsonl_docs(text, item)
         elif suffix == ".json":
             yield from self._json_docs(text, item)
+        elif self.group_field is not None:
+            raise VocabxError(
+                f"{item}: --group-field {self.group_field!r} reads a field of JSON, CSV or parquet records, and this is "
+                "plain text; leave --group-field out to make each file a group"
+            )
         elif self.line_docs:
             for line in text:
                 yield line.rstrip("\n")
@@ -300,6 +317,7 @@ class _Reader:
 
     def _record_text(self, record: object, item: str, where: str) -> str | None:
         if isinstance(record, str):
+            self.group = None
             return record
         if not isinstance(record, dict):
             raise VocabxError(f"{item}{where}: expected a JSON object with a {self.text_field!r} field, got {type(record).__name__}")
@@ -309,6 +327,8 @@ class _Reader:
                 f"{item}{where}: no field {self.text_field!r}; fields present: {fields}; pick one with --text-field"
             )
         value = record[self.text_field]
+        if self.group_field is not None:
+            self.group = record.get(self.group_field)
         if value is None or isinstance(value, str):
             return value
         raise VocabxError(
@@ -361,8 +381,15 @@ class _Reader:
                 f"{item}: no column {self.text_field!r}; columns present: {', '.join(rows.fieldnames)}; "
                 "pick one with --text-field"
             )
+        if self.group_field is not None and self.group_field not in rows.fieldnames:
+            raise VocabxError(
+                f"{item}: no column {self.group_field!r}; columns present: {', '.join(rows.fieldnames)}; "
+                "pick one with --group-field"
+            )
         for row in rows:
             value = row.get(self.text_field)
+            if self.group_field is not None:
+                self.group = row.get(self.group_field)
             yield value.replace("\r\n", "\n") if value is not None else None
 
     def _parquet_docs(self, raw: IO[bytes], item: str) -> Iterator[str | None]:
@@ -376,11 +403,17 @@ class _Reader:
         names = parquet.schema_arrow.names
         if self.text_field not in names:
             raise VocabxError(f"{item}: no column {self.text_field!r}; columns present: {', '.join(names)}; pick one with --text-field")
-        for batch in parquet.iter_batches(columns=[self.text_field], batch_size=1024):
-            column = batch.column(0)
-            for value in column.to_pylist():
+        group = self.group_field
+        if group is not None and group not in names:
+            raise VocabxError(f"{item}: no column {group!r}; columns present: {', '.join(names)}; pick one with --group-field")
+        columns = [self.text_field] + ([group] if group is not None and group != self.text_field else [])
+        for batch in parquet.iter_batches(columns=columns, batch_size=1024):
+            texts = batch.column(0).to_pylist()
+            labels = batch.column(len(columns) - 1).to_pylist() if group is not None else [None] * len(texts)
+            for value, label in zip(texts, labels):
                 if value is not None and not isinstance(value, str):
                     raise VocabxError(f"{item}: column {self.text_field!r} holds {type(value).__name__}, not text; pick a text column with --text-field")
+                self.group = label
                 yield value
 
     def _stdin_docs(self) -> Iterator[str | None]:
@@ -392,6 +425,7 @@ class _Reader:
                     continue
                 except json.JSONDecodeError:
                     pass
+            self.group = None
             yield stripped or None
 
     def _hf_docs(self, item: str) -> Iterator[str | None]:

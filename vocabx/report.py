@@ -51,6 +51,7 @@ TSV_COLUMNS = (
     "kind",
     "count",
     "doc_count",
+    "groups",
     "base_pieces",
     "n_base_pieces",
     "tokens_saved",
