@@ -667,6 +667,8 @@ def test_min_groups_on_the_command_line_reads_the_group_field(tmp_path, tok, cap
     lines = (out / "candidates.tsv").read_text(encoding="utf-8").splitlines()
     rows = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
     assert rows and all(int(r["groups"]) >= 2 for r in rows) and not any("zorblax" in r["token"].lower() for r in rows)
+    assert "| docs | groups |" in (out / "report.md").read_text(encoding="utf-8")  # (a column only when grouped)
+    assert "<th>groups</th>" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_counting_and_selecting_leave_the_garbage_collector_as_they_found_it(space):

@@ -407,8 +407,20 @@ def _md_candidates(report: dict) -> list[str]:
         chosen = [c for c in candidates if c.get("kind") == kind][:MD_TOP_PER_KIND]
         parts.append(f"## Top {kind} candidates")
         rows = [_md_candidate_row(c, corpus_tokens) for c in chosen]
-        parts.append(_md_table(header, rows, text_columns=(1, 2, 5, 10)) if rows else f"No {kind} candidates.")
+        table_header, rows, text_columns = _with_groups(report, header, rows, chosen, after="docs", text_columns=(1, 2, 5, 10))
+        parts.append(_md_table(table_header, rows, text_columns=text_columns) if rows else f"No {kind} candidates.")
     return parts
+
+
+def _with_groups(
+    report: dict, header: list[str], rows: list[list[Any]], candidates: list[dict], *, after: str, text_columns: tuple[int, ...]
+) -> tuple[list[str], list[list[Any]], tuple[int, ...]]:
+    """The table with a "groups" column after ``after`` when the analysis was grouped (``--min-groups``)."""
+    if "groups" not in (report.get("corpus") or {}):
+        return header, rows, text_columns
+    at = header.index(after) + 1
+    rows = [row[:at] + [_number(c.get("groups"))] + row[at:] for row, c in zip(rows, candidates)]
+    return header[:at] + ["groups"] + header[at:], rows, tuple(i + 1 if i >= at else i for i in text_columns)
 
 
 def _md_candidate_row(candidate: dict, corpus_tokens: Any) -> list[str]:
@@ -697,7 +709,8 @@ def _html_candidates(report: dict) -> list[_Html]:
     header += ["specificity", "example"]
     corpus_tokens = (report.get("corpus") or {}).get("tokens")
     rows = [_html_candidate_row(c, corpus_tokens) for c in shown]
-    return [heading, _tag("p", note + ".", "muted"), _html_table(header, rows, text_columns=(1, 2, 3, 6, 11))]
+    header, rows, text_columns = _with_groups(report, header, rows, shown, after="docs", text_columns=(1, 2, 3, 6, 11))
+    return [heading, _tag("p", note + ".", "muted"), _html_table(header, rows, text_columns=text_columns)]
 
 
 def _html_candidate_row(candidate: dict, corpus_tokens: Any) -> list[Any]:
