@@ -16,7 +16,9 @@ Sides, each in its own process (clean peak memory), same packed blocks of the re
   fp32 weights, ``bf16=True`` (autocast), Trainer's default optimizer;
 - ``recipe+compile``: the same with ``torch_compile=True``, so that compiling is credited to both sides;
 - ``vocabx-eager``: vocabx with ``compile="no"`` (when time allows).
-- ``vocabx-dense``: vocabx with ``rows_update="dense"`` (only with ``--sides``): what the sparse row update costs.
+- ``vocabx-dense``: vocabx with ``rows_update="dense"`` (only with ``--sides``): what the sparse row update costs;
+- ``vocabx-active``: vocabx with ``rows_update="active"`` (only with ``--sides``), ``vocabx adapt``'s default:
+  what summing each new row's probability in the fused loss costs.
 
 LoRA with vocabx's default rank, alpha and dropout on all linear layers of the blocks, on both sides. Tokens/s is the
 batch's tokens over the median step time after the warmup steps (each step synchronized); peak memory
@@ -136,7 +138,7 @@ def worker(args: argparse.Namespace) -> dict:
             mode="lora+tokens", new_token_ids=f"{n_base}-{len(tok) - 1}", batch_size=batch, block_size=block, max_steps=steps,
             lora_r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], warmup_steps=1, eval_every=0, save_every=0,
             compile="no" if args.side == "vocabx-eager" else "auto", trackers="none",
-            rows_update="dense" if args.side == "vocabx-dense" else "sparse",
+            rows_update={"vocabx-dense": "dense", "vocabx-active": "active"}.get(args.side, "sparse"),
         )
         times = [r["step_seconds"] for r in result.history if r["type"] == "train"][args.warmup :]
         trainable, adapter = result.trainable_parameters, result.adapter_bytes
@@ -185,7 +187,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=1000, help="candidates added by --prepare (default 1000)")
     parser.add_argument("--smoke", action="store_true", help="tiny shapes and blocks on CPU, to check the code path")
     parser.add_argument("--shapes", default="smollm2-135m,llama-1b")
-    parser.add_argument("--sides", default="vocabx,recipe,recipe+compile,vocabx-eager", help="which sides to run, in this order (also: vocabx-dense, vocabx with --rows-update dense)")
+    parser.add_argument("--sides", default="vocabx,recipe,recipe+compile,vocabx-eager", help="which sides to run, in this order (also: vocabx-dense and vocabx-active, vocabx with --rows-update dense or active)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--budget", type=float, default=360, help="seconds; runs that would start after it are skipped (default 360: the whole script then ends within 8 minutes on an H100)")
@@ -240,6 +242,9 @@ def main() -> int:
             "tokens_per_second_both_eager": ratio("vocabx-eager", "recipe", "tokens_per_second"),
             "peak_memory_both_eager": ratio("vocabx-eager", "recipe", "peak_memory_gb"),
             "tokens_per_second_sparse_over_dense_rows": ratio("vocabx", "vocabx-dense", "tokens_per_second"),
+            "tokens_per_second_active_over_sparse_rows": ratio("vocabx-active", "vocabx", "tokens_per_second"),
+            "tokens_per_second_active_vs_recipe": ratio("vocabx-active", "recipe", "tokens_per_second"),
+            "peak_memory_active_vs_recipe": ratio("vocabx-active", "recipe", "peak_memory_gb"),
         }
     (args.out / "gpu_train.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary["ratios"]))

@@ -249,9 +249,23 @@ def test_active_rows_are_those_reaching_the_row_mass_per_thousand_positions():
 
     mass, ids = torch.tensor([0.01, 0.04, 0.05, 2.0]), torch.tensor([600, 601, 602, 603])
     # 2,048 positions at 0.02 per 1,000: a row needs 0.04096
-    assert _active_rows(mass, ids, 0.02, 2048).tolist() == [602, 603]
-    assert _active_rows(mass, ids, 0.02, 1000).tolist() == [601, 602, 603]  # 0.02
-    assert _active_rows(mass, ids, 0.02, 250).tolist() == [600, 601, 602, 603]  # 0.005
+    assert ids[_active_rows(mass, 0.02, 2048)].tolist() == [602, 603]
+    assert ids[_active_rows(mass, 0.02, 1000)].tolist() == [601, 602, 603]  # 0.02
+    assert ids[_active_rows(mass, 0.02, 250)].tolist() == [600, 601, 602, 603]  # 0.005
+
+
+def test_active_rows_keep_their_gradient_beside_the_batch_s_rows():
+    from types import SimpleNamespace
+
+    from vocabx.train import _keep_rows_in_batch
+
+    ids = torch.tensor([600, 601, 602, 603])
+    delta = torch.zeros(4, 2, requires_grad=True)
+    delta.grad = torch.ones(4, 2)
+    batch = torch.tensor([[5, 600, 7]])
+    # 601 is in no batch but active; 602 is active-ids but its mask is off; 603 is neither
+    _keep_rows_in_batch([(delta, ids, 604)], [batch], SimpleNamespace(num_processes=1), (ids, torch.tensor([False, True, False, False])))
+    assert delta.grad[:, 0].tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
 def test_fused_loss_sums_each_new_rows_probability_when_asked():
@@ -260,7 +274,7 @@ def test_fused_loss_sums_each_new_rows_probability_when_asked():
     g = torch.Generator().manual_seed(0)
     hidden, weight, delta = torch.randn(10, 8, generator=g), torch.randn(30, 8, generator=g), torch.randn(3, 8, generator=g)
     ids, labels = torch.tensor([27, 28, 29]), torch.randint(0, 30, (10,), generator=g)
-    labels[3] = -100
+    labels[3], labels[0], labels[5], labels[7] = -100, 28, 29, 29  # targets among the new rows too
     mass = torch.zeros(3)
     fused_linear_cross_entropy(hidden, weight, labels, delta=delta, ids=ids, chunk_rows=4, mass=mass)
     full = weight.clone()

@@ -487,12 +487,13 @@ def _make_fused_function() -> Any:
                         continue
                     # d(sum of losses)/d(logits) = softmax - one_hot, zero on ignored positions
                     g = logits.sub_(lse[:, None]).exp_()
-                    if mass is not None:  # each new token's probability, summed over the valid positions
-                        mass += (g[:, ids] * valid[:, None]).sum(0)
                     g.scatter_add_(1, target[:, None], -torch.ones_like(picked)[:, None])
                     g.mul_(valid[:, None])
-                    g = g.to(hidden.dtype)
                     g_new = g[:, ids] if delta is not None else None
+                    if mass is not None:  # the new rows' probability less their targets (added back below)
+                        mass += g_new.sum(0)
+                    g = g.to(hidden.dtype)
+                    g_new = g_new.to(hidden.dtype) if g_new is not None else None
                     if need_h:
                         dh = g @ weight
                         if fix is not None:
@@ -504,6 +505,13 @@ def _make_fused_function() -> Any:
                         grad_d += (g_new.T @ h).float()
                 if need_w and delta is not None:
                     grad_w.index_fill_(0, ids, 0.0)  # those rows of W are replaced by delta
+                if mass is not None:  # each new token's probability summed over the valid positions:
+                    # the loop summed softmax - one_hot; one count of the targets per step puts the one_hot
+                    # back (fewer operations per chunk, and no wait on the GPU)
+                    valid = labels != -100
+                    hits = torch.zeros(weight.shape[0], dtype=torch.float32, device=hidden.device)
+                    hits.index_add_(0, torch.where(valid, labels, 0), valid.float())
+                    mass += hits[ids]
             ctx.save_for_backward(grad_h, grad_w, grad_d)
             ctx.dtypes = (hidden.dtype, weight.dtype, None if delta is None else delta.dtype)
             return total
@@ -536,6 +544,8 @@ def fused_linear_cross_entropy(hidden: Any, weight: Any, labels: Any, *, delta: 
         dtype = torch.get_autocast_dtype(hidden.device.type)
     if delta is not None and ids is None:
         raise ValueError("delta needs ids")
+    if mass is not None and delta is None:
+        raise ValueError("mass needs delta and ids")
     return _FUSED_FN.apply(
         hidden.to(dtype), weight.to(dtype), None if delta is None else delta.to(dtype), labels, ids, chunk_rows, mass
     )
@@ -799,10 +809,11 @@ def _row_ids(model: Any) -> list[tuple[Any, Any, int]]:
     return out
 
 
-def _active_rows(mass: Any, ids: Any, row_mass: float, positions: int) -> Any:
-    """The token ids (of ``ids``) whose probability summed over a step's ``positions`` (``mass``) reached
-    ``row_mass`` per 1,000 positions."""
-    return ids[mass >= row_mass * positions / 1000]
+def _active_rows(mass: Any, row_mass: float, positions: int) -> Any:
+    """Which rows (a boolean mask over ``mass``) took a probability, summed over a step's ``positions``,
+    of at least ``row_mass`` per 1,000 positions. A mask rather than the token ids: selecting them would
+    wait on the GPU every step."""
+    return mass >= row_mass * positions / 1000
 
 
 def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any], accelerator: Any, active: Any = None) -> None:
@@ -813,9 +824,9 @@ def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any],
     end up too improbable wherever training has not met them yet. Only the rows of tokens in the batch
     (as input or target) keep their gradient; without momentum (beta1 = 0 for the rows) the others do
     not move. The presence mask is summed over processes, so every process zeroes the same rows.
-    ``active`` (token ids, optional) are rows to keep as well: with ``rows_update="active"``, those whose
-    tokens took at least ``row_mass`` of the probability where they were not in the batch, so that a
-    token the model predicts where it does not belong is pushed down there.
+    ``active`` (optional: token ids and a boolean mask over them) are rows to keep as well: with
+    ``rows_update="active"``, those whose tokens took at least ``row_mass`` of the probability where they
+    were not in the batch, so that a token the model predicts where it does not belong is pushed down there.
     """
     torch = _torch()
     # (a scatter into one mask and a multiply per side: no host synchronization, which matters on a GPU)
@@ -824,7 +835,8 @@ def _keep_rows_in_batch(row_ids: list[tuple[Any, Any, int]], batches: list[Any],
     for batch in batches:
         seen[batch.reshape(-1).to(device)] = True
     if active is not None:
-        seen[active.to(device)] = True
+        ids, mask = (t.to(device) for t in active)
+        seen[ids] = seen[ids] | mask
     for delta, ids, _ in row_ids:
         if delta.grad is None:
             continue
@@ -1249,7 +1261,7 @@ class _Run:
                     active = None
                     if self.mass is not None:
                         positions = sum(ids.shape[0] * (ids.shape[1] - 1) for ids in step_ids)
-                        active = _active_rows(self.mass, self.mass_ids, config.row_mass, positions)
+                        active = (self.mass_ids, _active_rows(self.mass, config.row_mass, positions))
                         self.mass.zero_()
                     _keep_rows_in_batch(self.row_ids, step_ids, accelerator, active)
                 grad_norm = None
