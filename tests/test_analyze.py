@@ -326,6 +326,17 @@ def test_case_variants_are_grouped(tok):
     assert result.report["candidates"][0]["variants"] == result.candidates[0].variants
 
 
+def test_progress_is_a_callable_true_or_false_and_the_callable_sees_every_byte(tok):
+    docs = [f"Licensee agrees. {d}" for d in _filler(12)]
+    seen: list[int] = []
+    words = {c.token for c in analyze(docs, tok, holdout=None, progress=seen.append, settings=SelectSettings(kinds=("word",))).candidates}
+    assert sum(seen) == sum(len(d.encode("utf-8")) for d in docs)
+    for flag in (False, True, None):
+        assert {c.token for c in analyze(docs, tok, holdout=None, progress=flag, settings=SelectSettings(kinds=("word",))).candidates} == words
+    with pytest.raises(VocabxError, match=r"progress must be True, False, None or a callable .* got 3"):
+        analyze(docs, tok, holdout=None, progress=3)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Holdout split, counts files, helpers
 

@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from vocabx.corpus import byte_progress
 from vocabx.errors import VocabxError
 
 KINDS = ("word", "subword", "phrase")
@@ -2238,7 +2239,7 @@ def analyze(
     reference_sources: list[str] | None = None,
     counts: Counts | None = None,
     held_counts: Counts | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], Any] | bool | None = None,
     groups: Iterable[Any] | None = None,
 ) -> AnalyzeResult:
     """Analyze a domain corpus under a tokenizer: ranked candidates, savings curves, recommended N.
@@ -2247,7 +2248,8 @@ def analyze(
     0 for none). ``counts`` (and ``held_counts``) skip counting, for analysis from merged shard counts.
     ``groups`` labels each text with its group (its source: a site, a firm, a file; ``TextStream.groups``
     from :func:`vocabx.read_corpus`); with ``settings.min_groups`` above 1, words and phrases found in
-    fewer groups of the analyzed documents are left out (:func:`group_spread`).
+    fewer groups of the analyzed documents are left out (:func:`group_spread`). ``progress``: a callable
+    taking the bytes just counted (a bar's ``update``), True for a bar of its own, or None.
     """
     settings = settings or SelectSettings()
     if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
@@ -2287,7 +2289,8 @@ def analyze(
                     )
             elif holdout:
                 train_texts, held = split_holdout(texts, holdout, seed)
-            counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=progress)
+            with byte_progress(progress, "counting", getattr(texts, "approx_bytes", None)) as update:
+                counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=update)
             if grouped:
                 spread = group_spread(train_texts, train_groups, counts, space, settings)  # type: ignore[arg-type]
             if held:

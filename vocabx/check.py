@@ -180,7 +180,16 @@ def _check_text(base: Any, ext: Any, text: str, by_id: dict[int, dict], failures
 
 
 def check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: dict | None = None, *, progress: Any = None) -> dict:
-    """The figures of ``vocabx check``: token counts, and every guarantee's violations, on a corpus."""
+    """The figures of ``vocabx check``: token counts, and every guarantee's violations, on a corpus.
+
+    ``progress``: a callable taking the bytes just checked (a bar's ``update``), True for a bar of its own, or None."""
+    from vocabx.corpus import byte_progress
+
+    with byte_progress(progress, "check") as update:
+        return _check_corpus(base_tok, ext_tok, texts, manifest, update)
+
+
+def _check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: dict | None, progress: Any) -> dict:
     base, ext = backend_of(base_tok), backend_of(ext_tok)
     added = (manifest or {}).get("added") or _infer_added(base, ext)
     by_id = {a["id"]: a for a in added}

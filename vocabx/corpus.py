@@ -34,7 +34,8 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from vocabx.errors import VocabxError, VocabxWarning
 from vocabx.models import hub_reachable
@@ -479,3 +480,23 @@ def _binary_reason(head: bytes) -> str | None:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def byte_progress(progress: Any, desc: str, total: int | None = None) -> Iterator[Callable[[int], Any] | None]:
+    """What a library function's ``progress`` argument means, as a callable taking a byte count (or None).
+
+    ``None`` or ``False``: no progress; ``True``: a tqdm bar of bytes (closed on exit); a callable (such as a
+    bar's ``update``): called with the bytes just processed.
+    """
+    if progress is None or progress is False:
+        yield None
+    elif progress is True:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc=desc, unit="B", unit_scale=True) as bar:
+            yield bar.update
+    elif callable(progress):
+        yield progress
+    else:
+        raise VocabxError(f"progress must be True, False, None or a callable taking a byte count (such as a tqdm bar's update), got {progress!r}")

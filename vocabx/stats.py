@@ -69,12 +69,19 @@ def corpus_stats(
 ) -> CorpusStats:
     """Count documents, UTF-8 bytes, pre-tokenizer words and tokens (no special tokens).
 
-    ``progress`` is an optional callable taking the number of bytes just processed (a progress bar's
-    ``update``).
+    ``progress``: a callable taking the number of bytes just processed (a progress bar's ``update``),
+    True for a bar of its own, or None.
 
     >>> corpus_stats(["Hello world", "hepatosplenomegaly"], load_tokenizer("smollm2-135m"))  # doctest: +SKIP
     CorpusStats(docs=2, bytes=29, words=3, tokens=9)
     """
+    from vocabx.corpus import byte_progress
+
+    with byte_progress(progress, "stats") as update:
+        return _corpus_stats(texts, tokenizer, batch_size, update)
+
+
+def _corpus_stats(texts: Iterable[str], tokenizer: Any, batch_size: int, progress: Any) -> CorpusStats:
     backend = backend_of(tokenizer)
     pre_tokenizer_words = splits_words(backend)
     stats = CorpusStats()
