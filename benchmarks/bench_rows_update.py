@@ -5,11 +5,14 @@ rows), then `vocabx.train(mode=--mode)` on its train documents (seeded sample) f
 4 x 256 tokens, once per `--updates` setting, same data order; bits per byte of the result on the same
 fixed samples as `bench_init.py` (16 test documents of the domain and 16 general ones, 1,200
 characters each), against the base model's. `active` also moves the rows whose tokens took at least
---row-mass of the probability per 1,000 positions of a step (one run per value of --row-mass). No timing:
-quality only.
+--row-mass of the probability per 1,000 positions of a step (one run per value of --row-mass). With
+--replay F1,F2 each setting runs once per replay fraction: that share of the training blocks comes from
+general documents other than the scored ones (each general file's documents after its first 100; the
+scored 16 are among those first 100), as `vocabx train --replay` does. No timing: quality only.
 
     python benchmarks/bench_rows_update.py [--domain medquad] [--mode tokens] [--n 8192] [--steps 40]
         [--embedding-lr 1e-3] [--updates sparse,dense,active] [--row-mass 1,4] [--extended RUN/extended]
+        [--replay 0,0.25]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def main() -> int:
     parser.add_argument("--mode", default="tokens", choices=("tokens", "lora+tokens"))
     parser.add_argument("--row-mass", default="1", help="comma-separated thresholds for the active runs")
     parser.add_argument("--min-cohesion", type=float, default=0.0)
+    parser.add_argument("--replay", default="0", help="comma-separated replay fractions of general text (0: none)")
     parser.add_argument("--extended", type=Path, help="start from this extended model folder (such as an adapt run's RUN/extended, fitted rows) instead of extending by the top --n")
     parser.add_argument("--train-docs", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0, help="seed of the training documents' sample and of training")
@@ -56,6 +60,7 @@ def main() -> int:
     random.Random(args.seed).shuffle(docs)
     train_docs = docs[: args.train_docs]
     general = sample(GENERAL, 16, 1200)
+    replay_docs = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= 100]
     domain = sample([folder / "test.jsonl"], 16, 1200)
 
     base = load_model("smollm2-135m")
@@ -64,7 +69,7 @@ def main() -> int:
     new = None if args.extended else top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
         "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "seed": args.seed, "train_docs": args.train_docs,
-        "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads", "replay_docs": len(replay_docs),
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,14 +89,15 @@ def main() -> int:
         runs = []
         for update in args.updates.split(","):
             masses = [float(m) for m in args.row_mass.split(",")] if update == "active" else [1.0]
-            runs += [(f"active@{m:g}" if update == "active" else update, update, m) for m in masses]
-        for name, update, mass in runs:
+            for fraction in [float(f) for f in args.replay.split(",")]:
+                runs += [((f"active@{m:g}" if update == "active" else update) + (f"+replay@{fraction:g}" if fraction else ""), update, m, fraction) for m in masses]
+        for name, update, mass, fraction in runs:
             started = time.perf_counter()
             run = vocabx.train(
                 str(start), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
                 mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr,
                 warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, row_mass=mass, adapter_dtype="fp32",
-                seed=args.seed,
+                seed=args.seed, **({"replay_texts": replay_docs, "replay_fraction": fraction} if fraction else {}),
             )
             d, g = bpb(run.model, run.tokenizer, domain), bpb(run.model, run.tokenizer, general)
             results["runs"][name] = {

@@ -336,6 +336,23 @@ def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
     assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["rows_update"] == "active"
 
 
+def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_changes(tiny_base, tmp_path):
+    texts = _docs()
+    general = [f"We walked to the market on day {i}, bought some bread and cheese, and went home." for i in range(30)]
+    plan = budget_of("quick")
+    run = tmp_path / "run"
+    adapt(texts, run, model=str(tiny_base), budget="quick", general=general, log=lambda line: None)
+    lines: list[str] = []
+    adapt(texts, run, model=str(tiny_base), budget="quick", general=general, replay=general, log=lines.append)
+    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
+    data = json.loads((run / "adapter" / "vocabx_train.json").read_text())["data"]
+    # the documents the general evaluation scores never train
+    assert data["replay_docs"] == len(general) - min(plan.eval_docs, len(general)) and data["replay_fraction"] == 0.25
+    assert json.loads((run / "run.json").read_text())["budget"]["replay_docs"] == data["replay_docs"]
+    with pytest.raises(VocabxError, match="--replay holds no document that --general does not evaluate"):
+        adapt(texts, tmp_path / "run2", model=str(tiny_base), budget="quick", general=general[:5], replay=general[:5], log=lambda line: None)
+
+
 @pytest.mark.parametrize(
     "options,message",
     [

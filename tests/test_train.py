@@ -442,6 +442,17 @@ def test_cli_json_has_the_contract_keys_and_config_file_values_yield_to_flags(ti
     assert "max_steps: 2" in saved and "lora_r: 4" in saved
 
 
+def test_cli_replays_a_general_corpus_at_the_given_fraction(tied_models, corpus_file, tmp_path, capsys):
+    general = tmp_path / "general.jsonl"
+    general.write_text("".join(json.dumps({"text": f"Weather report {i}: rain in the north, sun in the south."}) + "\n" for i in range(40)))
+    args = ["train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--max-steps", "2", "--batch-size", "2", "--block-size", "32"]
+    assert main(args + ["--replay", str(general), "--replay-fraction", "0.5", "--json"]) == 0
+    data = json.loads((tmp_path / "run" / "vocabx_train.json").read_text())["data"]
+    assert data["replay_docs"] == 40 and data["replay_fraction"] == 0.5
+    line = _error(capsys, *args, "--replay", str(general), "--replay-fraction", "1", "--overwrite")
+    assert "--replay-fraction must be in (0, 1), got 1.0" in line
+
+
 def _error(capsys, *argv: str) -> str:
     assert main(list(argv)) == 2
     lines = capsys.readouterr().err.strip().splitlines()
@@ -586,3 +597,59 @@ def test_without_a_bar_training_logs_a_line_at_each_tenth_of_the_run():
     assert [s for s in range(1, 301) if milestone(s, 300)] == list(range(30, 301, 30))
     assert [s for s in range(1, 6) if milestone(s, 5)] == [1, 2, 3, 4, 5]
     assert [s for s in range(1, 13) if milestone(s, 12)] == [2, 3, 4, 5, 6, 8, 9, 10, 11, 12]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Replay of general text
+
+
+def test_replayed_samples_are_spread_evenly_at_the_fraction():
+    from vocabx.train import _Replay
+
+    replay = _Replay(0.25)
+    flags = [replay.replayed(i + 1) > replay.replayed(i) for i in range(40)]
+    assert sum(flags) == 10 and flags[:8] == [False, False, False, True] * 2
+    third = _Replay(1 / 3)
+    assert sum(third.replayed(i + 1) > third.replayed(i) for i in range(300)) == 100  # exact, no float drift
+
+
+def test_replay_blocks_enter_the_batches_and_a_resumed_run_reads_the_same(tied_models, tmp_path, monkeypatch):
+    vt = importlib.import_module("vocabx.train")
+    general = [f"Weather report {i}: rain in the north, sun in the south, wind from the west." for i in range(40)]
+    settings = dict(FAST, max_steps=6, save_every=3, replay_fraction=0.5)
+    real = vt._forward_loss
+    seen: list = []
+
+    def record(step, ids):
+        seen.append(ids.clone())
+        return real(step, ids)
+
+    monkeypatch.setattr(vt, "_forward_loss", record)
+    whole = train(tied_models[1], _texts(), tmp_path / "whole", replay_texts=general, **settings)
+    monkeypatch.setattr(vt, "_forward_loss", real)
+    assert whole.tokens == 6 * 2 * 32
+    tok = whole.tokenizer
+    weather = tok("Weather", add_special_tokens=False)["input_ids"][0]
+    # half of the 12 sampled blocks are the weather reports': each batch of two holds one
+    assert all(int((batch == weather).any(dim=1).sum()) == 1 for batch in seen)
+    data = json.loads((tmp_path / "whole" / "vocabx_train.json").read_text())["data"]
+    assert data["replay_docs"] == 40 and data["replay_fraction"] == 0.5 and data["replay_blocks"] >= 1
+    # three steps, a crash, then a resume: the same losses
+    calls = {"n": 0}
+
+    def crash_in_step_four(step, ids):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(step, ids)
+
+    monkeypatch.setattr(vt, "_forward_loss", crash_in_step_four)
+    with pytest.raises(KeyboardInterrupt):
+        train(tied_models[1], _texts(), tmp_path / "split", replay_texts=general, **settings)
+    monkeypatch.setattr(vt, "_forward_loss", real)
+    train(tied_models[1], _texts(), tmp_path / "split", replay_texts=general, resume=True, **settings)
+    assert _losses(tmp_path / "split") == pytest.approx(_losses(tmp_path / "whole"), rel=1e-6, abs=0)
+    with pytest.raises(VocabxError, match="--resume with different --replay text"):
+        train(tied_models[1], _texts(), tmp_path / "split", resume=True, **{**settings, "max_steps": 8})
+    with pytest.raises(VocabxError, match=r"--replay-fraction must be in \(0, 1\), got 1.5"):
+        train(tied_models[1], _texts(), tmp_path / "bad", replay_texts=general, **{**settings, "replay_fraction": 1.5})

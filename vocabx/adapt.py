@@ -111,6 +111,8 @@ def adapt(
     progress: bool | None = None,
     min_groups: int = 1,
     groups: list | None = None,
+    replay: list[str] | None = None,
+    replay_fraction: float = 0.25,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
@@ -121,6 +123,8 @@ def adapt(
     (``SelectSettings``), ``groups`` one group label per text for ``min_groups`` (``TextStream.groups``);
     ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense; default
     :data:`ADAPT_ROWS_UPDATE`).
+    ``replay``: general text of which ``replay_fraction`` of the training blocks are drawn (the trainer's
+    ``replay_texts``); the ``general`` documents that the evaluation scores are left out of it.
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """
@@ -141,6 +145,13 @@ def adapt(
         raise VocabxError(f"--min-groups {min_groups} needs one group label per document (--group-field FIELD, or several files)")
     if rows_update not in ROWS_UPDATES:
         raise VocabxError(f"--rows-update must be one of {', '.join(ROWS_UPDATES)}, got {rows_update!r}")
+    if replay is not None:
+        scored = set(take(general or [], plan.eval_docs, None))  # (the documents the general evaluation cuts and scores)
+        replay = [t for t in replay if t.strip() and t not in scored]
+        if not replay:
+            raise VocabxError("--replay holds no document that --general does not evaluate; give general text beyond the evaluated documents")
+        if not (isinstance(replay_fraction, (int, float)) and 0 < replay_fraction < 1):
+            raise VocabxError(f"--replay-fraction must be in (0, 1), got {replay_fraction!r}")
     run = Path(run_dir)
     state = _load_state(run, overwrite)
     corpus_id = corpus_fingerprint(texts)
@@ -168,7 +179,10 @@ def adapt(
         ),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
         # (the default row update adds nothing, so run folders made before the option stay valid)
-        "train": _fingerprint(plan.max_steps, plan.batch_size, plan.block_size, seed, *([rows_update] if rows_update != "sparse" else [])),
+        "train": _fingerprint(
+            plan.max_steps, plan.batch_size, plan.block_size, seed, *([rows_update] if rows_update != "sparse" else []),
+            *([corpus_fingerprint(replay), replay_fraction] if replay is not None else []),
+        ),
         "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
     }
     chain = ""
@@ -220,6 +234,7 @@ def adapt(
                 save_every=0,
                 rows_update=rows_update,
                 progress=progress,
+                **({"replay_texts": replay, "replay_fraction": replay_fraction} if replay is not None else {}),
             )
             summary = {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second", "adapter_bytes")}
         else:
@@ -233,7 +248,12 @@ def adapt(
         _save_state(run, state)
         log(f"{stage}: done in {state['stages'][stage]['seconds']} s")
     metrics = json.loads((run / _folder("evaluate") / "metrics.json").read_text(encoding="utf-8"))
-    state["budget"] = asdict(plan) | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update} | ({"min_groups": min_groups} if min_groups > 1 else {})
+    state["budget"] = (
+        asdict(plan)
+        | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
+        | ({"min_groups": min_groups} if min_groups > 1 else {})
+        | ({"replay_docs": len(replay), "replay_fraction": replay_fraction} if replay is not None else {})
+    )
     _save_state(run, state)
     return metrics
 

@@ -511,12 +511,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
     eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.eval_corpus else None
+    replay_texts = read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs) if args.replay else None
     result = train(
         args.model,
         texts,
         args.output,
         config,
         eval_texts=eval_texts,
+        replay_texts=replay_texts,
         resume=args.resume,
         overwrite=args.overwrite,
         progress=False if args.quiet else None,
@@ -553,6 +555,7 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier training run in -o")
     parser.add_argument("--config", metavar="FILE", help="YAML file of settings (keys as the flags below); flags override it")
     parser.add_argument("--eval-corpus", nargs="+", metavar="CORPUS", help="evaluate on these texts instead of a held-out share of CORPUS")
+    parser.add_argument("--replay", nargs="+", metavar="CORPUS", help="general text replayed as --replay-fraction of the training blocks, to keep the model's general behaviour (none of the text it will be judged on)")
     add_config_flags(parser)
 
 
@@ -618,6 +621,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     texts = list(stream)
     general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs)) if args.general else None
     eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
+    replay = list(read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs)) if args.replay else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     metrics = adapt(
         texts,
@@ -637,6 +641,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         progress=False if args.quiet or args.json else None,
         min_groups=args.min_groups,
         groups=stream.groups,
+        replay=replay,
+        replay_fraction=args.replay_fraction,
     )
     said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
@@ -658,6 +664,8 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
     _add_group_args(parser)
     parser.add_argument("--rows-update", default=ADAPT_ROWS_UPDATE, choices=ROWS_UPDATES, help=f"the trainer's --rows-update: which new rows a step moves (default {ADAPT_ROWS_UPDATE}; active: those of tokens in the step's batch and of tokens predicted where they are not due; sparse: only the batch's, the trainer's own default)")
+    parser.add_argument("--replay", nargs="+", metavar="CORPUS", help="general text replayed in training (the trainer's --replay); documents that --general evaluates are left out of it")
+    parser.add_argument("--replay-fraction", type=float, default=0.25, metavar="SHARE", help="share of the training blocks drawn from --replay (default 0.25)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
 

@@ -101,6 +101,7 @@ class TrainConfig:
     embedding_warmup_steps: int = _opt(0, "train only the new rows for this many steps, then add LoRA")
     rows_update: str = _opt("sparse", "which new rows a step moves: sparse (only those of tokens in the step's batch, without momentum), active (those, and the rows whose tokens took at least --row-mass of the probability over the step's positions) or dense (all, plain AdamW)", choices=ROWS_UPDATES)
     row_mass: float = _opt(0.02, "with --rows-update active: the probability per 1,000 positions of a step, summed over them, from which a new token absent from the batch has its row moved")
+    replay_fraction: float = _opt(0.25, "with --replay: the share of training blocks drawn from the replay text, spread evenly over the run")
     new_token_ids: str | None = _opt(None, "rows to train as new tokens, as 49152-49200,49301 (default: the ids in the model's vocabx.json)", type=str)
     eval_every: int = _opt(200, "evaluate every N steps (0: only at the end)")
     eval_fraction: float = _opt(0.05, "share of documents held out for evaluation")
@@ -152,6 +153,7 @@ class TrainConfig:
         need(self.adapter_dtype in ("bf16", "fp32"), "adapter_dtype", "bf16 or fp32")
         need(self.rows_update in ROWS_UPDATES, "rows_update", "sparse, active or dense")
         need(is_num(self.row_mass) and self.row_mass > 0, "row_mass", "a positive number")
+        need(is_num(self.replay_fraction) and 0 < self.replay_fraction < 1, "replay_fraction", "in (0, 1)")
         need(isinstance(self.lora_targets, str) and bool(self.lora_targets.strip()), "lora_targets", "all-linear or a comma-separated list of layer names")
         if isinstance(self.compile, bool):  # YAML `compile: true` and the Python API's compile=True
             self.compile = "yes" if self.compile else "no"
@@ -734,6 +736,36 @@ class _BlockOrder:
         return out
 
 
+class _Replay:
+    """Which samples of a run come from the replay text: sample i is replayed when the count of replayed
+    samples, ``floor(i * fraction)`` (in exact integer arithmetic), steps up at i + 1, so they are spread
+    evenly and the same on every process and after ``--resume``. Domain sample i reads domain block
+    ``i - replayed(i)`` of its order, a replayed one replay block ``replayed(i)`` of its own."""
+
+    def __init__(self, fraction: float) -> None:
+        from fractions import Fraction
+
+        share = Fraction(fraction).limit_denominator(10_000)
+        self.fraction = float(fraction)
+        self.p, self.q = share.numerator, share.denominator
+
+    def replayed(self, i: int) -> int:
+        """Replayed samples among samples 0 .. i - 1."""
+        return i * self.p // self.q
+
+    def batch(self, first: int, count: int, blocks: Any, order: "_BlockOrder", replay_blocks: Any, replay_order: "_BlockOrder") -> Any:
+        import numpy as np
+
+        rows = []
+        for i in range(first, first + count):
+            r = self.replayed(i)
+            if self.replayed(i + 1) > r:
+                rows.append(replay_blocks[replay_order.take(r, 1)[0]])
+            else:
+                rows.append(blocks[order.take(i - r, 1)[0]])
+        return np.stack(rows)
+
+
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     """Linear warmup to 1 over ``warmup`` steps, then cosine down to ``min_ratio`` at ``total``.
 
@@ -912,6 +944,8 @@ def _check_resume(previous: dict, config: TrainConfig, data: dict, rows: _Rows, 
             raise VocabxError(f"--resume with {flag(name)} {value!r}, but the run was started with {old[name]!r}; pass the same value")
     if previous.get("data", {}).get("fingerprint") != data["fingerprint"]:
         raise VocabxError("--resume with a different training corpus than the run was started with; pass the same CORPUS and --eval-fraction")
+    if previous.get("data", {}).get("replay_fingerprint") != data.get("replay_fingerprint"):
+        raise VocabxError("--resume with different --replay text than the run was started with; pass the same --replay CORPUS (or none, if it had none)")
     if previous.get("extension", {}).get("trainable_ids") != rows.trainable_ids or previous.get("extension", {}).get("embedding_rows") != rows.embedding_rows:
         raise VocabxError("--resume with a different --model than the run was started with; pass the same model folder")
     if previous.get("processes") not in (None, world):
@@ -994,6 +1028,7 @@ def train(
     *,
     tokenizer: Any = None,
     eval_texts: Iterable[str] | None = None,
+    replay_texts: Iterable[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool | None = None,
@@ -1004,7 +1039,10 @@ def train(
     ``texts`` and write the adapter into ``output_dir``.
 
     ``config`` fields can also be given as keywords (``max_steps=20``). Documents are split into train
-    and eval by ``eval_fraction`` unless ``eval_texts`` are given. ``resume`` continues the run in
+    and eval by ``eval_fraction`` unless ``eval_texts`` are given. ``replay_texts`` (general text, none of
+    the documents the model will be judged on) supply ``replay_fraction`` of the training blocks, so
+    that the new tokens and LoRA also learn where the domain's tokens fire in other text and the model
+    keeps its general behaviour (rehearsal). ``resume`` continues the run in
     ``output_dir`` from its newest checkpoint. ``progress`` shows a progress bar on stderr (None: when
     stderr is a terminal). Runs on as many processes as ``accelerate launch`` started; only the main
     process writes files, and only its result has ``is_main_process``.
@@ -1021,7 +1059,7 @@ def train(
     try:
         previous = _prepare_output(run.out, resume, overwrite, run.accelerator)
         run.load_model(model, tokenizer, trust_remote_code)
-        run.load_data(texts, eval_texts, previous)
+        run.load_data(texts, eval_texts, previous, replay_texts)
         run.build()
         run.start(previous)
         run.loop()
@@ -1078,8 +1116,8 @@ class _Run:
         if context is not None and self.config.block_size > context:
             raise VocabxError(f"--block-size {self.config.block_size} is longer than the model's context of {context} tokens; pass --block-size {context} or less")
 
-    def load_data(self, texts: Iterable[str], eval_texts: Iterable[str] | None, previous: dict | None) -> None:
-        """Split, tokenize and pack; check there is at least one batch; fix the number of steps."""
+    def load_data(self, texts: Iterable[str], eval_texts: Iterable[str] | None, previous: dict | None, replay_texts: Iterable[str] | None = None) -> None:
+        """Split, tokenize and pack (the replay text too); check there is at least one batch; fix the number of steps."""
         from vocabx.data import _fingerprint, eos_id, pack_texts, split_documents
 
         config, accelerator = self.config, self.accelerator
@@ -1100,11 +1138,30 @@ class _Run:
                 f"({packed.tokens:,} tokens), fewer than one batch of {self.per_micro} (--batch-size {config.batch_size} x {self.world} processes); "
                 "give more text or lower --block-size or --batch-size"
             )
-        self.max_steps = config.max_steps or max(1, math.ceil(self.blocks.shape[0] / (self.per_micro * config.grad_accum)))
+        self.replay_blocks = None
+        self.replay = _Replay(0.0)
+        replay_data: dict = {}
+        if replay_texts is not None:
+            replay_docs = [t for t in replay_texts if t.strip()]
+            with accelerator.main_process_first():
+                replayed = pack_texts(replay_docs, self.tokenizer, config.block_size, num_proc=config.num_proc)
+            if replayed.blocks.shape[0] == 0:
+                raise VocabxError(
+                    f"the replay text packs into no block of --block-size {config.block_size} ({replayed.tokens:,} tokens in {len(replay_docs)} documents); "
+                    "give more replay text or lower --block-size"
+                )
+            self.replay_blocks = replayed.blocks
+            self.replay = _Replay(config.replay_fraction)
+            replay_data = {
+                "replay_docs": len(replay_docs), "replay_blocks": int(replayed.blocks.shape[0]), "replay_fraction": config.replay_fraction,
+                "replay_fingerprint": _fingerprint(replay_docs, self.tokenizer, config.block_size, eos_id(self.tokenizer)),
+            }
+        # (by default one pass over the domain's blocks, replayed blocks coming on top)
+        self.max_steps = config.max_steps or max(1, math.ceil(self.blocks.shape[0] / ((1 - self.replay.fraction) * self.per_micro * config.grad_accum)))
         self.warmup = config.warmup_steps if config.warmup_steps is not None else round(0.05 * self.max_steps)
         self.held = held
         self.train_docs = len(train_docs)
-        self.data = {**packed.as_dict(), "train_docs": len(train_docs), "eval_docs": len(held), "fingerprint": _fingerprint(train_docs, self.tokenizer, config.block_size, eos_id(self.tokenizer))}
+        self.data = {**packed.as_dict(), "train_docs": len(train_docs), "eval_docs": len(held), "fingerprint": _fingerprint(train_docs, self.tokenizer, config.block_size, eos_id(self.tokenizer)), **replay_data}
         if previous is not None:
             _check_resume(previous, config, self.data, self.rows, self.world)
         if not held:
@@ -1219,6 +1276,7 @@ class _Run:
             self.note(
                 f"training {self.spec or type(self.model).__name__} ({config.mode}, {self.n_trainable:,} trained parameters) on "
                 f"{self.blocks.shape[0]:,} blocks of {config.block_size} tokens from {self.train_docs:,} documents; {len(self.held):,} eval documents"
+                + (f"; {config.replay_fraction:.0%} of the blocks replayed from {self.replay_blocks.shape[0]:,} blocks of {self.data['replay_docs']:,} replay documents" if self.replay_blocks is not None else "")
             )
             if self.progress if self.progress is not None else sys.stderr.isatty():
                 from tqdm.auto import tqdm
@@ -1230,6 +1288,7 @@ class _Run:
         torch = _torch()
         config, accelerator = self.config, self.accelerator
         order = _BlockOrder(int(self.blocks.shape[0]), config.seed)
+        replay_order = _BlockOrder(int(self.replay_blocks.shape[0]), config.seed + 1) if self.replay_blocks is not None else None
         tokens_per_step = self.per_micro * config.block_size * config.grad_accum
         self.session_tokens, self.session_seconds, self.session_start = 0, 0.0, self.step
         self.last_eval: dict | None = None
@@ -1240,8 +1299,12 @@ class _Run:
                 step_ids = []
                 for micro in range(config.grad_accum):
                     m = self.step * config.grad_accum + micro
-                    index = order.take(m * self.per_micro + accelerator.process_index * config.batch_size, config.batch_size)
-                    ids = torch.as_tensor(self.blocks[index].astype("int64"), device=accelerator.device)
+                    first = m * self.per_micro + accelerator.process_index * config.batch_size
+                    if replay_order is None:
+                        batch = self.blocks[order.take(first, config.batch_size)]
+                    else:
+                        batch = self.replay.batch(first, config.batch_size, self.blocks, order, self.replay_blocks, replay_order)
+                    ids = torch.as_tensor(batch.astype("int64"), device=accelerator.device)
                     step_ids.append(ids)
                     last = micro == config.grad_accum - 1
                     with contextlib.nullcontext() if last else accelerator.no_sync(self.step_module):
