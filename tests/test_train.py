@@ -336,24 +336,28 @@ def test_cpu_training_swaps_the_lora_dropouts_for_the_fast_one(tied_models, tmp_
     assert dropouts and all(type(d) is type(_fast_dropout(0.1)) and d.p == 0.1 for d in dropouts)
 
 
-def test_six_steps_equal_three_then_a_crash_then_resume(tied_models, tmp_path, monkeypatch):
+def _crash_in_step_four(monkeypatch, run) -> None:
+    """Call ``run`` (a training run of at least four steps) with the fourth forward pass interrupted."""
     vt = importlib.import_module("vocabx.train")
-
-    settings = dict(FAST, max_steps=6, save_every=3, eval_every=2, lora_dropout=0.1)  # dropout: the RNG must resume too
-    whole = train(tied_models[1], _texts(), tmp_path / "whole", **settings)
     real = vt._forward_loss
     calls = {"n": 0}
 
-    def crash_in_step_four(step, ids):
+    def crash(step, ids):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
         return real(step, ids)
 
-    monkeypatch.setattr(vt, "_forward_loss", crash_in_step_four)
+    monkeypatch.setattr(vt, "_forward_loss", crash)
     with pytest.raises(KeyboardInterrupt):
-        train(tied_models[1], _texts(), tmp_path / "split", **settings)
+        run()
     monkeypatch.setattr(vt, "_forward_loss", real)
+
+
+def test_six_steps_equal_three_then_a_crash_then_resume(tied_models, tmp_path, monkeypatch):
+    settings = dict(FAST, max_steps=6, save_every=3, eval_every=2, lora_dropout=0.1)  # dropout: the RNG must resume too
+    whole = train(tied_models[1], _texts(), tmp_path / "whole", **settings)
+    _crash_in_step_four(monkeypatch, lambda: train(tied_models[1], _texts(), tmp_path / "split", **settings))
     assert _losses(tmp_path / "split") == _losses(tmp_path / "whole")[:3]
     resumed = train(tied_models[1], _texts(), tmp_path / "split", resume=True, **settings)
     assert _losses(tmp_path / "split") == pytest.approx(_losses(tmp_path / "whole"), rel=1e-6, abs=0)
@@ -635,18 +639,7 @@ def test_replay_blocks_enter_the_batches_and_a_resumed_run_reads_the_same(tied_m
     data = json.loads((tmp_path / "whole" / "vocabx_train.json").read_text())["data"]
     assert data["replay_docs"] == 40 and data["replay_fraction"] == 0.5 and data["replay_blocks"] >= 1
     # three steps, a crash, then a resume: the same losses
-    calls = {"n": 0}
-
-    def crash_in_step_four(step, ids):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(step, ids)
-
-    monkeypatch.setattr(vt, "_forward_loss", crash_in_step_four)
-    with pytest.raises(KeyboardInterrupt):
-        train(tied_models[1], _texts(), tmp_path / "split", replay_texts=general, **settings)
-    monkeypatch.setattr(vt, "_forward_loss", real)
+    _crash_in_step_four(monkeypatch, lambda: train(tied_models[1], _texts(), tmp_path / "split", replay_texts=general, **settings))
     train(tied_models[1], _texts(), tmp_path / "split", replay_texts=general, resume=True, **settings)
     assert _losses(tmp_path / "split") == pytest.approx(_losses(tmp_path / "whole"), rel=1e-6, abs=0)
     with pytest.raises(VocabxError, match="--resume with different --replay text"):
