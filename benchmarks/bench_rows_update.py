@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=8192, help="new tokens (default 8192)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--embedding-lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=2e-4, help="LoRA's peak learning rate (the trainer's default 2e-4)")
     parser.add_argument("--updates", default="sparse,dense")
     parser.add_argument("--domain", default="medquad", choices=sorted(DOMAINS))
     parser.add_argument("--mode", default="tokens", choices=("tokens", "lora+tokens"))
@@ -68,7 +69,7 @@ def main() -> int:
     del base
     new = None if args.extended else top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
-        "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "seed": args.seed, "train_docs": args.train_docs,
+        "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "lr": args.lr, "seed": args.seed, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads", "replay_docs": len(replay_docs),
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
@@ -95,7 +96,7 @@ def main() -> int:
             started = time.perf_counter()
             run = vocabx.train(
                 str(start), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
-                mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr,
+                mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr, lr=args.lr,
                 warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, row_mass=mass, adapter_dtype="fp32",
                 seed=args.seed, **({"replay_texts": replay_docs, "replay_fraction": fraction} if fraction else {}),
             )

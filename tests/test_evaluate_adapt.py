@@ -349,6 +349,11 @@ def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_ch
     # the documents the general evaluation scores never train
     assert data["replay_docs"] == len(general) - min(plan.eval_docs, len(general)) and data["replay_fraction"] == 0.25
     assert json.loads((run / "run.json").read_text())["budget"]["replay_docs"] == data["replay_docs"]
+    # LoRA's learning rate is the train stage's input too
+    lines.clear()
+    adapt(texts, run, model=str(tiny_base), budget="quick", general=general, replay=general, lr=5e-4, log=lines.append)
+    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
+    assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["lr"] == 5e-4
     with pytest.raises(VocabxError, match="--replay holds no document that --general does not evaluate"):
         adapt(texts, tmp_path / "run2", model=str(tiny_base), budget="quick", general=general[:5], replay=general[:5], log=lambda line: None)
 
@@ -359,6 +364,7 @@ def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_ch
         ({"new_tokens": 0}, "--new-tokens must be at least 1, got 0"),
         ({"min_cohesion": 2.0}, "--min-cohesion must be a share between 0 and 1, got 2.0"),
         ({"rows_update": "lazy"}, "--rows-update must be one of sparse, active, dense, got 'lazy'"),
+        ({"lr": 0.0}, "--lr must be a positive number, got 0.0"),
         ({"min_groups": 2}, "--min-groups 2 needs one group label per document"),
         ({"min_groups": 0, "groups": ["a"]}, "--min-groups must be a whole number of at least 1, got 0"),
     ],

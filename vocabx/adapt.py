@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -113,6 +114,7 @@ def adapt(
     groups: list | None = None,
     replay: list[str] | None = None,
     replay_fraction: float = 0.25,
+    lr: float | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
@@ -123,6 +125,7 @@ def adapt(
     (``SelectSettings``), ``groups`` one group label per text for ``min_groups`` (``TextStream.groups``);
     ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense; default
     :data:`ADAPT_ROWS_UPDATE`).
+    ``lr``: LoRA's peak learning rate (None: the trainer's, ``TrainConfig.lr``).
     ``replay``: general text of which ``replay_fraction`` of the training blocks are drawn (the trainer's
     ``replay_texts``); the ``general`` documents that the evaluation scores are left out of it.
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
@@ -152,6 +155,8 @@ def adapt(
             raise VocabxError("--replay holds no document that --general does not evaluate; give general text beyond the evaluated documents")
         if not (isinstance(replay_fraction, (int, float)) and 0 < replay_fraction < 1):
             raise VocabxError(f"--replay-fraction must be in (0, 1), got {replay_fraction!r}")
+    if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
+        raise VocabxError(f"--lr must be a positive number, got {lr!r}")
     run = Path(run_dir)
     state = _load_state(run, overwrite)
     corpus_id = corpus_fingerprint(texts)
@@ -182,6 +187,7 @@ def adapt(
         "train": _fingerprint(
             plan.max_steps, plan.batch_size, plan.block_size, seed, *([rows_update] if rows_update != "sparse" else []),
             *([corpus_fingerprint(replay), replay_fraction] if replay is not None else []),
+            *([("lr", lr)] if lr is not None else []),
         ),
         "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
     }
@@ -235,6 +241,7 @@ def adapt(
                 rows_update=rows_update,
                 progress=progress,
                 **({"replay_texts": replay, "replay_fraction": replay_fraction} if replay is not None else {}),
+                **({"lr": lr} if lr is not None else {}),
             )
             summary = {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second", "adapter_bytes")}
         else:
@@ -253,6 +260,7 @@ def adapt(
         | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
         | ({"min_groups": min_groups} if min_groups > 1 else {})
         | ({"replay_docs": len(replay), "replay_fraction": replay_fraction} if replay is not None else {})
+        | ({"lr": lr} if lr is not None else {})
     )
     _save_state(run, state)
     return metrics

@@ -1,0 +1,79 @@
+"""`lora` on the base model beside bench_rows_update.py's runs: the same documents, steps and scored samples.
+
+bench_rows_update.py trains the extended model and reports its bits per byte against the base model's
+on fixed samples; the floor of issues 5 and 6 sets the extended model against `lora` (LoRA on the base
+model, base tokenizer) at equal steps. This trains `lora` the same way (seeded sample of --train-docs
+train.jsonl documents, --steps steps of 4 x 256 tokens, warmup 2, seed), once per --lr, and scores it
+on the same 16 domain test and 16 general documents of 1,200 characters.
+
+    python benchmarks/bench_lora_lr.py [--domain medquad] [--steps 60] [--lr 2e-4,6e-4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample
+from common import write_results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--domain", default="medquad", choices=sorted(DOMAINS))
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--lr", default="2e-4", help="comma-separated LoRA learning rates, one run each")
+    parser.add_argument("--train-docs", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lora_lr.json")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        print(f"skipped: {SHARED} not found", file=sys.stderr)
+        return 0
+
+    import torch
+
+    import vocabx
+    from vocabx import load_model, load_tokenizer, read_corpus
+
+    tokenizer = load_tokenizer("smollm2-135m")
+    folder = DOMAINS[args.domain]
+    docs = list(read_corpus(folder / "train.jsonl"))
+    random.Random(args.seed).shuffle(docs)  # (the same sample as bench_rows_update.py's)
+    train_docs = docs[: args.train_docs]
+    general = sample(GENERAL, 16, 1200)
+    domain = sample([folder / "test.jsonl"], 16, 1200)
+    base = load_model("smollm2-135m")
+    base_domain, base_general = bpb(base, tokenizer, domain), bpb(base, tokenizer, general)
+    del base
+    results: dict = {
+        "domain": args.domain, "mode": "lora", "steps": args.steps, "batch": "4 x 256", "seed": args.seed, "train_docs": args.train_docs,
+        "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for lr in [float(x) for x in args.lr.split(",")]:
+            started = time.perf_counter()
+            run = vocabx.train(
+                "smollm2-135m", train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
+                mode="lora", max_steps=args.steps, batch_size=4, block_size=256, lr=lr,
+                warmup_steps=2, eval_every=0, save_every=0, trackers="none", adapter_dtype="fp32", seed=args.seed,
+            )
+            d, g = bpb(run.model, tokenizer, domain), bpb(run.model, tokenizer, general)
+            results["runs"][f"lora@{lr:g}"] = {
+                "domain_bpb": d, "general_bpb": g,
+                "domain_change": round(d / base_domain - 1, 4), "general_change": round(g / base_general - 1, 4),
+                "seconds": round(time.perf_counter() - started),
+            }
+            print(f"lora@{lr:g}", results["runs"][f"lora@{lr:g}"], file=sys.stderr, flush=True)
+            del run
+    write_results(args.out, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
