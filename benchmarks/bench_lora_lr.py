@@ -12,13 +12,13 @@ on the same 16 domain test and 16 general documents of 1,200 characters.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample
+from bench_init import DOMAINS, ROOT, SHARED, bpb
+from bench_rows_update import setup
 from common import write_results
 
 
@@ -38,18 +38,9 @@ def main() -> int:
     import torch
 
     import vocabx
-    from vocabx import load_model, load_tokenizer, read_corpus
 
-    tokenizer = load_tokenizer("smollm2-135m")
-    folder = DOMAINS[args.domain]
-    docs = list(read_corpus(folder / "train.jsonl"))
-    random.Random(args.seed).shuffle(docs)  # (the same sample as bench_rows_update.py's)
-    train_docs = docs[: args.train_docs]
-    general = sample(GENERAL, 16, 1200)
-    domain = sample([folder / "test.jsonl"], 16, 1200)
-    base = load_model("smollm2-135m")
-    base_domain, base_general = bpb(base, tokenizer, domain), bpb(base, tokenizer, general)
-    del base
+    tokenizer, train_docs, domain, general, base_bpb = setup(args.domain, args.train_docs, args.seed)
+    base_domain, base_general = base_bpb["domain_bpb"], base_bpb["general_bpb"]
     results: dict = {
         "domain": args.domain, "mode": "lora", "steps": args.steps, "batch": "4 x 256", "seed": args.seed, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",

@@ -28,6 +28,22 @@ from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample, top_tokens
 from common import write_results
 
 
+def setup(domain: str, n_train: int, seed: int) -> tuple:
+    """What every run of this harness shares (bench_lora_lr.py's too): the base tokenizer, a seeded
+    sample of ``n_train`` train.jsonl documents, the 16 domain test and 16 general documents of 1,200
+    characters that are scored, and the base model's bits per byte on both."""
+    from vocabx import load_model, load_tokenizer, read_corpus
+
+    tokenizer = load_tokenizer("smollm2-135m")
+    docs = list(read_corpus(DOMAINS[domain] / "train.jsonl"))
+    random.Random(seed).shuffle(docs)
+    general = sample(GENERAL, 16, 1200)
+    scored = sample([DOMAINS[domain] / "test.jsonl"], 16, 1200)
+    base = load_model("smollm2-135m")
+    base_bpb = {"domain_bpb": bpb(base, tokenizer, scored), "general_bpb": bpb(base, tokenizer, general)}
+    return tokenizer, docs[:n_train], scored, general, base_bpb
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=8192, help="new tokens (default 8192)")
@@ -52,21 +68,13 @@ def main() -> int:
     import torch
 
     import vocabx
-    from vocabx import load_model, load_tokenizer, read_corpus
+    from vocabx import load_model, read_corpus
     from vocabx.extend import extend, save_extension
 
-    tokenizer = load_tokenizer("smollm2-135m")
     folder = DOMAINS[args.domain]
-    docs = list(read_corpus(folder / "train.jsonl"))
-    random.Random(args.seed).shuffle(docs)
-    train_docs = docs[: args.train_docs]
-    general = sample(GENERAL, 16, 1200)
+    tokenizer, train_docs, domain, general, base_bpb = setup(args.domain, args.train_docs, args.seed)
+    base_domain, base_general = base_bpb["domain_bpb"], base_bpb["general_bpb"]
     replay_docs = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= 100]
-    domain = sample([folder / "test.jsonl"], 16, 1200)
-
-    base = load_model("smollm2-135m")
-    base_domain, base_general = bpb(base, tokenizer, domain), bpb(base, tokenizer, general)
-    del base
     new = None if args.extended else top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
         "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "lr": args.lr, "seed": args.seed, "train_docs": args.train_docs,
