@@ -23,15 +23,15 @@ from pathlib import Path
 from gpu_train import SHAPES, TOKENIZER_DIR, make_model, texts
 
 
-def one(shape: str, steps: int, smoke: bool) -> dict:
+def one(shape: str, steps: int, smoke: bool, tokenizer: Path = TOKENIZER_DIR) -> dict:
     import torch
     from transformers import AutoTokenizer
 
     from vocabx.fit import FitSettings, fit_rows
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    ext = AutoTokenizer.from_pretrained(TOKENIZER_DIR / "ext")
-    base = AutoTokenizer.from_pretrained(TOKENIZER_DIR / "base")
+    ext = AutoTokenizer.from_pretrained(tokenizer / "ext")
+    base = AutoTokenizer.from_pretrained(tokenizer / "base")
     new_ids = list(range(len(base), len(ext)))
     surfaces = [ext.convert_tokens_to_string([t]) for t in ext.convert_ids_to_tokens(new_ids)]
     pieces = [base(s, add_special_tokens=False)["input_ids"] for s in surfaces]
@@ -68,12 +68,13 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("build/gpu_out"))
+    parser.add_argument("--tokenizer", type=Path, default=TOKENIZER_DIR, help="what gpu_train.py --prepare wrote (default build/gpu-tokenizer)")
     args = parser.parse_args()
-    if not TOKENIZER_DIR.is_dir():
-        print(f"skipped: {TOKENIZER_DIR} not found; run python benchmarks/gpu_train.py --prepare first", file=sys.stderr)
-        return 0
+    if not (args.tokenizer / "ext" / "tokenizer.json").is_file():
+        print(f"no tokenizer in {args.tokenizer}: run `python benchmarks/gpu_train.py --prepare` where the embedded model is, and carry build/gpu-tokenizer", file=sys.stderr)
+        return 2
     shapes = ["tiny"] if args.smoke else args.shapes.split(",")
-    results = [one(shape, 2 if args.smoke else args.steps, args.smoke) for shape in shapes]
+    results = [one(shape, 2 if args.smoke else args.steps, args.smoke, args.tokenizer) for shape in shapes]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_fit.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -63,8 +63,9 @@ def lora_settings() -> dict:
     return dict(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout)
 
 
-def prepare(top: int) -> None:
-    """Copy the converted SmolLM2 tokenizer and extend it by the medical corpus's top candidates."""
+def prepare(top: int, folder: Path = TOKENIZER_DIR) -> None:
+    """Copy the converted SmolLM2 tokenizer into ``folder``/base and extend it by the medical corpus's top
+    candidates into ``folder``/ext."""
     from vocabx import analyze, extend_tokenizer, load_tokenizer, read_corpus, tokens_from_report
     from vocabx.models import resolve_model
 
@@ -72,12 +73,12 @@ def prepare(top: int) -> None:
     texts = list(read_corpus(ROOT / "corpora" / "medical"))
     tok = load_tokenizer("smollm2-135m")
     extended, added, _ = extend_tokenizer(tok, tokens_from_report(analyze(texts, tok, holdout=None).report, top))
-    shutil.rmtree(TOKENIZER_DIR, ignore_errors=True)
-    (TOKENIZER_DIR / "base").mkdir(parents=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "base").mkdir(parents=True)
     for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(source / name, TOKENIZER_DIR / "base" / name)
-    extended.save_pretrained(TOKENIZER_DIR / "ext")
-    print(f"wrote {TOKENIZER_DIR}: {len(tok)} base tokens, {len(added)} added")
+        shutil.copy(source / name, folder / "base" / name)
+    extended.save_pretrained(folder / "ext")
+    print(f"wrote {folder}: {len(tok)} base tokens, {len(added)} added")
 
 
 def texts() -> list[str]:
@@ -183,7 +184,7 @@ def worker(args: argparse.Namespace) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prepare", action="store_true", help="write build/gpu-tokenizer (run where the embedded model is)")
+    parser.add_argument("--prepare", action="store_true", help="write --tokenizer (default build/gpu-tokenizer; run where the embedded model is)")
     parser.add_argument("--top", type=int, default=1000, help="candidates added by --prepare (default 1000)")
     parser.add_argument("--smoke", action="store_true", help="tiny shapes and blocks on CPU, to check the code path")
     parser.add_argument("--shapes", default="smollm2-135m,llama-1b")
@@ -198,7 +199,7 @@ def main() -> int:
     parser.add_argument("--side", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
-        prepare(args.top)
+        prepare(args.top, args.tokenizer)
         return 0
     if args.worker:
         print(json.dumps(worker(args)))

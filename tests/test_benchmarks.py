@@ -1,0 +1,58 @@
+"""The GPU benchmark scripts run end to end on CPU with tiny shapes (their --smoke path).
+
+A GPU is lent to only some sessions, so these scripts must not rot between them: here they prepare the
+real tokenizer (the embedded model's, extended by the sample corpus's top candidates) and run every side
+that RESULTS.md reports, on a tiny random Llama, as they would on the GPU machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "TRANSFORMERS_VERBOSITY": "error"}
+    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=540)
+
+
+@pytest.fixture(scope="module")
+def gpu_tokenizer(smollm2_dir, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("gpu") / "gpu-tokenizer"
+    run = _run("gpu_train.py", "--prepare", "--top", "40", "--tokenizer", str(folder))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (folder / "base" / "tokenizer.json").is_file() and (folder / "ext" / "tokenizer.json").is_file()
+    return folder
+
+
+def test_gpu_train_smoke_runs_every_reported_side(gpu_tokenizer, tmp_path):
+    sides = ["vocabx", "vocabx-active", "recipe"]
+    run = _run("gpu_train.py", "--smoke", "--sides", ",".join(sides), "--tokenizer", str(gpu_tokenizer), "--out", str(tmp_path))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    summary = json.loads((tmp_path / "gpu_train.json").read_text())
+    assert [r["side"] for r in summary["results"]] == sides
+    for result in summary["results"]:
+        assert "error" not in result and result["tokens_per_second"] > 0
+    ratios = summary["ratios"]["tiny"]
+    assert ratios["tokens_per_second"] > 0 and ratios["tokens_per_second_active_over_sparse_rows"] > 0
+
+
+def test_gpu_fit_smoke(gpu_tokenizer, tmp_path):
+    run = _run("gpu_fit.py", "--smoke", "--tokenizer", str(gpu_tokenizer), "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr[-3000:]
+    (result,) = json.loads((tmp_path / "gpu_fit.json").read_text())
+    assert result["shape"] == "tiny" and result["new_rows"] > 0 and result["tokens_per_second"] > 0
+
+
+def test_gpu_scripts_name_the_missing_tokenizer(tmp_path):
+    for script in ("gpu_train.py", "gpu_fit.py"):
+        run = _run(script, "--smoke", "--tokenizer", str(tmp_path / "absent"), "--out", str(tmp_path / "out"))
+        assert run.returncode == 2 and "--prepare" in run.stderr, (script, run.stderr)
