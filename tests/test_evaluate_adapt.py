@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import tinymodels
-from vocabx.adapt import adapt, budget_of, comparison_table
+from vocabx.adapt import ADAPT_LR, adapt, budget_of, comparison_table
 from vocabx.errors import VocabxError
 from vocabx.evaluate import Side, evaluate, load_side, write_metrics
 from vocabx.extend import NewToken, extend, save_extension
@@ -334,6 +334,9 @@ def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
     assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
     assert json.loads((run / "run.json").read_text())["budget"]["rows_update"] == "active"
     assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["rows_update"] == "active"
+    # the budget's LoRA learning rate reaches the trainer and the run's record
+    assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["lr"] == ADAPT_LR == budget_of("quick").lr
+    assert json.loads((run / "run.json").read_text())["budget"]["lr"] == ADAPT_LR
 
 
 def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_changes(tiny_base, tmp_path):
