@@ -3,7 +3,7 @@
 Issue 6's floor asks that the adapted model's held-out bits per byte be no worse than `lora` alone (LoRA
 on the base model, no new tokens) trained for the same steps. This script reads a finished run folder
 written by `vocabx adapt CORPUS --eval TEST --budget B -o RUN`, trains `lora` on the base model with the
-run's budget (steps, batch, block, seed, and LoRA's learning rate when the run set one with `--lr`) on
+run's budget (steps, batch, block, seed, and the run's LoRA learning rate: its budget's or `--lr`) on
 the same training documents, scores it with `vocabx.evaluate`
 on the same test and general documents, and writes the three sides (base, lora, the run's adapted model)
 side by side.
@@ -53,13 +53,13 @@ def main() -> None:
     general = take(read_corpus(args.general), plan["eval_docs"], plan["eval_chars"]) if args.general else None
     work = args.work or args.run / "lora-baseline"
     # (the run's own LoRA learning rate, so the two sides differ only in the new tokens)
-    lr = plan.get("lr")
+    lr = plan["lr"] if plan.get("lr") is not None else TrainConfig().lr
 
     started = time.monotonic()
     if args.reuse:
         summary = json.loads((work / "vocabx_train.json").read_text())
         same = {k: summary.get("config", {}).get(k) for k in ("max_steps", "batch_size", "block_size", "lr")}
-        wanted = {k: plan[k] for k in ("max_steps", "batch_size", "block_size")} | {"lr": lr if lr is not None else TrainConfig().lr}
+        wanted = {k: plan[k] for k in ("max_steps", "batch_size", "block_size")} | {"lr": lr}
         if same != wanted:
             parser.error(f"--reuse: {work} was trained with {same}, not this run's budget")
         trained, train_seconds = None, None
@@ -76,7 +76,7 @@ def main() -> None:
             eval_every=0,
             save_every=0,
             overwrite=True,
-            **({"lr": lr} if lr is not None else {}),
+            lr=lr,
         )
         train_seconds = round(time.monotonic() - started, 1)
     lora = load_side(model, work)
@@ -105,7 +105,7 @@ def main() -> None:
             "budget": plan,
             "lora_train": {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second")} if trained else {"reused": str(work)},
             "lora_train_seconds": train_seconds,
-            "lora_lr": lr if lr is not None else TrainConfig().lr,
+            "lora_lr": lr,
             "corpora": sides,
         },
     )

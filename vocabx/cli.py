@@ -651,7 +651,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def _adapt_args(parser: argparse.ArgumentParser) -> None:
-    from vocabx.adapt import ADAPT_ROWS_UPDATE
+    from vocabx.adapt import ADAPT_LR, ADAPT_ROWS_UPDATE
     from vocabx.train import ROWS_UPDATES
 
     _add_corpus(parser)
@@ -667,7 +667,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows-update", default=ADAPT_ROWS_UPDATE, choices=ROWS_UPDATES, help=f"the trainer's --rows-update: which new rows a step moves (default {ADAPT_ROWS_UPDATE}; active: those of tokens in the step's batch and of tokens predicted where they are not due; sparse: only the batch's, the trainer's own default)")
     parser.add_argument("--replay", nargs="+", metavar="CORPUS", help="general text replayed in training (the trainer's --replay); documents that --general evaluates are left out of it")
     parser.add_argument("--replay-fraction", type=float, default=0.25, metavar="SHARE", help="share of the training blocks drawn from --replay (default 0.25)")
-    parser.add_argument("--lr", type=float, metavar="X", help="LoRA's peak learning rate in training (default: the budget's, 6e-4 for quick and standard, the trainer's 2e-4 for full)")
+    parser.add_argument("--lr", type=float, metavar="X", help=f"LoRA's peak learning rate in training (default: the budget's, {ADAPT_LR:g} for quick and standard, the trainer's 2e-4 for full)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
 
