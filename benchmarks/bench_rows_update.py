@@ -8,11 +8,13 @@ characters each), against the base model's. `active` also moves the rows whose t
 --row-mass of the probability per 1,000 positions of a step (one run per value of --row-mass). With
 --replay F1,F2 each setting runs once per replay fraction: that share of the training blocks comes from
 general documents other than the scored ones (each general file's documents after its first 100; the
-scored 16 are among those first 100), as `vocabx train --replay` does. No timing: quality only.
+scored 16 are among those first 100), as `vocabx train --replay` does. With --split-new S1,S2 each
+setting runs once per share of the new tokens' occurrences written with their base pieces in training
+(`vocabx train --split-new`). No timing: quality only.
 
     python benchmarks/bench_rows_update.py [--domain medquad] [--mode tokens] [--n 8192] [--steps 40]
         [--embedding-lr 1e-3] [--updates sparse,dense,active] [--row-mass 1,4] [--extended RUN/extended]
-        [--replay 0,0.25]
+        [--replay 0,0.25] [--split-new 0,0.1]
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def main() -> int:
     parser.add_argument("--row-mass", default="1", help="comma-separated thresholds for the active runs")
     parser.add_argument("--min-cohesion", type=float, default=0.0)
     parser.add_argument("--replay", default="0", help="comma-separated replay fractions of general text (0: none)")
+    parser.add_argument("--split-new", default="0", help="comma-separated shares of the new tokens' occurrences written with their base pieces in training (vocabx train --split-new; 0: none)")
     parser.add_argument("--extended", type=Path, help="start from this extended model folder (such as an adapt run's RUN/extended, fitted rows) instead of extending by the top --n")
     parser.add_argument("--train-docs", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0, help="seed of the training documents' sample and of training")
@@ -99,14 +102,15 @@ def main() -> int:
         for update in args.updates.split(","):
             masses = [float(m) for m in args.row_mass.split(",")] if update == "active" else [1.0]
             for fraction in [float(f) for f in args.replay.split(",")]:
-                runs += [((f"active@{m:g}" if update == "active" else update) + (f"+replay@{fraction:g}" if fraction else ""), update, m, fraction) for m in masses]
-        for name, update, mass, fraction in runs:
+                for split in [float(f) for f in args.split_new.split(",")]:
+                    runs += [((f"active@{m:g}" if update == "active" else update) + (f"+replay@{fraction:g}" if fraction else "") + (f"+split@{split:g}" if split else ""), update, m, fraction, split) for m in masses]
+        for name, update, mass, fraction, split in runs:
             started = time.perf_counter()
             run = vocabx.train(
                 str(start), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
                 mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr, lr=args.lr,
                 warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, row_mass=mass, adapter_dtype="fp32",
-                seed=args.seed, **({"replay_texts": replay_docs, "replay_fraction": fraction} if fraction else {}),
+                seed=args.seed, split_new=split, **({"replay_texts": replay_docs, "replay_fraction": fraction} if fraction else {}),
             )
             d, g = bpb(run.model, run.tokenizer, domain), bpb(run.model, run.tokenizer, general)
             results["runs"][name] = {

@@ -114,3 +114,38 @@ def test_pack_dataset_names_a_missing_column(tok):
 def test_bad_block_sizes_are_errors(tok, block_size):
     with pytest.raises(VocabxError, match="--block-size must be an int of at least 2"):
         pack_texts(DOCS, tok, block_size, use_cache=False)
+
+
+def test_split_tokens_writes_a_seeded_share_of_occurrences_with_their_pieces():
+    from vocabx.data import split_tokens
+
+    blocks = np.array([[5, 1, 5, 2], [7, 5, 9, 9]], dtype=np.int32)
+    every, counts = split_tokens(blocks, {5: [3, 4], 7: [8]}, 0.999999, seed=0)
+    # the stream 3 4 1 3 4 2 8 3 4 9 9 cut into blocks of 4; the tail that fills no block is dropped
+    assert every.tolist() == [[3, 4, 1, 3], [4, 2, 8, 3]] and every.dtype == np.int32
+    assert counts == {"occurrences": 4, "split": 4, "tokens": 8, "tokens_after": 11}
+    none, counts = split_tokens(blocks, {5: [3, 4]}, 0.0, seed=0)
+    assert none.tolist() == blocks.tolist() and counts["split"] == 0
+
+    rng = np.random.default_rng(1)
+    big = rng.integers(0, 20, size=(500, 16)).astype(np.int32)
+    pieces = {3: [30, 31], 4: [40, 41, 42]}
+    half, counts = split_tokens(big, pieces, 0.3, seed=7)
+    again, _ = split_tokens(big, pieces, 0.3, seed=7)
+    assert half.tolist() == again.tolist()  # seeded
+    assert 0.25 < counts["split"] / counts["occurrences"] < 0.35
+    # joining the pieces back gives the original stream
+    undo = {(30, 31): 3, (40, 41, 42): 4}
+    flat, out, i = half.reshape(-1).tolist(), [], 0
+    while i < len(flat):
+        for seq, tok in undo.items():
+            if tuple(flat[i : i + len(seq)]) == seq:
+                out.append(tok)
+                i += len(seq)
+                break
+        else:
+            out.append(flat[i])
+            i += 1
+    assert out[:-1] == big.reshape(-1).tolist()[: len(out) - 1]  # (the last may be a cut piece run)
+    with pytest.raises(VocabxError, match=r"in \[0, 1\), got 1"):
+        split_tokens(blocks, pieces, 1, seed=0)

@@ -646,3 +646,15 @@ def test_replay_blocks_enter_the_batches_and_a_resumed_run_reads_the_same(tied_m
         train(tied_models[1], _texts(), tmp_path / "split", resume=True, **{**settings, "max_steps": 8})
     with pytest.raises(VocabxError, match=r"--replay-fraction must be in \(0, 1\), got 1.5"):
         train(tied_models[1], _texts(), tmp_path / "bad", replay_texts=general, **{**settings, "replay_fraction": 1.5})
+
+
+def test_split_new_writes_a_share_of_the_new_tokens_with_their_pieces(tied_models, tmp_path):
+    run = train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=2, split_new=0.5))
+    saved = json.loads((Path(run.output_dir) / "vocabx_train.json").read_text())
+    counts = saved["data"]["split_new"]
+    assert counts["occurrences"] > 0 and 0 < counts["split"] < counts["occurrences"]
+    assert counts["tokens_after"] > counts["tokens"] and saved["config"]["split_new"] == 0.5
+    with pytest.raises(VocabxError, match="--split-new writes new tokens with their base pieces"):
+        train(tied_models[0], _texts(), tmp_path / "bare", **dict(FAST, max_steps=1, new_token_ids="590-599", split_new=0.5))
+    with pytest.raises(VocabxError, match=r"--split-new must be in \[0, 1\), got 1"):
+        TrainConfig(split_new=1)

@@ -12,6 +12,8 @@ across the document boundaries inside a block; the EOS tells the model where one
   second run on the same texts and tokenizer skips tokenization;
 - :func:`pack_dataset`: the same for a ``datasets.Dataset`` (or ``IterableDataset``) in a user's own
   pipeline, returning a dataset with one ``input_ids`` block per row.
+- :func:`split_tokens`: blocks -> the same text with a seeded share of some tokens' occurrences written
+  with their pieces (``vocabx train --split-new``).
 
 Without the ``datasets`` package, :func:`pack_texts` tokenizes in this process and gives the same blocks.
 What it leaves out: shuffling, which the training loop does per epoch from its seed.
@@ -250,3 +252,56 @@ def _tokenize_all(texts: list[str], tokenizer: Any, eos: int, num_proc: int) -> 
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     flat = np.concatenate([np.asarray(r, dtype=np.int32) for r in rows]) if len(rows) else np.zeros(0, dtype=np.int32)
     return lengths, flat
+
+
+def split_tokens(blocks: Any, pieces: dict[int, Sequence[int]], fraction: float, seed: int) -> tuple[Any, dict]:
+    """Write a seeded share of the occurrences of some tokens with their pieces, and re-cut the blocks.
+
+    ``blocks`` is an ``(n, block_size)`` array as :func:`pack_texts` returns; each occurrence of a key of
+    ``pieces`` is replaced, with probability ``fraction`` (one seeded draw per occurrence), by the ids
+    its value lists: for an added token, the base pieces that spelled it before it was added, so the text
+    stays the same and only its segmentation changes (segmentation dropout, as BPE-dropout does for
+    merges). The longer stream is cut into blocks of the same size; its tail that fills no block is
+    dropped. Returns the new blocks and counts: ``occurrences`` of the keys, ``split`` of them, and
+    ``tokens`` before and after.
+
+    >>> split_tokens(np.array([[5, 1, 5, 2], [7, 5, 9, 9]]), {5: [3, 4]}, 0.999, 0)[0]  # doctest: +SKIP
+    array([[3, 4, 1, 3], [4, 2, 7, 3]])   # [4, 9, 9] fills no block and is dropped
+    """
+    import numpy as np
+
+    if not 0 <= fraction < 1:
+        raise VocabxError(f"the share of new-token occurrences to split must be in [0, 1), got {fraction!r}")
+    blocks = np.asarray(blocks)
+    n, size = blocks.shape
+    flat = blocks.reshape(-1)
+    stats = {"occurrences": 0, "split": 0, "tokens": int(flat.shape[0]), "tokens_after": int(flat.shape[0])}
+    if not pieces or fraction == 0 or flat.shape[0] == 0:
+        return blocks, stats
+    keys = np.fromiter(pieces, dtype=np.int64, count=len(pieces))
+    order = np.argsort(keys)
+    keys = keys[order]
+    lengths = np.array([len(pieces[int(k)]) for k in keys], dtype=np.int64)
+    if (lengths < 1).any():
+        raise VocabxError("every split token needs at least one piece")
+    table = np.zeros((len(keys), int(lengths.max())), dtype=flat.dtype)
+    for row, k in enumerate(keys):
+        table[row, : lengths[row]] = pieces[int(k)]
+    slot = np.searchsorted(keys, flat)
+    slot[slot == len(keys)] = 0
+    found = np.flatnonzero(keys[slot] == flat)
+    chosen = found[np.random.default_rng(seed).random(found.shape[0]) < fraction]
+    width = np.ones(flat.shape[0], dtype=np.int64)
+    width[chosen] = lengths[slot[chosen]]
+    starts = np.concatenate(([0], np.cumsum(width)[:-1]))
+    out = np.empty(int(width.sum()), dtype=flat.dtype)
+    keep = np.ones(flat.shape[0], dtype=bool)
+    keep[chosen] = False
+    out[starts[keep]] = flat[keep]
+    rows = slot[chosen]
+    for k in range(table.shape[1]):
+        has = lengths[rows] > k
+        out[starts[chosen[has]] + k] = table[rows[has], k]
+    usable = out.shape[0] - out.shape[0] % size
+    stats.update(occurrences=int(found.shape[0]), split=int(chosen.shape[0]), tokens_after=int(out.shape[0]))
+    return out[:usable].reshape(-1, size), stats

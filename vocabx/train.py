@@ -102,6 +102,7 @@ class TrainConfig:
     rows_update: str = _opt("sparse", "which new rows a step moves: sparse (only those of tokens in the step's batch, without momentum), active (those, and the rows whose tokens took at least --row-mass of the probability over the step's positions) or dense (all, plain AdamW)", choices=ROWS_UPDATES)
     row_mass: float = _opt(0.02, "with --rows-update active: the probability per 1,000 positions of a step, summed over them, from which a new token absent from the batch has its row moved")
     replay_fraction: float = _opt(0.25, "with --replay: the share of training blocks drawn from the replay text, spread evenly over the run")
+    split_new: float = _opt(0.0, "the share of the new tokens' occurrences in the training blocks written with their base pieces instead, drawn once from --seed (segmentation dropout: the model keeps reading and predicting the pieces in the domain's contexts); 0: off")
     new_token_ids: str | None = _opt(None, "rows to train as new tokens, as 49152-49200,49301 (default: the ids in the model's vocabx.json)", type=str)
     eval_every: int = _opt(200, "evaluate every N steps (0: only at the end)")
     eval_fraction: float = _opt(0.05, "share of documents held out for evaluation")
@@ -154,6 +155,7 @@ class TrainConfig:
         need(self.rows_update in ROWS_UPDATES, "rows_update", "sparse, active or dense")
         need(is_num(self.row_mass) and self.row_mass > 0, "row_mass", "a positive number")
         need(is_num(self.replay_fraction) and 0 < self.replay_fraction < 1, "replay_fraction", "in (0, 1)")
+        need(is_num(self.split_new) and 0 <= self.split_new < 1, "split_new", "in [0, 1)")
         need(isinstance(self.lora_targets, str) and bool(self.lora_targets.strip()), "lora_targets", "all-linear or a comma-separated list of layer names")
         if isinstance(self.compile, bool):  # YAML `compile: true` and the Python API's compile=True
             self.compile = "yes" if self.compile else "no"
@@ -346,6 +348,22 @@ def _rows_of(model_spec: str | None, model: Any, tokenizer: Any, config: TrainCo
         base_model=((manifest or {}).get("base_model") or {}).get("spec") if manifest else model_spec,
         manifest=manifest,
     )
+
+
+def _split_pieces(rows: _Rows, tokenizer: Any) -> dict[int, list[int]]:
+    """--split-new: each trained new token's id -> the ids of the base pieces its manifest lists."""
+    if rows.manifest is None:
+        raise VocabxError("--split-new writes new tokens with their base pieces, which the model folder's vocabx.json lists, but there is none; pass a folder written by vocabx extend or leave --split-new at 0")
+    pieces: dict[int, list[int]] = {}
+    trained = set(rows.new_ids)
+    for added in rows.manifest.get("added", []):
+        if int(added["id"]) not in trained or not added.get("pieces"):
+            continue
+        ids = tokenizer.convert_tokens_to_ids(list(added["pieces"]))
+        if any(i is None or i == tokenizer.unk_token_id or i >= rows.n_base for i in ids):
+            raise VocabxError(f"vocabx.json lists pieces {added['pieces']!r} for {added['token']!r} that are not base tokens of this tokenizer; rewrite the folder with vocabx extend or leave --split-new at 0")
+        pieces[int(added["id"])] = ids
+    return pieces
 
 
 def _context_length(model: Any) -> int | None:
@@ -1131,6 +1149,12 @@ class _Run:
         with accelerator.main_process_first():
             packed = pack_texts(train_docs, self.tokenizer, config.block_size, num_proc=config.num_proc)
         self.blocks = packed.blocks
+        split_data: dict = {}
+        if config.split_new:
+            from vocabx.data import split_tokens
+
+            self.blocks, counts = split_tokens(self.blocks, _split_pieces(self.rows, self.tokenizer), config.split_new, config.seed)
+            split_data = {"split_new": counts}
         self.per_micro = config.batch_size * self.world
         if self.blocks.shape[0] < self.per_micro:
             raise VocabxError(
@@ -1161,7 +1185,7 @@ class _Run:
         self.warmup = config.warmup_steps if config.warmup_steps is not None else round(0.05 * self.max_steps)
         self.held = held
         self.train_docs = len(train_docs)
-        self.data = {**packed.as_dict(), "train_docs": len(train_docs), "eval_docs": len(held), "fingerprint": _fingerprint(train_docs, self.tokenizer, config.block_size, eos_id(self.tokenizer)), **replay_data}
+        self.data = {**packed.as_dict(), "train_docs": len(train_docs), "eval_docs": len(held), "fingerprint": _fingerprint(train_docs, self.tokenizer, config.block_size, eos_id(self.tokenizer)), **replay_data, **split_data}
         if previous is not None:
             _check_resume(previous, config, self.data, self.rows, self.world)
         if not held:
