@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--domain", default="medquad", choices=sorted(DOMAINS))
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--lr", default="2e-4", help="comma-separated LoRA learning rates, one run each")
+    parser.add_argument("--lora-r", type=int, default=4, help="LoRA's rank (alpha is twice it, the trainer's default scale; default 4)")
     parser.add_argument("--train-docs", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lora_lr.json")
@@ -42,7 +43,7 @@ def main() -> int:
     tokenizer, train_docs, domain, general, base_bpb = setup(args.domain, args.train_docs, args.seed)
     base_domain, base_general = base_bpb["domain_bpb"], base_bpb["general_bpb"]
     results: dict = {
-        "domain": args.domain, "mode": "lora", "steps": args.steps, "batch": "4 x 256", "seed": args.seed, "train_docs": args.train_docs,
+        "domain": args.domain, "mode": "lora", "lora_r": args.lora_r, "steps": args.steps, "batch": "4 x 256", "seed": args.seed, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
@@ -51,7 +52,7 @@ def main() -> int:
             started = time.perf_counter()
             run = vocabx.train(
                 "smollm2-135m", train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
-                mode="lora", max_steps=args.steps, batch_size=4, block_size=256, lr=lr,
+                mode="lora", max_steps=args.steps, batch_size=4, block_size=256, lr=lr, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r,
                 warmup_steps=2, eval_every=0, save_every=0, trackers="none", adapter_dtype="fp32", seed=args.seed,
             )
             d, g = bpb(run.model, tokenizer, domain), bpb(run.model, tokenizer, general)

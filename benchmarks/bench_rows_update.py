@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("--replay", default="0", help="comma-separated replay fractions of general text (0: none)")
     parser.add_argument("--split-new", default="0", help="comma-separated shares of the new tokens' occurrences written with their base pieces in training (vocabx train --split-new; 0: none)")
     parser.add_argument("--extended", type=Path, help="start from this extended model folder (such as an adapt run's RUN/extended, fitted rows) instead of extending by the top --n")
+    parser.add_argument("--lora-r", type=int, default=4, help="LoRA's rank with --mode lora+tokens (alpha is twice it, the trainer's default scale; default 4)")
     parser.add_argument("--train-docs", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0, help="seed of the training documents' sample and of training")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rows_update.json")
@@ -80,7 +81,7 @@ def main() -> int:
     replay_docs = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= 100]
     new = None if args.extended else top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
-        "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "lr": args.lr, "seed": args.seed, "train_docs": args.train_docs,
+        "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "lr": args.lr, "lora_r": args.lora_r, "seed": args.seed, "train_docs": args.train_docs,
         "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads", "replay_docs": len(replay_docs),
         "base": {"domain_bpb": base_domain, "general_bpb": base_general}, "runs": {},
     }
@@ -110,7 +111,7 @@ def main() -> int:
                 str(start), train_docs, Path(tmp) / "run", overwrite=True, progress=False, eval_texts=train_docs[:2],
                 mode=args.mode, max_steps=args.steps, batch_size=4, block_size=256, embedding_lr=args.embedding_lr, lr=args.lr,
                 warmup_steps=2, eval_every=0, save_every=0, trackers="none", rows_update=update, row_mass=mass, adapter_dtype="fp32",
-                seed=args.seed, split_new=split, **({"replay_texts": replay_docs, "replay_fraction": fraction} if fraction else {}),
+                seed=args.seed, split_new=split, lora_r=args.lora_r, lora_alpha=2.0 * args.lora_r, **({"replay_texts": replay_docs, "replay_fraction": fraction} if fraction else {}),
             )
             d, g = bpb(run.model, run.tokenizer, domain), bpb(run.model, run.tokenizer, general)
             results["runs"][name] = {
