@@ -3,7 +3,8 @@
 Issue 6's floor asks that the adapted model's held-out bits per byte be no worse than `lora` alone (LoRA
 on the base model, no new tokens) trained for the same steps. This script reads a finished run folder
 written by `vocabx adapt CORPUS --eval TEST --budget B -o RUN`, trains `lora` on the base model with the
-run's budget (steps, batch, block, seed, and the run's LoRA learning rate: its budget's or `--lr`) on
+run's budget (steps, batch, block, seed, and the run's LoRA learning rate and rank: its budget's or
+`--lr`, `--lora-r`) on
 the same training documents, scores it with `vocabx.evaluate`
 on the same test and general documents, and writes the three sides (base, lora, the run's adapted model)
 side by side.
@@ -54,12 +55,15 @@ def main() -> None:
     work = args.work or args.run / "lora-baseline"
     # (the run's own LoRA learning rate, so the two sides differ only in the new tokens)
     lr = plan["lr"] if plan.get("lr") is not None else TrainConfig().lr
+    # (and its LoRA rank and alpha)
+    run_config = json.loads((args.run / "adapter" / "vocabx_train.json").read_text())["config"]
+    rank = {k: run_config.get(k, getattr(TrainConfig(), k)) for k in ("lora_r", "lora_alpha")}
 
     started = time.monotonic()
     if args.reuse:
         summary = json.loads((work / "vocabx_train.json").read_text())
-        same = {k: summary.get("config", {}).get(k) for k in ("max_steps", "batch_size", "block_size", "lr")}
-        wanted = {k: plan[k] for k in ("max_steps", "batch_size", "block_size")} | {"lr": lr}
+        same = {k: summary.get("config", {}).get(k) for k in ("max_steps", "batch_size", "block_size", "lr", "lora_r", "lora_alpha")}
+        wanted = {k: plan[k] for k in ("max_steps", "batch_size", "block_size")} | {"lr": lr} | rank
         if same != wanted:
             parser.error(f"--reuse: {work} was trained with {same}, not this run's budget")
         trained, train_seconds = None, None
@@ -77,6 +81,7 @@ def main() -> None:
             save_every=0,
             overwrite=True,
             lr=lr,
+            **rank,
         )
         train_seconds = round(time.monotonic() - started, 1)
     lora = load_side(model, work)
@@ -106,6 +111,7 @@ def main() -> None:
             "lora_train": {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second")} if trained else {"reused": str(work)},
             "lora_train_seconds": train_seconds,
             "lora_lr": lr,
+            "lora_rank": rank,
             "corpora": sides,
         },
     )

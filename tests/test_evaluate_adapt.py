@@ -357,6 +357,13 @@ def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_ch
     adapt(texts, run, model=str(tiny_base), budget="quick", general=general, replay=general, lr=5e-4, log=lines.append)
     assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
     assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["lr"] == 5e-4
+    # and so is LoRA's rank (alpha twice it)
+    lines.clear()
+    adapt(texts, run, model=str(tiny_base), budget="quick", general=general, replay=general, lr=5e-4, lora_r=8, log=lines.append)
+    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
+    config = json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]
+    assert (config["lora_r"], config["lora_alpha"]) == (8, 16.0)
+    assert json.loads((run / "run.json").read_text())["budget"]["lora_r"] == 8
     with pytest.raises(VocabxError, match="--replay holds no document that --general does not evaluate"):
         adapt(texts, tmp_path / "run2", model=str(tiny_base), budget="quick", general=general[:5], replay=general[:5], log=lambda line: None)
 
@@ -368,6 +375,7 @@ def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_ch
         ({"min_cohesion": 2.0}, "--min-cohesion must be a share between 0 and 1, got 2.0"),
         ({"rows_update": "lazy"}, "--rows-update must be one of sparse, active, dense, got 'lazy'"),
         ({"lr": 0.0}, "--lr must be a positive number, got 0.0"),
+        ({"lora_r": 0}, "--lora-r must be a whole number of at least 1, got 0"),
         ({"min_groups": 2}, "--min-groups 2 needs one group label per document"),
         ({"min_groups": 0, "groups": ["a"]}, "--min-groups must be a whole number of at least 1, got 0"),
     ],

@@ -125,6 +125,7 @@ def adapt(
     replay: list[str] | None = None,
     replay_fraction: float = 0.25,
     lr: float | None = None,
+    lora_r: int | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
@@ -137,6 +138,8 @@ def adapt(
     :data:`ADAPT_ROWS_UPDATE`).
     ``lr``: LoRA's peak learning rate (None: the budget's, :data:`ADAPT_LR`, or where it has none
     the trainer's, ``TrainConfig.lr``).
+    ``lora_r``: LoRA's rank in training, with alpha twice it (the trainer's scale; None: the trainer's
+    rank 4, alpha 8).
     ``replay``: general text of which ``replay_fraction`` of the training blocks are drawn (the trainer's
     ``replay_texts``); the ``general`` documents that the evaluation scores are left out of it.
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
@@ -169,6 +172,8 @@ def adapt(
     if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise VocabxError(f"--lr must be a positive number, got {lr!r}")
     lr = lr if lr is not None else plan.lr
+    if lora_r is not None and not (isinstance(lora_r, int) and not isinstance(lora_r, bool) and lora_r >= 1):
+        raise VocabxError(f"--lora-r must be a whole number of at least 1, got {lora_r!r}")
     run = Path(run_dir)
     state = _load_state(run, overwrite)
     corpus_id = corpus_fingerprint(texts)
@@ -200,6 +205,7 @@ def adapt(
             plan.max_steps, plan.batch_size, plan.block_size, seed, *([rows_update] if rows_update != "sparse" else []),
             *([corpus_fingerprint(replay), replay_fraction] if replay is not None else []),
             *([("lr", lr)] if lr is not None else []),
+            *([("lora_r", lora_r)] if lora_r is not None else []),
         ),
         "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
     }
@@ -254,6 +260,7 @@ def adapt(
                 progress=progress,
                 **({"replay_texts": replay, "replay_fraction": replay_fraction} if replay is not None else {}),
                 **({"lr": lr} if lr is not None else {}),
+                **({"lora_r": lora_r, "lora_alpha": 2.0 * lora_r} if lora_r is not None else {}),
             )
             summary = {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second", "adapter_bytes")}
         else:
@@ -273,6 +280,7 @@ def adapt(
         | ({"min_groups": min_groups} if min_groups > 1 else {})
         | ({"replay_docs": len(replay), "replay_fraction": replay_fraction} if replay is not None else {})
         | ({"lr": lr} if lr is not None else {})
+        | ({"lora_r": lora_r} if lora_r is not None else {})
     )
     _save_state(run, state)
     return metrics

@@ -644,6 +644,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         replay=replay,
         replay_fraction=args.replay_fraction,
         lr=args.lr,
+        lora_r=args.lora_r,
     )
     said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
@@ -668,6 +669,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay", nargs="+", metavar="CORPUS", help="general text replayed in training (the trainer's --replay); documents that --general evaluates are left out of it")
     parser.add_argument("--replay-fraction", type=float, default=0.25, metavar="SHARE", help="share of the training blocks drawn from --replay (default 0.25)")
     parser.add_argument("--lr", type=float, metavar="X", help=f"LoRA's peak learning rate in training (default: the budget's, {ADAPT_LR:g} for quick and standard, the trainer's 2e-4 for full)")
+    parser.add_argument("--lora-r", type=int, metavar="R", help="LoRA's rank in training, alpha twice it (default: the trainer's rank 4, alpha 8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
 
