@@ -54,10 +54,11 @@ def main() -> None:
     general = take(read_corpus(args.general), plan["eval_docs"], plan["eval_chars"]) if args.general else None
     work = args.work or args.run / "lora-baseline"
     # (the run's own LoRA learning rate, so the two sides differ only in the new tokens)
-    lr = plan["lr"] if plan.get("lr") is not None else TrainConfig().lr
+    defaults = TrainConfig()
+    lr = plan["lr"] if plan.get("lr") is not None else defaults.lr
     # (and its LoRA rank and alpha)
     run_config = json.loads((args.run / "adapter" / "vocabx_train.json").read_text())["config"]
-    rank = {k: run_config.get(k, getattr(TrainConfig(), k)) for k in ("lora_r", "lora_alpha")}
+    rank = {k: run_config.get(k, getattr(defaults, k)) for k in ("lora_r", "lora_alpha")}
 
     started = time.monotonic()
     if args.reuse:

@@ -658,3 +658,15 @@ def test_split_new_writes_a_share_of_the_new_tokens_with_their_pieces(tied_model
         train(tied_models[0], _texts(), tmp_path / "bare", **dict(FAST, max_steps=1, new_token_ids="590-599", split_new=0.5))
     with pytest.raises(VocabxError, match=r"--split-new must be in \[0, 1\), got 1"):
         TrainConfig(split_new=1)
+
+
+def test_split_new_refuses_pieces_that_are_not_base_tokens(tied_models, tmp_path):
+    import shutil
+
+    folder = tmp_path / "ext"
+    shutil.copytree(tied_models[1], folder)
+    manifest = json.loads((folder / "vocabx.json").read_text())
+    manifest["added"][0]["pieces"] = [manifest["added"][1]["token"]]  # another new token, not a base one
+    (folder / "vocabx.json").write_text(json.dumps(manifest))
+    with pytest.raises(VocabxError, match="that are not base tokens of this tokenizer; rewrite the folder with vocabx extend or leave --split-new at 0"):
+        train(folder, _texts(), tmp_path / "run", **dict(FAST, max_steps=1, split_new=0.5))

@@ -273,14 +273,12 @@ def split_tokens(blocks: Any, pieces: dict[int, Sequence[int]], fraction: float,
     if not 0 <= fraction < 1:
         raise VocabxError(f"the share of new-token occurrences to split must be in [0, 1), got {fraction!r}")
     blocks = np.asarray(blocks)
-    n, size = blocks.shape
+    size = blocks.shape[1]
     flat = blocks.reshape(-1)
     stats = {"occurrences": 0, "split": 0, "tokens": int(flat.shape[0]), "tokens_after": int(flat.shape[0])}
     if not pieces or fraction == 0 or flat.shape[0] == 0:
         return blocks, stats
-    keys = np.fromiter(pieces, dtype=np.int64, count=len(pieces))
-    order = np.argsort(keys)
-    keys = keys[order]
+    keys = np.sort(np.fromiter(pieces, dtype=np.int64, count=len(pieces)))
     lengths = np.array([len(pieces[int(k)]) for k in keys], dtype=np.int64)
     if (lengths < 1).any():
         raise VocabxError("every split token needs at least one piece")

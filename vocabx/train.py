@@ -351,13 +351,13 @@ def _rows_of(model_spec: str | None, model: Any, tokenizer: Any, config: TrainCo
 
 
 def _split_pieces(rows: _Rows, tokenizer: Any) -> dict[int, list[int]]:
-    """--split-new: each trained new token's id -> the ids of the base pieces its manifest lists."""
+    """--split-new: each new token's id -> the ids of the base pieces its manifest lists."""
     if rows.manifest is None:
         raise VocabxError("--split-new writes new tokens with their base pieces, which the model folder's vocabx.json lists, but there is none; pass a folder written by vocabx extend or leave --split-new at 0")
     pieces: dict[int, list[int]] = {}
-    trained = set(rows.new_ids)
+    new = set(rows.new_ids)
     for added in rows.manifest.get("added", []):
-        if int(added["id"]) not in trained or not added.get("pieces"):
+        if int(added["id"]) not in new or not added.get("pieces"):
             continue
         ids = tokenizer.convert_tokens_to_ids(list(added["pieces"]))
         if any(i is None or i == tokenizer.unk_token_id or i >= rows.n_base for i in ids):
