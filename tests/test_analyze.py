@@ -479,11 +479,17 @@ def test_grouping_counts_each_keys_occurrences_and_distinct_documents(_tiny_toke
 
 
 def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokenizers):
-    """Words split in Python arrive numbered by surface: grouping them sorts only the distinct keys,
-    and must give what sorting every position gives; two numbers with one key fall back to that."""
+    """Words split in Python arrive numbered by surface, counted per surface by the splitter: grouping
+    them sorts only the distinct keys, and must give what sorting every position gives; two numbers
+    with one key fall back to that."""
     import numpy as np
 
-    from vocabx.analyze import _HashCounter
+    from vocabx.analyze import _distinct_per_code, _HashCounter, _Split
+
+    def split_of(codes, code_keys, docs):
+        k = len(code_keys)
+        count = np.bincount(codes, minlength=k)
+        return _Split([str(i) for i in range(k)], codes, [], [], code_keys, count, _distinct_per_code(codes, docs, k), {})
 
     counter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100)
     rng = np.random.default_rng(0)
@@ -491,11 +497,13 @@ def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokeniz
     codes = np.concatenate([np.arange(50), rng.integers(0, 50, 400)]).astype(np.int32)
     rng.shuffle(codes)
     docs = np.sort(rng.integers(0, 30, len(codes)))
-    uniq, group, cnt, doc_counts = counter._group_coded(codes, code_keys, docs)
+    uniq, group, cnt, doc_counts = counter._group_coded(split_of(codes, code_keys, docs))
     want_uniq, _, want_group, want_cnt, want_docs = counter._group(code_keys[codes], docs)
     assert uniq.tolist() == want_uniq.tolist() and group.tolist() == want_group.tolist()
     assert cnt.tolist() == want_cnt.tolist() and doc_counts.tolist() == want_docs.tolist()
-    assert counter._group_coded(np.array([0, 1, 0], np.int32), np.array([7, 7], np.uint64), np.array([0, 0, 1])) is None
+    same_key = split_of(np.array([0, 1, 0], np.int32), np.array([7, 7], np.uint64), np.array([0, 0, 1]))
+    assert counter._group_coded(same_key) is None
+    assert _distinct_per_code(np.array([1, 0, 1, 1]), np.array([0, 0, 0, 1]), 3).tolist() == [1, 2, 0]
 
 
 def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_tokenizers):
@@ -545,10 +553,17 @@ def test_two_splits_joined_are_the_split_of_the_joined_documents(_tiny_tokenizer
 
     splitter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()
     cut = min(cut, len(texts))
-    local, where, lengths, encoded = _joined(splitter(texts[:cut]), splitter(texts[cut:]), cut)
-    want_local, want_where, want_lengths, want_encoded = splitter(texts)
-    assert local == want_local and where.tolist() == want_where.tolist()
-    assert lengths == want_lengths and encoded == want_encoded
+    # (two splitters, as in the two processes that split the halves: each tokenizes what it meets first)
+    other = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()
+    joined = _joined(splitter(texts[:cut]), other(texts[cut:]), cut)
+    want = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()(texts)
+    assert joined.local == want.local and joined.where.tolist() == want.where.tolist()
+    assert joined.lengths == want.lengths and joined.encoded == want.encoded
+    assert joined.keys.tolist() == want.keys.tolist()
+    assert joined.count.tolist() == want.count.tolist() and joined.docs.tolist() == want.docs.tolist()
+    # every surface's token ids come with it once, from whichever half met it first
+    assert sorted(joined.new_ids) == list(range(len(want.local)))
+    assert all(joined.new_ids[i] == want.new_ids[i] for i in want.new_ids)
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from vocabx.corpus import byte_progress
 from vocabx.errors import VocabxError
@@ -439,22 +439,32 @@ def _split_ahead(batches: Iterator[list[str]], splitter: "_Splitter", workers: i
 
 
 def _joined(a: "_Split", b: "_Split", docs_in_a: int) -> "_Split":
-    """The split of two consecutive document lists as one: what splitting their concatenation gives."""
+    """The split of two consecutive document lists as one: what splitting their concatenation gives
+    (``new_ids`` aside: a surface new to either splitter keeps its ids)."""
     import numpy as np
 
-    local_a, where_a, lengths_a, encoded_a = a
-    local_b, where_b, lengths_b, encoded_b = b
-    local = list(local_a)
+    local = list(a.local)
     index = {w: i for i, w in enumerate(local)}
-    remap = np.empty(len(local_b), dtype=np.int32)
-    for j, w in enumerate(local_b):
+    remap = np.empty(len(b.local), dtype=np.int64)
+    for j, w in enumerate(b.local):
         i = index.get(w)
         if i is None:
             i = index[w] = len(local)
             local.append(w)
         remap[j] = i
-    where = np.concatenate([where_a, remap[where_b]]).astype(np.int32, copy=False)
-    return local, where, lengths_a + lengths_b, encoded_a + [d + docs_in_a for d in encoded_b]
+    where = np.concatenate([a.where, remap[b.where]]).astype(np.int32, copy=False)
+    keys = np.empty(len(local), dtype=np.uint64)
+    keys[: len(a.local)] = a.keys
+    keys[remap] = b.keys
+    count = np.zeros(len(local), dtype=np.int64)
+    docs = np.zeros(len(local), dtype=np.int64)
+    count[: len(a.local)], docs[: len(a.local)] = a.count, a.docs
+    count[remap] += b.count  # (remap is one-to-one: b's surfaces are distinct)
+    docs[remap] += b.docs  # (the halves' documents are distinct)
+    new_ids = dict(a.new_ids)
+    for j, ids in b.new_ids.items():
+        new_ids.setdefault(int(remap[j]), ids)
+    return _Split(local, where, a.lengths + b.lengths, a.encoded + [d + docs_in_a for d in b.encoded], keys, count, docs, new_ids)
 
 
 _WORKER_SPLITTER: "_Splitter | None" = None
@@ -630,7 +640,6 @@ class _HashCounter:
         self.collect_runs = runs and phrases
         self.runs: dict[int, list] = {}  # run key -> [count, word hashes, phrase may end at its end]
         self.pending: dict[int, list[int]] = {}  # word hash -> token ids, for words met but not learnt yet
-        self.surface_info: dict[str, int] = {}  # pre-token surface -> word hash (Python splitting)
         self.pending_surface: dict[int, str] = {}  # word hash -> its surface, for pending words split in Python
         self.python_words = _splits_like_gpt2(space)
         self.map: Callable[..., list] = _inline_map  # (count_corpus sets a threaded one)
@@ -656,7 +665,7 @@ class _HashCounter:
         n_words = len(word_hash)
         if n_words == 0:
             return
-        grouped = self._group_coded(*coded, word_doc) if coded is not None else None
+        grouped = self._group_coded(coded) if coded is not None else None
         if grouped is None:
             uniq, _, group, cnt, docs = self._group(word_hash, word_doc)
         else:
@@ -710,29 +719,25 @@ class _HashCounter:
 
     def splitter(self) -> "_Splitter":
         """The function that cuts a batch into pre-tokens (picklable state only: it can run in a worker)."""
-        return _Splitter(self.added_text, self.space.backend.pre_tokenizer)
+        return _Splitter(self.added_text, self.space.backend.pre_tokenizer, self.space.backend.model)
 
-    def _words_split(self, batch: list[str], split: "_Split") -> tuple[Any, Any, Any, Any]:
+    def _words_split(self, batch: list[str], split: _Split) -> tuple[Any, Any, Any, Any]:
         """:meth:`_words_encoded` without encoding the corpus: words split in Python (``split``, from
-        :class:`_Splitter`), each distinct word cut into tokens once; documents that contain an added
-        token's text are encoded whole. The fourth item is (each word's index into the batch's distinct
-        surfaces, their hashes) for :meth:`_group_coded`, or None when some documents were encoded."""
+        :class:`_Splitter`, which cut each distinct word into tokens once); documents that contain an
+        added token's text are encoded whole. The fourth item is the split itself for
+        :meth:`_group_coded`, or None when some documents were encoded."""
         np = self.np
-        local, where, lengths, encoded = split
-        info, known, pending, pending_surface = self.surface_info, self.index_of, self.pending, self.pending_surface
-        tokenize, byte_char = self.space.backend.model.tokenize, _byte_encoder()
-        for surface in local:
-            if surface not in info:
-                mapped = "".join([byte_char[b] for b in surface.encode("utf-8")])
-                ids = [t.id for t in tokenize(mapped)]
-                key = info[surface] = _word_key(ids)
-                if key not in known:
-                    pending.setdefault(key, ids)
-                    pending_surface.setdefault(key, surface)
-        local_hash = np.array([info[w] for w in local], dtype=np.uint64)
+        known, pending, pending_surface = self.index_of, self.pending, self.pending_surface
+        local, where, local_hash = split.local, split.where, split.keys
+        for i, ids in split.new_ids.items():
+            key = int(local_hash[i])
+            if key not in known:
+                pending.setdefault(key, ids)
+                pending_surface.setdefault(key, local[i])
         local_marker = np.array([w[0] == " " for w in local], dtype=bool)
         word_hash, word_marker = local_hash[where], local_marker[where]
-        word_doc = np.repeat(np.arange(len(batch), dtype=np.int64), lengths)
+        word_doc = np.repeat(np.arange(len(batch), dtype=np.int64), split.lengths)
+        encoded = split.encoded
         if encoded:
             e_hash, e_doc, e_marker = self._words_encoded([batch[d] for d in encoded], np.array(encoded, dtype=np.int64))
             order = np.argsort(np.concatenate([word_doc, e_doc]), kind="stable")
@@ -740,7 +745,7 @@ class _HashCounter:
             word_doc = np.concatenate([word_doc, e_doc])[order]
             word_marker = np.concatenate([word_marker, e_marker])[order]
             return word_hash, word_doc, word_marker, None
-        return word_hash, word_doc, word_marker, (where, local_hash)
+        return word_hash, word_doc, word_marker, split
 
     def _learn_words(self, uniq: Any) -> Any:
         """The dense index of each unique word hash, with strings and flags for the words not seen before
@@ -819,14 +824,16 @@ class _HashCounter:
         changed[1:] |= in_order[1:] != in_order[:-1]
         return uniq, order[first], group, cnt, np.bincount(pairs[changed].astype(np.int64), minlength=len(uniq))
 
-    def _group_coded(self, codes: Any, code_keys: Any, docs: Any) -> tuple[Any, Any, Any, Any] | None:
-        """:meth:`_group` (without positions) for keys already numbered, ``keys == code_keys[codes]``
-        with every code used: only the distinct keys are sorted, not every position. None when two codes
-        share a key (then :meth:`_group` must merge them).
+    def _group_coded(self, split: _Split) -> tuple[Any, Any, Any, Any] | None:
+        """:meth:`_group` (without positions) for words numbered by a split (``word hash ==
+        split.keys[split.where]``, counted per surface by the splitter): only the distinct surfaces are
+        sorted, not every position. None when two surfaces share a hash (then :meth:`_group` must merge
+        them).
 
-        codes [1, 0, 1], code_keys [7, 3], docs [0, 0, 1] -> ([3, 7], [1, 0, 1], [1, 2], [1, 2])
+        where [1, 0, 1], keys [7, 3], count [1, 2], docs [1, 2] -> ([3, 7], [1, 0, 1], [1, 2], [1, 2])
         """
         np = self.np
+        code_keys = split.keys
         k = len(code_keys)
         order = np.argsort(code_keys, kind="stable")
         uniq = code_keys[order]
@@ -834,21 +841,10 @@ class _HashCounter:
             return None
         rank = np.empty(k, dtype=np.int64)
         rank[order] = np.arange(k, dtype=np.int64)
-        group = rank[codes]
-        cnt = np.bincount(group, minlength=k)
-        return uniq, group, cnt, self._distinct_docs(group.astype(np.uint64), docs, k)
+        return uniq, rank[split.where], split.count[order], split.docs[order]
 
     def _distinct_docs(self, group: Any, docs: Any, k: int) -> Any:
-        """How many distinct documents each of ``k`` groups occurs in, from each position's group
-        (uint64, overwritten) and document (both below 2**32: packed into one integer and sorted)."""
-        np = self.np
-        group <<= np.uint64(32)
-        group |= docs.astype(np.uint64)
-        group.sort()
-        head = np.empty(len(group), dtype=bool)
-        head[:1] = True
-        np.not_equal(group[1:], group[:-1], out=head[1:])
-        return np.bincount((group[head] >> np.uint64(32)).astype(np.int64), minlength=k)
+        return _distinct_per_code(group, docs, k)
 
     def _add_ngrams(self, wh: Any, wi: Any, wdoc: Any, letter: Any, marker: Any, alnum: Any) -> None:
         """Count runs of 2..longest letter-words; a run counts only where no letter or digit follows it."""
@@ -884,19 +880,11 @@ class _HashCounter:
         def group(size: int, at: tuple[Any, Any]) -> tuple[Any, ...]:
             return self._group(at[0], wdoc[at[1]] if size <= self.max_words else None, positions=False)
 
-        found: list[tuple[Any, Any, Any, Any, Any]] = []  # per length: keys, counts, documents, lengths, refs
+        found: list[tuple[Any, Any, Any, Any, Any]] = []  # per length: keys, counts, documents, lengths, starts
         for size, (_, where), (uniq, rep, _, cnt, docs) in zip(sizes, starts, self.map(group, sizes, starts)):
-            words = np.empty((len(uniq), size), dtype=np.int32)
-            s0 = where[rep]
-            for j in range(size):
-                words[:, j] = wi[s0 + j]
-            first_row = self.block_rows[size]
-            self.blocks[size].append(words)
-            self.block_rows[size] += len(uniq)
-            refs = np.arange(first_row, first_row + len(uniq), dtype=np.int64)
-            found.append((uniq, cnt, docs, np.full(len(uniq), size, dtype=np.int8), refs))
+            found.append((uniq, cnt, docs, np.full(len(uniq), size, dtype=np.int8), where[rep]))
         if found:
-            self._merge_table(*(np.concatenate(column) for column in zip(*found)))
+            self._merge_table(*(np.concatenate(column) for column in zip(*found)), wi)
 
     def _add_runs(self, wh: Any, letter: Any, cont: Any, after: Any) -> None:
         """Count maximal runs of 2+ letter-words, keyed by a hash of their word hashes."""
@@ -927,39 +915,56 @@ class _HashCounter:
             else:
                 entry[0] += c
 
-    def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, refs: Any) -> None:
-        """Add one batch's n-grams (``keys`` unique within each length, each length's run sorted) to
-        the table. When the merged table would hold more than ``max_phrases`` n-grams, the rarest are
-        dropped (the count threshold rising one at a time from the last one) until at most half remain.
+    def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, start: Any, wi: Any) -> None:
+        """Add one batch's n-grams (``keys`` unique within each length, each length's run sorted; each
+        n-gram's words are ``wi[start : start + length]``) to the table. When the merged table would
+        hold more than ``max_phrases`` n-grams, the rarest are dropped (the count threshold rising one
+        at a time from the last one) until at most half remain.
 
         The batch's keys are looked up in the sorted table: those found add their counts in place, and
-        only the new ones that survive the prune are sorted and inserted, so most of a batch's one-off
-        n-grams are never merged at all. (Keys are 64-bit hashes; two n-grams of different lengths with
-        the same hash count as one, as two of the same length do.)
+        only the new ones that survive the prune are sorted, get their word rows stored and are
+        inserted, so most of a batch's one-off n-grams are never copied at all. (Keys are 64-bit hashes;
+        two n-grams of different lengths with the same hash count as one, as two of the same length do.)
         """
         np = self.np
-        batch = (keys, cnt, docs, length, refs)
         table = self.p_hash
+        new = np.ones(len(keys), dtype=bool)
         if len(table):
             at = np.searchsorted(table, keys)
             np.minimum(at, len(table) - 1, out=at)
             hit = table[at] == keys
             rows = at[hit]
-            self.p_count = self.p_count + np.bincount(rows, weights=cnt[hit], minlength=len(table)).astype(np.int64)
-            self.p_docs = self.p_docs + np.bincount(rows, weights=docs[hit], minlength=len(table)).astype(np.int64)
-            batch = tuple(column[~hit] for column in batch)
-        cnt = batch[1]
-        if len(table) + len(cnt) > self.max_phrases:
+            np.add.at(self.p_count, rows, cnt[hit])
+            np.add.at(self.p_docs, rows, docs[hit])
+            np.logical_not(hit, out=new)
+            del at, hit, rows
+        n_new = int(np.count_nonzero(new))
+        if len(table) + n_new > self.max_phrases:
             threshold = max(2, self.pruned_below + 1)
-            while int(np.count_nonzero(self.p_count >= threshold)) + int(np.count_nonzero(cnt >= threshold)) > self.max_phrases // 2:
+            while int(np.count_nonzero(self.p_count >= threshold)) + int(np.count_nonzero(new & (cnt >= threshold))) > self.max_phrases // 2:
                 threshold += 1
             self.pruned_below = threshold
             self._columns = tuple(column[self.p_count >= threshold] for column in self._columns)
-            batch = tuple(column[cnt >= threshold] for column in batch)
-        if not len(batch[0]):
+            new &= cnt >= threshold
+        take = np.flatnonzero(new)
+        del new
+        if not len(take):
             return
-        order = np.argsort(batch[0], kind="stable")
-        batch = tuple(column[order] for column in batch)
+        take = take[np.argsort(keys[take], kind="stable")]
+        length, start = length[take], start[take]
+        # the new n-grams' word rows, stored once per length; the table keeps where each row is
+        refs = np.empty(len(take), dtype=np.int64)
+        for size in np.unique(length).tolist():
+            of_size = np.flatnonzero(length == size)
+            words = np.empty((len(of_size), size), dtype=np.int32)
+            s0 = start[of_size]
+            for j in range(size):
+                words[:, j] = wi[s0 + j]
+            first_row = self.block_rows[size]
+            self.blocks[size].append(words)
+            self.block_rows[size] += len(of_size)
+            refs[of_size] = np.arange(first_row, first_row + len(of_size), dtype=np.int64)
+        batch = (keys[take], cnt[take], docs[take], length, refs)
         if not len(self.p_hash):
             self._columns = batch
             return
@@ -1009,9 +1014,17 @@ class _HashCounter:
         return counts
 
 
-# A batch cut into pre-tokens: its distinct surfaces (in order of first appearance), each word's index
-# into them (int32), the number of words of each document, and the documents to encode whole instead.
-_Split = tuple[list[str], Any, list[int], list[int]]
+class _Split(NamedTuple):
+    """A batch cut into pre-tokens by :class:`_Splitter`, with what counting needs of each surface."""
+
+    local: list[str]  # the distinct surfaces, in order of first appearance
+    where: Any  # each word's index into ``local`` (int32)
+    lengths: list[int]  # the number of words of each document
+    encoded: list[int]  # the documents to encode whole instead (no words listed for them)
+    keys: Any  # each surface's word hash, the hash of its token ids (uint64)
+    count: Any  # each surface's occurrences (int64)
+    docs: Any  # the distinct documents each surface occurs in (int64)
+    new_ids: dict[int, list[int]]  # surface index -> token ids, for surfaces the splitter met first here
 
 
 class _Splitter:
@@ -1022,11 +1035,15 @@ class _Splitter:
     pre-tokenizer; documents that contain an added token's text are left to be encoded whole.
     """
 
-    def __init__(self, added_text: Any, pre_tokenizer: Any):
+    def __init__(self, added_text: Any, pre_tokenizer: Any, model: Any):
         self.added_text = added_text
         self.pre_tokenizer = pre_tokenizer
+        self.model = model
+        self.keys: dict[str, int] = {}  # surface -> word hash, for the surfaces met so far
 
     def __call__(self, batch: list[str]) -> _Split:
+        """Split ``batch``; each distinct surface not met before is cut into tokens with the model (its
+        ids are in ``new_ids``), and occurrences and documents are counted per surface."""
         import numpy as np
 
         findall = _ASCII_WORDS.findall
@@ -1049,7 +1066,20 @@ class _Splitter:
         for i, surface in enumerate(local):
             local[surface] = i
         where = np.fromiter(map(local.__getitem__, words), np.int32, len(words))
-        return list(local), where, lengths, encoded
+        surfaces = list(local)
+        known, tokenize, byte_char = self.keys, self.model.tokenize, _byte_encoder()
+        keys = np.empty(len(surfaces), dtype=np.uint64)
+        new_ids: dict[int, list[int]] = {}
+        for i, surface in enumerate(surfaces):
+            key = known.get(surface)
+            if key is None:
+                ids = [t.id for t in tokenize("".join([byte_char[b] for b in surface.encode("utf-8")]))]
+                key = known[surface] = _word_key(ids)
+                new_ids[i] = ids
+            keys[i] = key
+        count = np.bincount(where, minlength=len(surfaces)).astype(np.int64, copy=False)
+        docs = _distinct_per_code(where, np.repeat(np.arange(len(batch), dtype=np.int64), lengths), len(surfaces))
+        return _Split(surfaces, where, lengths, encoded, keys, count, docs, new_ids)
 
     def _split_mixed(self, text: str, out: list[str]) -> None:
         """Append the pre-token surfaces of a text with non-ASCII characters to ``out``.
@@ -1086,6 +1116,23 @@ class _Splitter:
             pos = c
         if pos < len(text):
             out += findall(text, pos)
+
+
+def _distinct_per_code(codes: Any, docs: Any, k: int) -> Any:
+    """How many distinct documents each of ``k`` codes occurs in, from each position's code and
+    document (both below 2**32: packed into one integer and sorted).
+
+    codes [1, 0, 1, 1], docs [0, 0, 0, 1], k 3 -> [1, 2, 0]
+    """
+    import numpy as np
+
+    packed = codes.astype(np.uint64) << np.uint64(32)
+    packed |= docs.astype(np.uint64)
+    packed.sort()
+    head = np.empty(len(packed), dtype=bool)
+    head[:1] = True
+    np.not_equal(packed[1:], packed[:-1], out=head[1:])
+    return np.bincount((packed[head] >> np.uint64(32)).astype(np.int64), minlength=k)
 
 
 def _counter(pairs: Iterable[tuple[Any, int]]) -> Counter:
