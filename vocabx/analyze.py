@@ -33,6 +33,7 @@ tokens carry the space (byte-level BPE).
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import gc
 import gzip
@@ -368,21 +369,33 @@ def count_corpus(
         return counter.result()
 
 
-def _inline_map(fn: Callable[..., Any], *its: Iterable[Any]) -> list:
-    return list(map(fn, *its))
+def _inline_map(fn: Callable[..., Any], items: Iterable[tuple]) -> Iterator[Any]:
+    return (fn(*args) for args in items)
 
 
 @contextlib.contextmanager
-def _thread_map(workers: int) -> Iterator[Callable[..., list]]:
-    """``map`` over ``workers`` threads (a list, in order), or inline with fewer than two. For numpy
-    work that releases the GIL, such as sorting: each n-gram length is grouped on its own core."""
+def _thread_map(workers: int) -> Iterator[Callable[[Callable[..., Any], Iterable[tuple]], Iterator[Any]]]:
+    """A lazy ``map(fn, items)`` (each item a tuple of arguments) over ``workers`` threads, results in
+    order, or inline with fewer than two. For numpy work that releases the GIL, such as sorting: each
+    n-gram length is grouped on its own core. At most ``workers`` calls run ahead of the consumer, so
+    the items (large arrays) are made only as they are needed and freed as soon as they are used."""
     if workers < 2:
         yield _inline_map
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vocabx-count") as pool:
-        yield lambda fn, *its: list(pool.map(fn, *its))
+
+        def mapped(fn: Callable[..., Any], items: Iterable[tuple]) -> Iterator[Any]:
+            ahead: collections.deque = collections.deque()
+            for args in items:
+                ahead.append(pool.submit(fn, *args))
+                if len(ahead) > workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+
+        yield mapped
 
 
 def _can_fork() -> bool:
@@ -642,7 +655,7 @@ class _HashCounter:
         self.pending: dict[int, list[int]] = {}  # word hash -> token ids, for words met but not learnt yet
         self.pending_surface: dict[int, str] = {}  # word hash -> its surface, for pending words split in Python
         self.python_words = _splits_like_gpt2(space)
-        self.map: Callable[..., list] = _inline_map  # (count_corpus sets a threaded one)
+        self.map: Callable[..., Iterator[Any]] = _inline_map  # (count_corpus sets a threaded one)
         added = [t.content for t in backend.get_added_tokens_decoder().values() if t.content]
         self.added_text = re.compile("|".join(re.escape(t) for t in added)) if added else None
 
@@ -858,33 +871,37 @@ class _HashCounter:
         after[1:n] = ~(same[1:] & alnum[1:])
         if self.collect_runs:
             self._add_runs(wh, letter, cont, after)
-        run = letter.copy()
-        keys = wh.copy()
-        sizes, starts = [], []  # the lengths found, and where each of their n-grams starts
-        for size in range(2, self.longest + 1):
-            m = n - size + 1
-            if m <= 0:
-                break
-            run = run[:m] & cont[size - 1 : size - 1 + m]
-            if not run.any():
-                break
-            with np.errstate(over="ignore"):
-                keys = keys[:m] + wh[size - 1 : size - 1 + m] * self.phrase_pow[size - 1]
-            where = np.flatnonzero(run & after[size : size + m])
-            if len(where):
-                sizes.append(size)
-                starts.append((keys[where], where))
+        def lengths() -> Iterator[tuple[int, Any, Any]]:
+            """Per n-gram length: the keys of the n-grams that count, and where each starts."""
+            run = letter.copy()
+            keys = wh.copy()
+            for size in range(2, self.longest + 1):
+                m = n - size + 1
+                if m <= 0:
+                    return
+                run = run[:m] & cont[size - 1 : size - 1 + m]
+                if not run.any():
+                    return
+                with np.errstate(over="ignore"):
+                    keys = keys[:m] + wh[size - 1 : size - 1 + m] * self.phrase_pow[size - 1]
+                where = np.flatnonzero(run & after[size : size + m])
+                if len(where):
+                    yield size, keys[where], where
 
         # each length on its own keeps the arrays small (and sorts on a core of its own); document
         # counts only for phrases short enough to be candidates
-        def group(size: int, at: tuple[Any, Any]) -> tuple[Any, ...]:
-            return self._group(at[0], wdoc[at[1]] if size <= self.max_words else None, positions=False)
+        def group(size: int, keys: Any, where: Any) -> list[Any]:
+            uniq, rep, _, cnt, docs = self._group(keys, wdoc[where] if size <= self.max_words else None, positions=False)
+            return [uniq, cnt, docs, np.full(len(uniq), size, dtype=np.int8), where[rep]]
 
-        found: list[tuple[Any, Any, Any, Any, Any]] = []  # per length: keys, counts, documents, lengths, starts
-        for size, (_, where), (uniq, rep, _, cnt, docs) in zip(sizes, starts, self.map(group, sizes, starts)):
-            found.append((uniq, cnt, docs, np.full(len(uniq), size, dtype=np.int8), where[rep]))
+        found = list(self.map(group, lengths()))  # per length: keys, counts, documents, lengths, starts
         if found:
-            self._merge_table(*(np.concatenate(column) for column in zip(*found)), wi)
+            columns = []
+            for j in range(5):  # (each column's pieces freed as it is joined)
+                columns.append(np.concatenate([f[j] for f in found]))
+                for f in found:
+                    f[j] = None
+            self._merge_table(*columns, wi)
 
     def _add_runs(self, wh: Any, letter: Any, cont: Any, after: Any) -> None:
         """Count maximal runs of 2+ letter-words, keyed by a hash of their word hashes."""
