@@ -24,7 +24,10 @@ fresh process of its own, alternating sides (``*_seconds_fresh``), which is how 
 (one analysis per process); a process that has already analyzed and trained several times is slower
 for the analyzer (its heap has grown and fragmented), not for the recipe's Rust trainer. Each fresh
 process loads the tokenizer and reads the corpus before its clock starts, and its time includes its
-own garbage collection, as in-process.
+own garbage collection, as in-process. Each fresh run also records its system time and minor page
+faults (``*_sys_seconds_fresh_runs``, ``*_page_faults_fresh_runs``): on a virtual machine whose host
+backs memory lazily, a first touch of a page can cost several microseconds, and the analyzer touches
+many more pages than the recipe's trainer.
 """
 
 from __future__ import annotations
@@ -90,36 +93,46 @@ def peak_rss_of_analyzing(files: list[Path]) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
-def time_one(side: str, corpus: Path) -> float:
-    """One timed run of ``side`` (analyze or recipe) in this process (a fresh one: see --time-one)."""
+def time_one(side: str, corpus: Path) -> dict:
+    """One timed run of ``side`` (analyze or recipe) in this process (a fresh one: see --time-one):
+    wall seconds, and the system-time seconds and minor page faults of the process and of the
+    workers it forked and joined (the analyzer's), over the same span."""
     from vocabx import load_tokenizer, read_corpus
     from vocabx.analyze import SelectSettings, analyze
 
     tokenizer = load_tokenizer("smollm2-135m")
     train = list(read_corpus(corpus))
     gc.collect()
+
+    def usage() -> tuple[float, int]:
+        own, forked = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_stime + forked.ru_stime, own.ru_minflt + forked.ru_minflt
+
+    sys_before, faults_before = usage()
     start = time.perf_counter()
     if side == "recipe":
         tokenizer.train_new_from_iterator(train, vocab_size=len(tokenizer))
     else:
         analyze(train, tokenizer, holdout=None, settings=SelectSettings(max_new=8192))
     gc.collect()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    sys_after, faults_after = usage()
+    return {"seconds": seconds, "sys_seconds": sys_after - sys_before, "page_faults": faults_after - faults_before}
 
 
-def fresh_times(corpus: Path, repeat: int) -> tuple[list[float], list[float]]:
-    """(recipe times, analyze times), each run in a fresh process, the sides alternating."""
+def fresh_times(corpus: Path, repeat: int) -> tuple[list[dict], list[dict]]:
+    """(recipe runs, analyze runs), each run in a fresh process, the sides alternating."""
     recipe, analyzer = [], []
     for _ in range(repeat):
-        for side, times in (("recipe", recipe), ("analyze", analyzer)):
+        for side, runs in (("recipe", recipe), ("analyze", analyzer)):
             out = subprocess.run([sys.executable, __file__, "--time-one", side, str(corpus)], capture_output=True, text=True, check=True)
-            times.append(round(float(out.stdout.strip().splitlines()[-1]), 2))
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return recipe, analyzer
 
 
 def main() -> int:
     if sys.argv[1:2] == ["--time-one"]:
-        print(time_one(sys.argv[2], Path(sys.argv[3])))
+        print(json.dumps(time_one(sys.argv[2], Path(sys.argv[3]))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "vocab.json")
@@ -179,11 +192,17 @@ def main() -> int:
         r["analyze_seconds"] = statistics.median(analyze_times)
         r["analyze_over_recipe"] = round(r["analyze_seconds"] / r["recipe_seconds"], 2)
         r["recipe_seconds_runs"], r["analyze_seconds_runs"] = recipe_times, analyze_times
-        recipe_fresh, analyze_fresh = fresh_times(folder / "train.jsonl", args.repeat)
+        recipe_runs, analyze_runs = fresh_times(folder / "train.jsonl", args.repeat)
+        recipe_fresh = [round(run["seconds"], 2) for run in recipe_runs]
+        analyze_fresh = [round(run["seconds"], 2) for run in analyze_runs]
         r["recipe_seconds_fresh"] = statistics.median(recipe_fresh)
         r["analyze_seconds_fresh"] = statistics.median(analyze_fresh)
         r["analyze_over_recipe_fresh"] = round(r["analyze_seconds_fresh"] / r["recipe_seconds_fresh"], 2)
         r["recipe_seconds_fresh_runs"], r["analyze_seconds_fresh_runs"] = recipe_fresh, analyze_fresh
+        # what the kernel spent on each side (page faults on first touch of memory dominate it here)
+        for side, runs in (("recipe", recipe_runs), ("analyze", analyze_runs)):
+            r[f"{side}_sys_seconds_fresh_runs"] = [round(run["sys_seconds"], 2) for run in runs]
+            r[f"{side}_page_faults_fresh_runs"] = [run["page_faults"] for run in runs]
         r["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         r["timed_on"] = time.strftime("%Y-%m-%d")
         if args.only_time:
