@@ -1352,17 +1352,28 @@ class _OverlapIndex:
                 continue
             target = self.right_of if right else self.left_of
             get = target.get
+            # P = u[:n] (right) or u[m - k:] (left) has n = len(u) - m + k words, k = 1 .. m - 1
+            # (entries: None, no entry yet; 0, not a phrase that can be chosen; else a non-empty list)
+            if m == 2:  # (most chosen phrases: k = 1 only)
+                for row, co in zip(rows, count[rows].tolist()):
+                    u = keys[row]
+                    p = u[:-1] if right else u[1:]
+                    entries = get(p, 0)
+                    if entries:
+                        entries.append((q, 1, co))
+                    elif entries is None:
+                        target[p] = [(q, 1, co)]
+                continue
             for row, co in zip(rows, count[rows].tolist()):
                 u = keys[row]
-                # P = u[:n] (right) or u[m - k:] (left) has n = len(u) - m + k words, k = 1 .. m - 1
                 n0 = len(u) - m
                 for k in range(1, min(m, most - n0 + 1)):
                     p = u[: n0 + k] if right else u[m - k :]
                     entries = get(p, 0)
-                    if entries is None:
-                        target[p] = [(q, k, co)]
-                    elif entries != 0:  # (0: not a phrase that can be chosen)
+                    if entries:
                         entries.append((q, k, co))
+                    elif entries is None:
+                        target[p] = [(q, k, co)]
 
     def overlapping(self, parts: tuple[str, ...], right: bool) -> list[tuple[tuple[str, ...], int, int]]:
         entries = (self.right_of if right else self.left_of).get(parts)
