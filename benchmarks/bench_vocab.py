@@ -20,8 +20,8 @@ For MedQuAD and CUAD (../shared/corpora), train -> test, with smollm2-135m:
     python benchmarks/bench_vocab.py --only-time    # just the wall times (1 and 3), into the existing --out
 
 The wall times are taken two ways: alternating in this one process (``*_seconds``), and each run in a
-fresh process of its own, alternating sides (``*_seconds_fresh``), which is how `vocabx analyze` runs
-(one analysis per process); a process that has already analyzed and trained several times is slower
+fresh process of its own, alternating sides (``*_seconds_fresh``, taken first, before this process
+loads anything), which is how `vocabx analyze` runs (one analysis per process); a process that has already analyzed and trained several times is slower
 for the analyzer (its heap has grown and fragmented), not for the recipe's Rust trainer. Each fresh
 process loads the tokenizer and reads the corpus before its clock starts, and its time includes its
 own garbage collection, as in-process. Each fresh run also records its system time and minor page
@@ -162,6 +162,11 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
 
+    # The fresh-process times next, while this parent has still loaded nothing: children started by a
+    # parent that had just analyzed in-process (and freed its memory) spent two to three times as long
+    # in the kernel on the same page faults (MedQuAD: 2.3-2.7 s of system time against 0.8-1.0 s).
+    fresh = {name: fresh_times(folder / "train.jsonl", args.repeat) for name, folder in DOMAINS.items()}
+
     from vocabx import load_tokenizer, read_corpus
     from vocabx.analyze import SelectSettings, TokenSpace, analyze, count_corpus, curve_points, project
     from vocabx.check import check_corpus
@@ -192,7 +197,7 @@ def main() -> int:
         r["analyze_seconds"] = statistics.median(analyze_times)
         r["analyze_over_recipe"] = round(r["analyze_seconds"] / r["recipe_seconds"], 2)
         r["recipe_seconds_runs"], r["analyze_seconds_runs"] = recipe_times, analyze_times
-        recipe_runs, analyze_runs = fresh_times(folder / "train.jsonl", args.repeat)
+        recipe_runs, analyze_runs = fresh[name]
         recipe_fresh = [round(run["seconds"], 2) for run in recipe_runs]
         analyze_fresh = [round(run["seconds"], 2) for run in analyze_runs]
         r["recipe_seconds_fresh"] = statistics.median(recipe_fresh)
