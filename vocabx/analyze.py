@@ -2678,7 +2678,6 @@ class _FirstMatch:
         if not words or "".join(words) != needle or any(w[0] != " " for w in words):
             return self.joined.find(needle)
         self.prepare()
-        np = self.np
         last, ordered = words[-1], self._sorted
         i = bisect.bisect_left(ordered, last)
         if i == len(ordered) or not ordered[i].startswith(last):
