@@ -21,8 +21,9 @@ For MedQuAD and CUAD (../shared/corpora), train -> test, with smollm2-135m:
 
 The wall times are taken two ways: alternating in this one process (``*_seconds``), and each run in a
 fresh process of its own, alternating sides (``*_seconds_fresh``, taken first, before this process
-loads anything), which is how `vocabx analyze` runs (one analysis per process); a process that has already analyzed and trained several times is slower
-for the analyzer (its heap has grown and fragmented), not for the recipe's Rust trainer. Each fresh
+loads anything), which is how `vocabx analyze` runs (one analysis per process); a process that has
+already analyzed and trained several times is slower for the analyzer (its heap has grown and
+fragmented), not for the recipe's Rust trainer. Each fresh
 process loads the tokenizer and reads the corpus before its clock starts, and its time includes its
 own garbage collection, as in-process. Each fresh run also records its system time and minor page
 faults (``*_sys_seconds_fresh_runs``, ``*_page_faults_fresh_runs``): on a virtual machine whose host

@@ -930,3 +930,27 @@ def _analyze_in_daemon(texts, backend):
     assert multiprocessing.current_process().daemon
     result = analyze(texts, backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
     return [(c.token, c.tokens_saved, c.example) for c in result.candidates]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_the_counting_map_is_lazy_in_order_and_only_a_few_items_ahead(workers):
+    """The n-gram lengths' arrays are made only as the grouping threads can take them: the map pulls
+    at most ``workers`` items beyond the one whose result the consumer reads, and keeps the order."""
+    from vocabx import analyze as _  # noqa: F401  (the module, not the function the package exports)
+
+    analyze_module = sys.modules["vocabx.analyze"]
+    pulled = []  # (the items are made in the consumer's thread, as the map pulls them)
+
+    def items():
+        for i in range(10):
+            pulled.append(i)
+            yield (i,)
+
+    with analyze_module._thread_map(workers) as mapped:
+        results = mapped(lambda i: i * i, items())
+        assert pulled == []  # (nothing made before the first result is asked for)
+        seen = []
+        for k, value in enumerate(results):
+            assert len(pulled) <= k + 1 + (workers if workers >= 2 else 0)
+            seen.append(value)
+    assert seen == [i * i for i in range(10)] and pulled == list(range(10))

@@ -832,7 +832,7 @@ class _HashCounter:
             group[order] = pairs
         in_order = docs[order]
         if n > 1 and not (docs[1:] >= docs[:-1]).all():  # (not document order: pairs sorted instead)
-            return uniq, order[first], group, cnt, self._distinct_docs(pairs, in_order, len(uniq))
+            return uniq, order[first], group, cnt, _distinct_per_code(pairs, in_order, len(uniq))
         changed = head  # (head is not needed any more: a new key, or the same key in a new document)
         changed[1:] |= in_order[1:] != in_order[:-1]
         return uniq, order[first], group, cnt, np.bincount(pairs[changed].astype(np.int64), minlength=len(uniq))
@@ -855,9 +855,6 @@ class _HashCounter:
         rank = np.empty(k, dtype=np.int64)
         rank[order] = np.arange(k, dtype=np.int64)
         return uniq, rank[split.where], split.count[order], split.docs[order]
-
-    def _distinct_docs(self, group: Any, docs: Any, k: int) -> Any:
-        return _distinct_per_code(group, docs, k)
 
     def _add_ngrams(self, wh: Any, wi: Any, wdoc: Any, letter: Any, marker: Any, alnum: Any) -> None:
         """Count runs of 2..longest letter-words; a run counts only where no letter or digit follows it."""
@@ -897,7 +894,7 @@ class _HashCounter:
         found = list(self.map(group, lengths()))  # per length: keys, counts, documents, lengths, starts
         if found:
             columns = []
-            for j in range(5):  # (each column's pieces freed as it is joined)
+            for j in range(len(found[0])):  # (each column's pieces freed as it is joined)
                 columns.append(np.concatenate([f[j] for f in found]))
                 for f in found:
                     f[j] = None
