@@ -15,6 +15,7 @@ the first `--docs` documents of each file, each cut to `--chars` characters.
     python benchmarks/bench_init.py --strategies mean --fit-steps 60 --fit-replay 0.25   # with general text in each fit batch
     python benchmarks/bench_init.py --strategies mean --fit-steps 60 --untie   # an output row of its own for each new token
     python benchmarks/bench_init.py --strategies mean --fit-steps 60 --min-cohesion 0.3   # only phrases whose last word follows in 30%+
+    python benchmarks/bench_init.py --strategies mean_shift --n 1024 --min-cohesion 0.3 --reference-general   # ranked against general text
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ def top_tokens(train_texts, tokenizer, n: int, *, reference=None, **settings) ->
     return tokens_from_report(report, n)
 
 
+def shorter(base, extended, texts: list[str]) -> float:
+    """How much shorter in tokens ``texts`` are with the extended tokenizer than with the base one."""
+
+    def count(tokenizer) -> int:
+        return sum(len(e.ids) for e in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False))
+
+    return round(1 - count(extended) / count(base), 4)
+
+
 def untied(model):
     """The model with an output matrix of its own, a copy of its input matrix (same logits)."""
     import torch
@@ -95,6 +105,11 @@ def main() -> int:
     parser.add_argument("--replay-skip", type=int, default=100, help="general documents of each file kept out of the replay (the scored sample comes from them)")
     parser.add_argument("--untie", action="store_true", help="give the model its own output matrix (a copy of the input one) before extending, so each new token gets an input row and an output row")
     parser.add_argument("--min-cohesion", type=float, default=0.0, help="the analyzer's --min-cohesion for the tokens added (default 0: every phrase)")
+    parser.add_argument(
+        "--reference-general",
+        action="store_true",
+        help="rank the candidates with general text as the analyzer's --reference (documents after the first --replay-skip of each general file, never the scored ones)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "init.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -113,8 +128,11 @@ def main() -> int:
     general = sample(GENERAL, args.docs, args.chars)
     if args.docs // len(GENERAL) > args.replay_skip:
         parser.error("--replay-skip must keep every scored general document out of the replay")
-    replay_texts = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= args.replay_skip] if args.fit_replay else None
-    results: dict = {"n": args.n, "min_cohesion": args.min_cohesion, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}
+    unscored = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= args.replay_skip]
+    held_general = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i < args.replay_skip]  # (whole; the scored ones among them)
+    replay_texts = unscored if args.fit_replay else None
+    reference = unscored if args.reference_general else None
+    results: dict = {"n": args.n, "min_cohesion": args.min_cohesion, "reference_general": args.reference_general, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}
 
     base_general = bpb(base_model, tokenizer, general)
     results["base_general_bpb"] = base_general
@@ -125,7 +143,7 @@ def main() -> int:
         domain = sample([folder / "test.jsonl"], args.docs, args.chars)
         started = time.perf_counter()
         train_texts = list(read_corpus(folder / "train.jsonl"))
-        new = top_tokens(train_texts, tokenizer, args.n, min_cohesion=args.min_cohesion)
+        new = top_tokens(train_texts, tokenizer, args.n, reference=reference, min_cohesion=args.min_cohesion)
         row: dict = {"analyze_seconds": round(time.perf_counter() - started, 1), "base_domain_bpb": bpb(base_model, tokenizer, domain), "strategies": {}}
         for strategy, nats in runs:
             vinit.MEAN_SHIFT_NATS = default_nats if nats is None else nats
@@ -144,6 +162,9 @@ def main() -> int:
                 settings = FitSettings(steps=args.fit_steps, replay=args.fit_replay)
                 fitted = fit_extension(ext, train_texts, base_tokenizer=tokenizer, settings=settings, general=replay_texts)
                 strategy = f"{strategy}+fit{args.fit_steps}" + (f"+replay{args.fit_replay:g}" if replay_texts else "")
+            if "test_shorter" not in row:  # (the same tokens for every strategy: whole test.jsonl, general documents never replayed nor referenced)
+                row["test_shorter"] = shorter(tokenizer, ext.tokenizer, list(read_corpus(folder / "test.jsonl")))
+                row["general_shorter"] = shorter(tokenizer, ext.tokenizer, held_general)
             d = bpb(ext.model, ext.tokenizer, domain)
             g = bpb(ext.model, ext.tokenizer, general)
             row["strategies"][strategy] = {

@@ -14,6 +14,7 @@ from vocabx.initialize import (
     HEWITT_SCALE,
     INITIALIZERS,
     INTERPOLATE_ALPHA,
+    MEAN_SHIFT_FLOOR,
     MEAN_SHIFT_TOKENS,
     hidden_mean,
     initialize_new_rows,
@@ -36,8 +37,9 @@ def _run(name: str, weight: torch.Tensor, pieces=PIECES, seed: int = 0) -> torch
 
 
 def test_short_names_resolve_to_current_versions_and_versioned_names_to_themselves():
-    assert {resolve_init(n) for n in SHORT_NAMES} == {f"{n}.v1" for n in SHORT_NAMES} == set(INITIALIZERS)
-    assert resolve_init("hewitt.v1") == "hewitt.v1"
+    current = {f"{n}.v2" if n == "mean_shift" else f"{n}.v1" for n in SHORT_NAMES}
+    assert {resolve_init(n) for n in SHORT_NAMES} == current == set(INITIALIZERS) - {"mean_shift.v1"}
+    assert resolve_init("hewitt.v1") == "hewitt.v1" and resolve_init("mean_shift.v1") == "mean_shift.v1"
 
 
 def test_unknown_strategy_names_the_value_and_the_accepted_names():
@@ -83,6 +85,18 @@ def test_the_shift_grows_with_the_log_of_the_number_of_new_tokens(monkeypatch):
     assert shift_nats(8192) == shift_nats(3) == 1.5
 
 
+def test_mean_shift_v2_shifts_at_least_the_floor_and_v1_keeps_its_rule():
+    assert resolve_init("mean_shift") == "mean_shift.v2" and resolve_init("mean_shift.v1") == "mean_shift.v1"
+    assert shift_nats(1, MEAN_SHIFT_FLOOR) == shift_nats(1024, MEAN_SHIFT_FLOOR) == MEAN_SHIFT_FLOOR == 2.0
+    assert shift_nats(8192, MEAN_SHIFT_FLOOR) == shift_nats(8192)  # (above the floor the rules agree)
+    weight, h = _weight(), torch.randn(6, generator=torch.Generator().manual_seed(3))
+    plain = _run("mean", weight)
+    v1 = INITIALIZERS["mean_shift.v1"](weight, PIECES, generator=torch.Generator(), hidden_mean=h)
+    v2 = INITIALIZERS["mean_shift.v2"](weight, PIECES, generator=torch.Generator(), hidden_mean=h)
+    torch.testing.assert_close(v1, plain)  # (3 new tokens: v1 shifts by nothing)
+    torch.testing.assert_close(v2 @ h, plain @ h - MEAN_SHIFT_FLOOR)
+
+
 def test_mean_shift_lowers_the_logit_in_the_mean_context_by_the_set_nats_and_is_mean_without_it(monkeypatch):
     monkeypatch.setattr(vinit, "MEAN_SHIFT_NATS", 3.0)
     weight, h = _weight(), torch.randn(6, generator=torch.Generator().manual_seed(3))
@@ -125,7 +139,7 @@ def test_mean_shift_moves_only_the_rows_that_produce_logits(tied, monkeypatch):
     before_out = model.get_output_embeddings().weight.detach().clone()
     h = hidden_mean(model, PIECES)
     summary = initialize_new_rows(model, [40, 41, 42], PIECES, "mean_shift")
-    assert summary["strategy"] == "mean_shift.v1" and is_tied(model) == tied
+    assert summary["strategy"] == "mean_shift.v2" and is_tied(model) == tied
     out_rows = model.get_output_embeddings().weight[40:].detach()
     torch.testing.assert_close(out_rows @ h, _run("mean", before_out[:40]) @ h - 3.0, atol=1e-4, rtol=1e-4)
     if not tied:
