@@ -811,6 +811,22 @@ def test_reference_in_another_script_still_works_with_a_note(tok):
     assert report["fragmentation"]["reference"] is not None
 
 
+def test_the_reference_gets_its_own_curve_projected_on_its_first_documents(tok, monkeypatch):
+    analyze_module = sys.modules[count_corpus.__module__]  # (vocabx.analyze is also the function's name)
+    domain = _filler(20, "zorblax kidney stone zorblax")
+    general = [f"The weather in the park was fine and the kidney beans were cheap, day {i}." for i in range(30)]
+    result = analyze(domain, tok, holdout=None, reference=general)
+    report = result.report
+    curve = report["reference_curve"]
+    assert curve and curve[-1]["n"] == len(result.candidates) and report["reference"]["projected_docs"] == 30
+    assert report["recommended"]["reference_fraction"] == next(p["fraction"] for p in curve if p["n"] == report["recommended_n"])
+    assert all(0 <= p["fraction"] < 1 for p in curve)
+    monkeypatch.setattr(analyze_module, "_REFERENCE_SAMPLE_CHARS", len(general[0]) * 5)
+    capped = analyze(domain, tok, holdout=None, reference=general).report
+    assert capped["reference"]["projected_docs"] == 5 and capped["reference"]["docs"] == 30
+    assert analyze(domain, tok, holdout=None).report["reference_curve"] is None
+
+
 # ---------------------------------------------------------------------------------------------------
 # The real model on the project's sample corpus
 
@@ -836,6 +852,23 @@ def test_held_out_projection_matches_the_real_extended_tokenizer_on_legal(smollm
     real = 1 - extended / base
     assert real > 0.2
     assert abs(projected - real) <= 0.015, (projected, real)
+
+
+@pytest.mark.slow
+def test_reference_projection_matches_the_real_extended_tokenizer_on_general_text(smollm2_tokenizer):
+    from vocabx.corpus import read_corpus
+
+    texts = list(read_corpus([str(LEGAL)]))
+    general = list(read_corpus([str(ROOT / "corpora" / "general")]))
+    result = analyze(texts, smollm2_tokenizer, holdout=None, reference=general)
+    curve = result.report["reference_curve"]
+    assert curve[-1]["n"] == len(result.candidates) > 100 and result.report["reference"]["projected_docs"] == len(general)
+    ext, added, dropped = extend_tokenizer(smollm2_tokenizer, tokens_from_report(result.report))
+    assert not dropped
+    base = sum(len(ids) for ids in smollm2_tokenizer(general, add_special_tokens=False)["input_ids"])
+    extended = sum(len(ids) for ids in ext(general, add_special_tokens=False)["input_ids"])
+    assert base == result.report["reference"]["tokens"]
+    assert 0 < curve[-1]["fraction"] and abs(curve[-1]["fraction"] - (1 - extended / base)) <= 0.002, (curve[-1], 1 - extended / base)
 
 
 OVERLAPPING = [

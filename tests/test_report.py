@@ -203,6 +203,18 @@ def test_report_md_has_the_recommendation_curve_candidates_and_command(report, t
     assert "--max-new 16384" in md and "--kinds word,subword,phrase" in md and "--allow-digits" not in md
 
 
+def test_a_reference_curve_gets_a_column_and_a_clause_in_the_recommendation(report, tmp_path):
+    report["reference_curve"] = [{**p, "fraction": p["fraction"] * 0.1} for p in report["savings_curve"]]
+    report["recommended"]["reference_fraction"] = report["reference_curve"][3]["fraction"]
+    write_report(report, tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "| N | tokens saved | saved | held-out tokens saved | held-out saved | reference saved |" in md
+    share = f"{100 * report['recommended']['reference_fraction']:.2f}%"
+    assert f"and rewrite {share} of the reference corpus's" in md
+    last = report["reference_curve"][-1]
+    assert re.search(rf"^\| {last['n']} \|.*\| {100 * last['fraction']:.2f}% \|$", md, re.M)
+
+
 def test_report_html_is_self_contained_and_escapes_tokens(report, tmp_path):
     write_report(report, tmp_path / "r")
     page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")

@@ -2373,8 +2373,15 @@ def analyze(
         ref_counts = None
         weights = None
         spec_fn = None
+        ref_sample: list[str] = []
+        ref_sample_counts = None
         if reference is not None:
-            ref_counts = count_corpus(reference, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+            ref_counts = count_corpus(
+                _kept_head(reference, ref_sample, _REFERENCE_SAMPLE_CHARS), space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds
+            )
+            # (its first documents again, with their runs of words, for an exact projection: what the new
+            # tokens will shorten in general text, which right after extend is what general text pays for)
+            ref_sample_counts = count_corpus(ref_sample, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
             spec_fn = specificity(counts, ref_counts)
             shared = sum(c for w, c in ref_counts.words.items() if w in counts.words) / max(ref_counts.n_words, 1)
             if shared < 0.3:
@@ -2403,6 +2410,7 @@ def analyze(
         points = curve_points(len(chosen))
         in_sample = [_point(c.rank, c.cumulative_saved, model.base_tokens) for c in chosen if c.rank in set(points)]
         held_curve = project(chosen, held_counts, space, points) if held_counts is not None and held_counts.docs else None
+        ref_curve = project(chosen, ref_sample_counts, space, points) if ref_sample_counts is not None and ref_sample_counts.docs else None
         recommended_n = knee(held_curve or in_sample)
         _group_variants(chosen)
         for cand, example in zip(chosen, found):
@@ -2418,13 +2426,16 @@ def analyze(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "model": info,
             "corpus": _corpus_summary(counts, model.base_tokens, sources) | ({"groups": spread.n} if spread is not None else {}),
-            "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) if ref_counts else None,
+            "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) | {"projected_docs": ref_sample_counts.docs}
+            if ref_counts and ref_sample_counts is not None
+            else None,
+            "reference_curve": ref_curve,
             "settings": {**asdict(settings), "kinds": list(settings.kinds), "holdout": holdout, "seed": seed},
             "candidates": [c.as_dict() for c in chosen],
             "savings_curve": in_sample,
             "holdout_curve": held_curve,
             "recommended_n": recommended_n,
-            "recommended": _recommended(recommended_n, in_sample, held_curve, hidden, tied),
+            "recommended": _recommended(recommended_n, in_sample, held_curve, hidden, tied, reference=ref_curve),
             "holdout": _corpus_summary(held_counts, base_tokens(held_counts, space), None) | {"fraction": holdout}
             if held_counts is not None and held_counts.docs
             else None,
@@ -2438,6 +2449,21 @@ def analyze(
         return AnalyzeResult(report, chosen)
     finally:
         examples.close()
+
+
+_REFERENCE_SAMPLE_CHARS = 20_000_000
+"""The reference corpus's savings curve is projected on its first documents up to this many characters
+(the whole of most references): an exact projection keeps every run of words of the text it covers."""
+
+
+def _kept_head(texts: Iterable[str], kept: list[str], chars: int) -> Iterator[str]:
+    """``texts`` unchanged, appending to ``kept`` its first documents, up to ``chars`` characters."""
+    size = 0
+    for text in texts:
+        if size < chars:
+            kept.append(text)
+            size += len(text)
+        yield text
 
 
 def base_tokens(counts: Counts, space: TokenSpace) -> int:
@@ -2464,7 +2490,7 @@ def _corpus_summary(counts: Counts | None, tokens: int, sources: list[str] | Non
     return out
 
 
-def _recommended(n: int, in_sample: list[dict], held: list[dict] | None, hidden: int | None, tied: bool) -> dict:
+def _recommended(n: int, in_sample: list[dict], held: list[dict] | None, hidden: int | None, tied: bool, reference: list[dict] | None = None) -> dict:
     def at(curve: list[dict] | None) -> float | None:
         if not curve:
             return None
@@ -2474,6 +2500,8 @@ def _recommended(n: int, in_sample: list[dict], held: list[dict] | None, hidden:
         return None
 
     out: dict[str, Any] = {"n": n, "fraction": at(in_sample), "holdout_fraction": at(held)}
+    if reference is not None:
+        out["reference_fraction"] = at(reference)
     if hidden:
         params = n * hidden * (1 if tied else 2)
         out["extra_parameters"] = params

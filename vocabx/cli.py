@@ -230,20 +230,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "recommended": r["recommended"],
         "savings_at_max": r["savings_curve"][-1] if r["savings_curve"] else None,
         "holdout_savings_at_max": r["holdout_curve"][-1] if r["holdout_curve"] else None,
+        "reference_savings_at_max": r["reference_curve"][-1] if r.get("reference_curve") else None,
         "notes": r["notes"],
     }
     rows = [
         ("corpus", f"{r['corpus']['docs']:,} docs, {r['corpus']['tokens']:,} tokens, {r['corpus']['tokens_per_word']:.3f} tokens/word"),
         ("candidates", ", ".join(f"{v:,} {k}s" for k, v in summary["kinds"].items())),
     ]
-    for label, curve in (("saved (analyzed)", r["savings_curve"]), ("saved (held-out)", r["holdout_curve"])):
+    for label, curve in (("saved (analyzed)", r["savings_curve"]), ("saved (held-out)", r["holdout_curve"]), ("saved (reference)", r.get("reference_curve"))):
         if curve:
             rows.append((label, f"{curve[-1]['fraction']:.1%} of tokens with {curve[-1]['n']:,} new tokens"))
     rec = r["recommended"]
     if rec.get("n"):
         cost = f", +{rec['extra_parameters']:,} parameters ({rec['extra_mb']} MB)" if rec.get("extra_parameters") else ""
         share = rec.get("holdout_fraction") if rec.get("holdout_fraction") is not None else rec.get("fraction")
-        rows.append(("recommended N", f"{rec['n']:,} (saves {share:.1%}{cost})"))
+        on_reference = f", rewrites {rec['reference_fraction']:.1%} of the reference" if rec.get("reference_fraction") is not None else ""
+        rows.append(("recommended N", f"{rec['n']:,} (saves {share:.1%}{on_reference}{cost})"))
     rows.append(("report", f"{files['report.html']}"))
     for note in r["notes"]:
         rows.append(("note", note))

@@ -254,6 +254,8 @@ def _recommendation(report: dict) -> str:
         sentence += f" save {_percent(recommended['fraction'])} of the analyzed corpus's tokens"
         if recommended.get("holdout_fraction") is not None:
             sentence += f" ({_percent(recommended['holdout_fraction'])} on held-out documents)"
+        if recommended.get("reference_fraction") is not None:
+            sentence += f" and rewrite {_percent(recommended['reference_fraction'])} of the reference corpus's"
     if recommended.get("extra_parameters") is not None:
         sentence += f", at a cost of {recommended['extra_parameters']:,} extra parameters"
         if recommended.get("extra_mb") is not None:
@@ -265,15 +267,20 @@ def _curve_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the savings curve, held-out figures beside the analyzed ones."""
     curve = [p for p in report.get("savings_curve") or [] if p.get("n") is not None]
     held = {p["n"]: p for p in report.get("holdout_curve") or [] if p.get("n") is not None}
+    ref = {p["n"]: p for p in report.get("reference_curve") or [] if p.get("n") is not None}
     header = ["N", "tokens saved", "saved"]
     if held:
         header += ["held-out tokens saved", "held-out saved"]
+    if ref:
+        header += ["reference saved"]
     rows = []
     for point in _curve_sample(curve, report.get("recommended_n")):
         row = [_number(point["n"]), _number(point.get("tokens_saved")), _percent(point.get("fraction"))]
         if held:
             other = held.get(point["n"], {})
             row += [_number(other.get("tokens_saved")), _percent(other.get("fraction"))]
+        if ref:
+            row.append(_percent(ref.get(point["n"], {}).get("fraction")))
         rows.append(row)
     return header, rows
 
@@ -479,9 +486,14 @@ def _shorten(text: Any, limit: int) -> Any:
 
 
 def savings_curve_png(report: dict) -> bytes:
-    """Share of tokens saved against N (log axis): analyzed corpus, held-out documents, recommended N."""
+    """Share of tokens saved against N (log axis): analyzed corpus, held-out documents, reference corpus,
+    recommended N."""
     fig, ax = _figure()
-    curves = [("analyzed corpus", report.get("savings_curve")), ("held-out documents", report.get("holdout_curve"))]
+    curves = [
+        ("analyzed corpus", report.get("savings_curve")),
+        ("held-out documents", report.get("holdout_curve")),
+        ("reference corpus", report.get("reference_curve")),
+    ]
     drawn = False
     for label, curve in curves:
         points = [(p["n"], p["fraction"]) for p in curve or [] if p.get("n") and p.get("fraction") is not None]
