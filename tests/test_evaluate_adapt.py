@@ -275,7 +275,7 @@ def test_verdict_says_whether_the_run_paid_and_what_to_run_next():
     assert "bits per byte +32.00% against the base" in bad
     assert "vocabx train --model runs/x/extended --max-steps N" in bad and "vocabx compare train.jsonl -o DIR" in bad
     assert regressed.startswith("general: regressed, bits per byte +10.00% (more than 2%; the new tokens are 6.0% of its tokens)")
-    assert "--min-cohesion 0.3" in regressed and "--new-tokens N" in regressed and "vocabx analyze train.jsonl --reference GENERAL" in regressed
+    assert "--min-cohesion 0.3" in regressed and "--new-tokens N" in regressed and "vocabx adapt ... --reference GENERAL" in regressed
 
 
 def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):
@@ -331,7 +331,7 @@ def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
     lines: list[str] = []
     adapt(texts, run, model=str(tiny_base), budget="quick", log=lines.append)  # (the default: active)
     assert [line.split(":")[0] for line in lines if "skipped" in line or " done in " in line] == ["analyze", "extend", "train", "evaluate"]
-    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
+    assert _skipped(lines) == [True, True, False, False]
     assert json.loads((run / "run.json").read_text())["budget"]["rows_update"] == "active"
     assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["rows_update"] == "active"
     # the budget's LoRA learning rate reaches the trainer and the run's record
@@ -339,15 +339,28 @@ def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):
     assert json.loads((run / "run.json").read_text())["budget"]["lr"] == ADAPT_LR
 
 
-def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_changes(tiny_base, tmp_path):
-    texts = _docs()
-    general = [f"We walked to the market on day {i}, bought some bread and cheese, and went home." for i in range(30)]
-    plan = budget_of("quick")
-    run = tmp_path / "run"
+GENERAL_DOCS = [f"We walked to the market on day {i}, bought some bread and cheese, and went home." for i in range(30)]
+
+
+def _skipped(lines: list[str]) -> list[bool]:
+    """Whether each stage of a run, in order, was skipped (from adapt's log lines)."""
+    return [("skipped" in line) for line in lines if "skipped" in line or " done in " in line]
+
+
+def _run_with_general_then(tiny_base, tmp_path, **options) -> tuple[list[str], list[str], Path, list[str]]:
+    """A quick run evaluated on general text, then the same run again with ``options``: (texts, general
+    text, run folder, the second run's log lines)."""
+    texts, general, run = _docs(), list(GENERAL_DOCS), tmp_path / "run"
     adapt(texts, run, model=str(tiny_base), budget="quick", general=general, log=lambda line: None)
     lines: list[str] = []
-    adapt(texts, run, model=str(tiny_base), budget="quick", general=general, replay=general, log=lines.append)
-    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
+    adapt(texts, run, model=str(tiny_base), budget="quick", general=general, log=lines.append, **options)
+    return texts, general, run, lines
+
+
+def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_changes(tiny_base, tmp_path):
+    plan = budget_of("quick")
+    texts, general, run, lines = _run_with_general_then(tiny_base, tmp_path, replay=list(GENERAL_DOCS))
+    assert _skipped(lines) == [True, True, False, False]
     data = json.loads((run / "adapter" / "vocabx_train.json").read_text())["data"]
     # the documents the general evaluation scores never train
     assert data["replay_docs"] == len(general) - min(plan.eval_docs, len(general)) and data["replay_fraction"] == 0.25
@@ -355,17 +368,30 @@ def test_adapt_replays_general_text_it_does_not_evaluate_and_retrains_when_it_ch
     # LoRA's learning rate is the train stage's input too
     lines.clear()
     adapt(texts, run, model=str(tiny_base), budget="quick", general=general, replay=general, lr=5e-4, log=lines.append)
-    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
+    assert _skipped(lines) == [True, True, False, False]
     assert json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]["lr"] == 5e-4
     # and so is LoRA's rank (alpha twice it)
     lines.clear()
     adapt(texts, run, model=str(tiny_base), budget="quick", general=general, replay=general, lr=5e-4, lora_r=8, log=lines.append)
-    assert [("skipped" in line) for line in lines if "skipped" in line or " done in " in line] == [True, True, False, False]
+    assert _skipped(lines) == [True, True, False, False]
     config = json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]
     assert (config["lora_r"], config["lora_alpha"]) == (8, 16.0)
     assert json.loads((run / "run.json").read_text())["budget"]["lora_r"] == 8
     with pytest.raises(VocabxError, match="--replay holds no document that --general does not evaluate"):
         adapt(texts, tmp_path / "run2", model=str(tiny_base), budget="quick", general=general[:5], replay=general[:5], log=lambda line: None)
+
+
+def test_adapt_ranks_against_general_text_it_does_not_evaluate_and_reanalyzes_when_it_changes(tiny_base, tmp_path):
+    plan = budget_of("quick")
+    texts, general, run, lines = _run_with_general_then(tiny_base, tmp_path, reference=list(GENERAL_DOCS))
+    # the analysis's input changed, so every stage after it runs again
+    assert _skipped(lines) == [False, False, False, False]
+    report = json.loads((run / "report" / "report.json").read_text())
+    unscored = len(general) - min(plan.eval_docs, len(general))  # (the documents the general evaluation scores are left out)
+    assert report["reference"]["docs"] == unscored and report["reference_curve"] is not None
+    assert json.loads((run / "run.json").read_text())["budget"]["reference_docs"] == unscored
+    with pytest.raises(VocabxError, match="--reference holds no document that --general does not evaluate"):
+        adapt(texts, tmp_path / "run2", model=str(tiny_base), budget="quick", general=general[:5], reference=general[:5], log=lambda line: None)
 
 
 @pytest.mark.parametrize(

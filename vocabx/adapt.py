@@ -126,6 +126,7 @@ def adapt(
     replay_fraction: float = 0.25,
     lr: float | None = None,
     lora_r: int | None = None,
+    reference: list[str] | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
@@ -142,6 +143,9 @@ def adapt(
     rank 4, alpha 8).
     ``replay``: general text of which ``replay_fraction`` of the training blocks are drawn (the trainer's
     ``replay_texts``); the ``general`` documents that the evaluation scores are left out of it.
+    ``reference``: general text the analyzer ranks the candidates against (its ``reference``: tokens
+    common there rank lower, and the report projects how much of it they rewrite); the ``general``
+    documents that the evaluation scores are left out of it too.
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """
@@ -169,6 +173,11 @@ def adapt(
             raise VocabxError("--replay holds no document that --general does not evaluate; give general text beyond the evaluated documents")
         if not (isinstance(replay_fraction, (int, float)) and 0 < replay_fraction < 1):
             raise VocabxError(f"--replay-fraction must be in (0, 1), got {replay_fraction!r}")
+    if reference is not None:
+        scored = set(take(general or [], plan.eval_docs, None))
+        reference = [t for t in reference if t.strip() and t not in scored]
+        if not reference:
+            raise VocabxError("--reference holds no document that --general does not evaluate; give general text beyond the evaluated documents")
     if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise VocabxError(f"--lr must be a positive number, got {lr!r}")
     lr = lr if lr is not None else plan.lr
@@ -197,7 +206,8 @@ def adapt(
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
         "analyze": _fingerprint(
-            corpus_id, model, split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else [])
+            corpus_id, model, split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else []),
+            *([("reference", corpus_fingerprint(reference))] if reference is not None else []),
         ),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
         # (the default row update adds nothing, so run folders made before the option stay valid)
@@ -228,7 +238,7 @@ def adapt(
         if stage == "analyze":
             # Another seed than the evaluation split's: with the same one every training document would
             # hash to the training side again and the analyzer's own held-out curve would be empty.
-            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources, groups=train_groups)
+            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources, groups=train_groups, reference=reference)
             write_report(result.report, folder)
             summary = {"candidates": len(result.candidates), "recommended_n": result.report["recommended_n"]}
         elif stage == "extend":
@@ -279,6 +289,7 @@ def adapt(
         | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
         | ({"min_groups": min_groups} if min_groups > 1 else {})
         | ({"replay_docs": len(replay), "replay_fraction": replay_fraction} if replay is not None else {})
+        | ({"reference_docs": len(reference)} if reference is not None else {})
         | ({"lr": lr} if lr is not None else {})
         | ({"lora_r": lora_r} if lora_r is not None else {})
     )
@@ -371,7 +382,7 @@ def verdict(metrics: dict, run_dir: str | Path = "RUN_DIR", corpus: str = "CORPU
                     f"{name}: regressed, bits per byte {change:+.2%} (more than {GENERAL_TOLERANCE:.0%}; the new tokens are "
                     f"{r['new_token_adoption']:.1%} of its tokens); to keep general text, leave out phrases whose last word "
                     f"is a guess, such as ' of the' (vocabx adapt ... --min-cohesion 0.3), add fewer tokens (--new-tokens N) "
-                    f"or rank them against general text (vocabx analyze {corpus} --reference {general})"
+                    f"or rank them against general text (vocabx adapt ... --reference {general})"
                 )
         elif change <= 0:
             lines.append(f"{name}: better, {shorter:.1%} fewer tokens{speed}, bits per byte {change:+.2%} against the base")

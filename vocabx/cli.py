@@ -624,6 +624,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs)) if args.general else None
     eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
     replay = list(read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs)) if args.replay else None
+    reference = list(read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs)) if args.reference else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     metrics = adapt(
         texts,
@@ -647,6 +648,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         replay_fraction=args.replay_fraction,
         lr=args.lr,
         lora_r=args.lora_r,
+        reference=reference,
     )
     said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
@@ -666,6 +668,12 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval (default 0.1)")
     parser.add_argument("--new-tokens", type=int, metavar="N", help="tokens to add instead of the budget's (quick 1024, standard 8192, full 16384)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        metavar="CORPUS",
+        help="general text the analyzer ranks candidates against (tokens common there rank lower: less general text rewritten, and less length); documents that --general evaluates are left out of it",
+    )
     _add_group_args(parser)
     parser.add_argument("--rows-update", default=ADAPT_ROWS_UPDATE, choices=ROWS_UPDATES, help=f"the trainer's --rows-update: which new rows a step moves (default {ADAPT_ROWS_UPDATE}; active: those of tokens in the step's batch and of tokens predicted where they are not due; sparse: only the batch's, the trainer's own default)")
     parser.add_argument("--replay", nargs="+", metavar="CORPUS", help="general text replayed in training (the trainer's --replay); documents that --general evaluates are left out of it")
