@@ -2317,7 +2317,9 @@ def analyze(
     """Analyze a domain corpus under a tokenizer: ranked candidates, savings curves, recommended N.
 
     ``holdout`` is the fraction of documents kept out of selection to measure the honest curve (None or
-    0 for none). ``counts`` (and ``held_counts``) skip counting, for analysis from merged shard counts.
+    0 for none). ``reference``: general text; candidates common there rank lower (:func:`specificity`),
+    and the report's ``reference_curve`` projects how much of its first documents (``_REFERENCE_SAMPLE_CHARS``)
+    they rewrite. ``counts`` (and ``held_counts``) skip counting, for analysis from merged shard counts.
     ``groups`` labels each text with its group (its source: a site, a firm, a file; ``TextStream.groups``
     from :func:`vocabx.read_corpus`); with ``settings.min_groups`` above 1, words and phrases found in
     fewer groups of the analyzed documents are left out (:func:`group_spread`). ``progress``: a callable
