@@ -128,8 +128,9 @@ def main() -> int:
     general = sample(GENERAL, args.docs, args.chars)
     if args.docs // len(GENERAL) > args.replay_skip:
         parser.error("--replay-skip must keep every scored general document out of the replay")
-    unscored = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= args.replay_skip]
-    held_general = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i < args.replay_skip]  # (whole; the scored ones among them)
+    numbered = [(i, t) for f in GENERAL for i, t in enumerate(read_corpus(f))]  # (i: the document's place in its file)
+    unscored = [t for i, t in numbered if i >= args.replay_skip]
+    held_general = [t for i, t in numbered if i < args.replay_skip]  # (whole; the scored ones among them)
     replay_texts = unscored if args.fit_replay else None
     reference = unscored if args.reference_general else None
     results: dict = {"n": args.n, "min_cohesion": args.min_cohesion, "reference_general": args.reference_general, "docs": args.docs, "chars": args.chars, "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads", "domains": {}}

@@ -166,18 +166,13 @@ def adapt(
         raise VocabxError(f"--min-groups {min_groups} needs one group label per document (--group-field FIELD, or several files)")
     if rows_update not in ROWS_UPDATES:
         raise VocabxError(f"--rows-update must be one of {', '.join(ROWS_UPDATES)}, got {rows_update!r}")
+    scored = set(take(general or [], plan.eval_docs, None))  # (the documents the general evaluation cuts and scores)
     if replay is not None:
-        scored = set(take(general or [], plan.eval_docs, None))  # (the documents the general evaluation cuts and scores)
-        replay = [t for t in replay if t.strip() and t not in scored]
-        if not replay:
-            raise VocabxError("--replay holds no document that --general does not evaluate; give general text beyond the evaluated documents")
+        replay = _unscored(replay, scored, "--replay")
         if not (isinstance(replay_fraction, (int, float)) and 0 < replay_fraction < 1):
             raise VocabxError(f"--replay-fraction must be in (0, 1), got {replay_fraction!r}")
     if reference is not None:
-        scored = set(take(general or [], plan.eval_docs, None))
-        reference = [t for t in reference if t.strip() and t not in scored]
-        if not reference:
-            raise VocabxError("--reference holds no document that --general does not evaluate; give general text beyond the evaluated documents")
+        reference = _unscored(reference, scored, "--reference")
     if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise VocabxError(f"--lr must be a positive number, got {lr!r}")
     lr = lr if lr is not None else plan.lr
@@ -318,6 +313,14 @@ def _every_tenth(total: int, what: str, log: Callable[[str], None]) -> Callable[
             log(f"{what}: step {step}/{total}, loss {loss:.4f}")
 
     return on_step
+
+
+def _unscored(texts: list[str], scored: set[str], flag: str) -> list[str]:
+    """The documents of ``texts`` (given with ``flag``) that the general evaluation does not score."""
+    kept = [t for t in texts if t.strip() and t not in scored]
+    if not kept:
+        raise VocabxError(f"{flag} holds no document that --general does not evaluate; give general text beyond the evaluated documents")
+    return kept
 
 
 def _folder(stage: str) -> str:

@@ -33,7 +33,6 @@ tokens carry the space (byte-level BPE).
 from __future__ import annotations
 
 import bisect
-import collections
 import contextlib
 import gc
 import gzip
@@ -48,7 +47,7 @@ import re
 import sys
 import time
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
@@ -387,7 +386,7 @@ def _thread_map(workers: int) -> Iterator[Callable[[Callable[..., Any], Iterable
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vocabx-count") as pool:
 
         def mapped(fn: Callable[..., Any], items: Iterable[tuple]) -> Iterator[Any]:
-            ahead: collections.deque = collections.deque()
+            ahead: deque = deque()
             for args in items:
                 ahead.append(pool.submit(fn, *args))
                 if len(ahead) > workers:
@@ -2375,15 +2374,16 @@ def analyze(
         ref_counts = None
         weights = None
         spec_fn = None
-        ref_sample: list[str] = []
         ref_sample_counts = None
         if reference is not None:
-            ref_counts = count_corpus(
-                _kept_head(reference, ref_sample, _REFERENCE_SAMPLE_CHARS), space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds
-            )
-            # (its first documents again, with their runs of words, for an exact projection: what the new
-            # tokens will shorten in general text, which right after extend is what general text pays for)
+            # Its first documents are counted with their runs of words, for an exact projection of what
+            # the new tokens rewrite in general text (what general text pays for right after extend); a
+            # reference longer than that is counted whole once more, without runs.
+            ref_sample, rest = _head(reference, _REFERENCE_SAMPLE_CHARS)
             ref_sample_counts = count_corpus(ref_sample, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
+            ref_counts = ref_sample_counts
+            if rest is not None:
+                ref_counts = count_corpus(itertools.chain(ref_sample, rest), space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
             spec_fn = specificity(counts, ref_counts)
             shared = sum(c for w, c in ref_counts.words.items() if w in counts.words) / max(ref_counts.n_words, 1)
             if shared < 0.3:
@@ -2429,7 +2429,7 @@ def analyze(
             "model": info,
             "corpus": _corpus_summary(counts, model.base_tokens, sources) | ({"groups": spread.n} if spread is not None else {}),
             "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) | {"projected_docs": ref_sample_counts.docs}
-            if ref_counts and ref_sample_counts is not None
+            if ref_counts is not None and ref_sample_counts is not None
             else None,
             "reference_curve": ref_curve,
             "settings": {**asdict(settings), "kinds": list(settings.kinds), "holdout": holdout, "seed": seed},
@@ -2459,14 +2459,18 @@ _REFERENCE_SAMPLE_CHARS = 5_000_000
 and counting 5 MB again takes about a second."""
 
 
-def _kept_head(texts: Iterable[str], kept: list[str], chars: int) -> Iterator[str]:
-    """``texts`` unchanged, appending to ``kept`` its first documents, up to ``chars`` characters."""
+def _head(texts: Iterable[str], chars: int) -> tuple[list[str], Iterator[str] | None]:
+    """The first documents of ``texts`` until they reach ``chars`` characters, and an iterator over the
+    rest (None when ``texts`` ended first)."""
+    it = iter(texts)
+    head: list[str] = []
     size = 0
-    for text in texts:
-        if size < chars:
-            kept.append(text)
-            size += len(text)
-        yield text
+    for text in it:
+        head.append(text)
+        size += len(text)
+        if size >= chars:
+            return head, it
+    return head, None
 
 
 def base_tokens(counts: Counts, space: TokenSpace) -> int:

@@ -6,9 +6,9 @@ short names (``mean``), which map to the current version:
 
 - ``mean_shift`` (the default): the pieces' mean, moved against the model's mean final hidden state so
   that each new token's logit starts :func:`shift_nats` (N) nats below the mean of its pieces' logits in
-  an average context (3.1 for 8,192 new tokens, 2 for 1,024 and fewer). Without it, 8,192 new rows that each score like their
-  pieces take about 28% of the probability mass at every position of ordinary text (measured on
-  smollm2-135m, ``benchmarks/bench_init_breakdown.py``);
+  an average context (3.1 for 8,192 new tokens, 2 for 1,024 and fewer). Without it, 8,192 new rows that
+  each score like their pieces take about 28% of the probability mass at every position of ordinary
+  text (measured on smollm2-135m, ``benchmarks/bench_init_breakdown.py``);
 - ``mean``: the mean of the base pieces' rows (the tokens the new token replaces);
 - ``mean_norm``: that mean rescaled to the pieces' average row norm, since averaging shrinks the norm;
 - ``interpolate``: ``INTERPOLATE_ALPHA * pieces_mean + (1 - INTERPOLATE_ALPHA) * global_mean``;
