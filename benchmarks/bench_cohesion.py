@@ -53,8 +53,9 @@ def main() -> int:
     analyzer = importlib.import_module("vocabx.analyze")  # (vocabx.analyze, the attribute, is the function)
     tokenizer = load_tokenizer("smollm2-135m")
     space = analyzer.TokenSpace.of(tokenizer)
-    general = analyzer.count_corpus([t for f in GENERAL for t in read_corpus(f)], space, runs=True)
-    reference = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= 100] if args.reference_general else None
+    numbered = [(i, t) for f in GENERAL for i, t in enumerate(read_corpus(f))]  # (i: the document's place in its file)
+    general = analyzer.count_corpus([t for _, t in numbered], space, runs=True)
+    reference = [t for i, t in numbered if i >= 100] if args.reference_general else None
     sizes = sorted({int(x) for x in args.n.split(",")})
     results: dict = {"n": sizes if len(sizes) > 1 else sizes[0], "reference_general": args.reference_general, "machine": platform.machine(), "corpora": {}}
     grid = [(float(t), int(g)) for t in args.thresholds.split(",") for g in args.min_groups.split(",")]
@@ -69,11 +70,11 @@ def main() -> int:
             settings = analyzer.SelectSettings(max_new=sizes[-1], min_cohesion=threshold, min_groups=min_groups)
             ranked = analyzer.analyze(train, tokenizer, reference=reference, holdout=None, settings=settings, groups=stream.groups).candidates
             seconds = round(time.perf_counter() - started, 1)
+            setting = str(threshold) if min_groups == 1 else f"{threshold} groups>={min_groups}"
             for size in sizes:
                 chosen = ranked[:size]
                 n = len(chosen)
-                key = str(threshold) if min_groups == 1 else f"{threshold} groups>={min_groups}"
-                key = key if len(sizes) == 1 else f"{key} n={size}"
+                key = setting if len(sizes) == 1 else f"{setting} n={size}"
                 rows[key] = {
                     "tokens": n,
                     "kinds": dict(collections.Counter(c.kind for c in chosen)),
