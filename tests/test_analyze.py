@@ -506,9 +506,11 @@ def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokeniz
     assert _distinct_per_code(np.array([1, 0, 1, 1]), np.array([0, 0, 0, 1]), 3).tolist() == [1, 2, 0]
 
 
-def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_tokenizers):
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_tokenizers, workers):
     """Several batches (small ``batch_bytes``): the forked worker splits each next batch while the
-    counter counts the current one, and groups n-grams of each length in threads; the counts, their
+    counter counts the current one; with three cores or more the n-grams of each length are grouped in
+    threads on the cores the worker leaves, with two in the counting thread itself. The counts, their
     order included, match splitting and grouping inline."""
     import multiprocessing
     import threading
@@ -539,9 +541,12 @@ def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_t
         assert not started and grouped_in == {True}
         grouped_in.clear()
         mp.setattr(analyze_module, "_splitting_worker", recorded)
-        forked = count_corpus(texts, space, runs=True, batch_bytes=200, workers=2)
+        forked = count_corpus(texts, space, runs=True, batch_bytes=200, workers=workers)
     assert len(started) == 1
-    assert False in grouped_in  # (n-grams grouped in the pool's threads)
+    if workers == 2:
+        assert grouped_in == {True}  # (the worker takes the second core: grouping stays in this thread)
+    else:
+        assert False in grouped_in  # (n-grams grouped in the pool's threads)
     _assert_same_counts(forked, inline)
     assert inline.phrases[("Ġthe", "Ġkidney", "Ġstone")] >= 20  # (one per document at least)
 
