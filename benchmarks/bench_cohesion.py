@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_init import DOMAINS, GENERAL, ROOT, SHARED  # noqa: E402
-from common import write_results  # noqa: E402
+from common import SCORED_GENERAL_DOCS, write_results  # noqa: E402
 
 
 def main() -> int:
@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--min-groups", default="1", help="comma-separated values of the analyzer's --min-groups (default 1: off)")
     parser.add_argument("--group-field", help="the record field that names each training document's group (default: the file)")
     parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated: medquad, cuad")
-    parser.add_argument("--reference-general", action="store_true", help="rank against general text (the analyzer's --reference): the general documents after the first 100 of each file")
+    parser.add_argument("--reference-general", action="store_true", help=f"rank against general text (the analyzer's --reference): the general documents after the first {SCORED_GENERAL_DOCS} of each file")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cohesion.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -55,7 +55,7 @@ def main() -> int:
     space = analyzer.TokenSpace.of(tokenizer)
     numbered = [(i, t) for f in GENERAL for i, t in enumerate(read_corpus(f))]  # (i: the document's place in its file)
     general = analyzer.count_corpus([t for _, t in numbered], space, runs=True)
-    reference = [t for i, t in numbered if i >= 100] if args.reference_general else None
+    reference = [t for i, t in numbered if i >= SCORED_GENERAL_DOCS] if args.reference_general else None
     sizes = sorted({int(x) for x in args.n.split(",")})
     results: dict = {"n": sizes if len(sizes) > 1 else sizes[0], "reference_general": args.reference_general, "machine": platform.machine(), "corpora": {}}
     grid = [(float(t), int(g)) for t in args.thresholds.split(",") for g in args.min_groups.split(",")]

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import write_results
+from common import SCORED_GENERAL_DOCS, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
@@ -102,7 +102,7 @@ def main() -> int:
         default=0.0,
         help="with --fit-steps: this share of each fit batch from general text (documents after the first --replay-skip of each general file, never the scored ones)",
     )
-    parser.add_argument("--replay-skip", type=int, default=100, help="general documents of each file kept out of the replay (the scored sample comes from them)")
+    parser.add_argument("--replay-skip", type=int, default=SCORED_GENERAL_DOCS, help="general documents of each file kept out of the replay (the scored sample comes from them)")
     parser.add_argument("--untie", action="store_true", help="give the model its own output matrix (a copy of the input one) before extending, so each new token gets an input row and an output row")
     parser.add_argument("--min-cohesion", type=float, default=0.0, help="the analyzer's --min-cohesion for the tokens added (default 0: every phrase)")
     parser.add_argument(

@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+SCORED_GENERAL_DOCS = 100
+"""The first documents of each general corpus file, where the benchmarks draw their scored general
+sample from: text used for ranking (``--reference``) or replayed in training comes after them."""
+
+
 def write_results(path: Path, results: dict, *, ensure_ascii: bool = True) -> None:
     """Write a benchmark's raw figures as indented JSON to ``path`` (folders made) and print them."""
     text = json.dumps(results, indent=2, ensure_ascii=ensure_ascii)
