@@ -1786,18 +1786,27 @@ def select_candidates(
     chosen: list[Candidate] = []
     while heap and len(chosen) < settings.max_new:
         neg_score, _, _, cand = heapq.heappop(heap)
-        if type(cand) is int:  # a row of the phrase table
+        if type(cand) is int:  # a row of the phrase table (no weights): a Candidate only once chosen
+            gain = model._phrase_effect(table.keys[cand])[0]  # type: ignore[union-attr]
+            if gain <= 0:
+                continue
+            if heap and gain < -heap[0][0] - 1e-9:
+                heapq.heappush(heap, (-float(gain), gain, serial, cand))
+                serial += 1
+                continue
             cand = _table_candidate(table, cand, counts, space)  # type: ignore[arg-type]
-        elif isinstance(cand, _PhraseSeed):
-            cand = cand.candidate(space)
-        gain = model.gain(cand)
-        score = gain * weight(cand)
-        if gain <= 0 or score <= 0:
-            continue
-        if heap and score < -heap[0][0] - 1e-9:
-            heapq.heappush(heap, (-score, gain, serial, cand))
-            serial += 1
-            continue
+            score = float(gain)
+        else:
+            if isinstance(cand, _PhraseSeed):
+                cand = cand.candidate(space)
+            gain = model.gain(cand)
+            score = gain * weight(cand)
+            if gain <= 0 or score <= 0:
+                continue
+            if heap and score < -heap[0][0] - 1e-9:
+                heapq.heappush(heap, (-score, gain, serial, cand))
+                serial += 1
+                continue
         if cand.kind == "subword" and not _merge_eligible(cand, model, settings):
             continue
         cand.tokens_saved = model.apply(cand)
