@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import importlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -390,12 +391,10 @@ def test_a_bounded_ngram_table_keeps_what_merging_and_pruning_each_batch_keeps(s
     # The counter looks each batch's n-grams up in its table and prunes before merging; the result must
     # be what adding each batch's counts and then dropping the rarest (threshold rising from the last
     # one) until half the limit remains gives.
-    import importlib
-
-    analyze_module = importlib.import_module("vocabx.analyze")
+    counting = importlib.import_module("vocabx.analyze.counting")
     docs = _random_docs(random.Random(7), 400)
     batch_bytes = 2_000
-    batches = list(analyze_module._batches_by_bytes(iter(docs), batch_bytes))
+    batches = list(counting._batches_by_bytes(iter(docs), batch_bytes))
     assert len(batches) > 5
     table: Counter = Counter()
     table_docs: Counter = Counter()
@@ -430,10 +429,10 @@ _TRICKY = ["the", " kidney", " stone", "'s", "'ll", "'", "42", " 7", ",", " (", 
 
 def _counts_both_ways(texts, space):
     """count_corpus with the words split in Python, and with them read off the tokenizer's encodings."""
-    analyze_module = sys.modules[count_corpus.__module__]  # (vocabx.analyze is also the function's name)
+    counting = sys.modules[count_corpus.__module__]
     fast = count_corpus(texts, space, runs=True)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(analyze_module, "_splits_like_gpt2", lambda space: False)
+        mp.setattr(counting, "_splits_like_gpt2", lambda space: False)
         slow = count_corpus(texts, space, runs=True)
     return fast, slow
 
@@ -450,7 +449,7 @@ def _assert_same_counts(fast, slow):
 @given(st.lists(st.lists(st.sampled_from(_TRICKY), max_size=40).map("".join), min_size=1, max_size=6))
 def test_words_split_in_python_are_the_tokenizers_words(_tiny_tokenizers, texts):
     space = TokenSpace.of(_tiny_tokenizers["byte_bpe"])
-    from vocabx.analyze import _HashCounter
+    from vocabx.analyze.counting import _HashCounter
 
     assert _HashCounter(space, 4, True, 100).python_words
     _assert_same_counts(*_counts_both_ways(texts, space))
@@ -462,7 +461,7 @@ def test_grouping_counts_each_keys_occurrences_and_distinct_documents(_tiny_toke
     alone, otherwise from sorted (key, document) pairs."""
     import numpy as np
 
-    from vocabx.analyze import _HashCounter
+    from vocabx.analyze.counting import _HashCounter
 
     counter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100)
     rng = np.random.default_rng(1)
@@ -484,7 +483,7 @@ def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokeniz
     with one key fall back to that."""
     import numpy as np
 
-    from vocabx.analyze import _distinct_per_code, _HashCounter, _Split
+    from vocabx.analyze.counting import _distinct_per_code, _HashCounter, _Split
 
     def split_of(codes, code_keys, docs):
         k = len(code_keys)
@@ -520,27 +519,27 @@ def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_t
     space = TokenSpace.of(_tiny_tokenizers["byte_bpe"])
     texts = ["".join(_TRICKY[(i * 7 + j) % len(_TRICKY)] for j in range(30)) for i in range(60)]
     texts += ["the kidney stone, the kidney stone's café"] * 20
-    analyze_module = sys.modules[count_corpus.__module__]
+    counting = sys.modules[count_corpus.__module__]
     started = []
-    real_worker = analyze_module._splitting_worker
+    real_worker = counting._splitting_worker
 
     def recorded(splitter):
         started.append(splitter)
         return real_worker(splitter)
 
     grouped_in = set()
-    real_group = analyze_module._HashCounter._group
+    real_group = counting._HashCounter._group
 
     def group(self, keys, docs, positions=True):
         grouped_in.add(threading.current_thread() is threading.main_thread())
         return real_group(self, keys, docs, positions)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(analyze_module._HashCounter, "_group", group)
+        mp.setattr(counting._HashCounter, "_group", group)
         inline = count_corpus(texts, space, runs=True, batch_bytes=200, workers=1)
         assert not started and grouped_in == {True}
         grouped_in.clear()
-        mp.setattr(analyze_module, "_splitting_worker", recorded)
+        mp.setattr(counting, "_splitting_worker", recorded)
         forked = count_corpus(texts, space, runs=True, batch_bytes=200, workers=workers)
     assert len(started) == 1
     if workers == 2:
@@ -554,7 +553,7 @@ def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_t
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(_TRICKY), max_size=12).map("".join), max_size=8), st.integers(0, 8))
 def test_two_splits_joined_are_the_split_of_the_joined_documents(_tiny_tokenizers, texts, cut):
-    from vocabx.analyze import _HashCounter, _joined
+    from vocabx.analyze.counting import _HashCounter, _joined
 
     splitter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()
     cut = min(cut, len(texts))
@@ -586,7 +585,7 @@ def test_words_split_in_python_are_smollm2s_words_on_the_legal_sample(smollm2_to
     st.lists(st.lists(st.sampled_from(["a", "b", "ab", " a", " b", " ab", " ba", "é", " é"]), min_size=1, max_size=4).map("".join), max_size=20),
 )
 def test_first_match_finds_what_a_scan_finds(docs, needles):
-    from vocabx.analyze import _FirstMatch
+    from vocabx.analyze.examples import _FirstMatch
 
     finder = _FirstMatch(docs)
     joined = "\x00".join(docs)
@@ -817,7 +816,7 @@ def test_reference_in_another_script_still_works_with_a_note(tok):
 
 
 def test_the_reference_gets_its_own_curve_projected_on_its_first_documents(tok, monkeypatch):
-    analyze_module = sys.modules[count_corpus.__module__]  # (vocabx.analyze is also the function's name)
+    analyze_module = sys.modules["vocabx.analyze"]  # (vocabx.analyze is also the function's name)
     domain = _filler(20, "zorblax kidney stone zorblax")
     general = [f"The weather in the park was fine and the kidney beans were cheap, day {i}." for i in range(30)]
     result = analyze(domain, tok, holdout=None, reference=general)
@@ -889,15 +888,14 @@ def test_overlaps_pushed_from_the_counters_table_rank_what_looking_them_up_ranks
     # With the counter's table, each chosen phrase pushes its overlaps (found among the n-grams that start
     # or end with it) to the phrases it overlaps; without it, each phrase looks the unions up. Same ranking,
     # savings included, on text where the chosen phrases overlap each other a lot.
-    import vocabx.analyze as _  # noqa: F401
-    analyze_module = sys.modules["vocabx.analyze"]
+    selection = importlib.import_module("vocabx.analyze.selection")
 
     texts = [f"{a} {b}" for a in OVERLAPPING for b in OVERLAPPING]
     counts = count_corpus(texts, space, max_phrase_words=max_phrase_words)
     chosen_settings = SelectSettings(min_count=2, min_docs=2, max_phrase_words=max_phrase_words, kinds=("phrase",))
     pushed, model = select_candidates(counts, space, chosen_settings)
     assert model._overlaps is not None
-    monkeypatch.setattr(analyze_module._OverlapIndex, "fits", staticmethod(lambda table: False))
+    monkeypatch.setattr(selection._OverlapIndex, "fits", staticmethod(lambda table: False))
     looked_up, plain = select_candidates(counts, space, chosen_settings)
     assert plain._overlaps is None
     assert [c.as_dict() for c in pushed] == [c.as_dict() for c in looked_up]
@@ -907,24 +905,25 @@ def test_overlaps_pushed_from_the_counters_table_rank_what_looking_them_up_ranks
 
 
 def test_examples_found_by_the_worker_process_are_the_ones_found_inline(space, monkeypatch):
-    import vocabx.analyze as _  # noqa: F401
-    analyze_module = sys.modules["vocabx.analyze"]
+    counting, finder = (importlib.import_module(f"vocabx.analyze.{m}") for m in ("counting", "examples"))
 
     texts = MIXED * 4 + [f"{a} {b}" for a in OVERLAPPING for b in OVERLAPPING]
-    monkeypatch.setattr(analyze_module, "_cores", lambda: 1)
+    for module in (counting, finder):
+        monkeypatch.setattr(module, "_cores", lambda: 1)
     inline = analyze(texts, space.backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
-    monkeypatch.setattr(analyze_module, "_cores", lambda: 2)
-    monkeypatch.setattr(analyze_module, "_EXAMPLES_IN_WORKER_CHARS", 0)
-    monkeypatch.setattr(analyze_module._Examples, "CHUNK", 3)  # several chunks
+    for module in (counting, finder):
+        monkeypatch.setattr(module, "_cores", lambda: 2)
+    monkeypatch.setattr(finder, "_EXAMPLES_IN_WORKER_CHARS", 0)
+    monkeypatch.setattr(finder._Examples, "CHUNK", 3)  # several chunks
     started = []
-    real_start = analyze_module._Examples.start.__func__
+    real_start = finder._Examples.start.__func__
 
     def start(cls, workers=None):
         out = real_start(cls, workers)
         started.append(out.process is not None)
         return out
 
-    monkeypatch.setattr(analyze_module._Examples, "start", classmethod(start))
+    monkeypatch.setattr(finder._Examples, "start", classmethod(start))
     in_worker = analyze(texts, space.backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
     if sys.platform.startswith("linux"):
         assert started == [True]
@@ -934,11 +933,10 @@ def test_examples_found_by_the_worker_process_are_the_ones_found_inline(space, m
 
 
 def test_examples_are_found_here_when_the_worker_is_gone(space):
-    import vocabx.analyze as _  # noqa: F401
-    analyze_module = sys.modules["vocabx.analyze"]
+    finder = importlib.import_module("vocabx.analyze.examples")
 
     docs = ["the kidney stone", "in accordance with the terms"]
-    examples = analyze_module._Examples.start(workers=2)
+    examples = finder._Examples.start(workers=2)
     if examples.process is not None:
         examples.process.kill()
         examples.process.join()
@@ -974,9 +972,8 @@ def _analyze_in_daemon(texts, backend):
 def test_the_counting_map_is_lazy_in_order_and_only_a_few_items_ahead(workers):
     """The n-gram lengths' arrays are made only as the grouping threads can take them: the map pulls
     at most ``workers`` items beyond the one whose result the consumer reads, and keeps the order."""
-    from vocabx import analyze as _  # noqa: F401  (the module, not the function the package exports)
 
-    analyze_module = sys.modules["vocabx.analyze"]
+    counting = importlib.import_module("vocabx.analyze.counting")
     pulled = []  # (the items are made in the consumer's thread, as the map pulls them)
 
     def items():
@@ -984,7 +981,7 @@ def test_the_counting_map_is_lazy_in_order_and_only_a_few_items_ahead(workers):
             pulled.append(i)
             yield (i,)
 
-    with analyze_module._thread_map(workers) as mapped:
+    with counting._thread_map(workers) as mapped:
         results = mapped(lambda i: i * i, items())
         assert pulled == []  # (nothing made before the first result is asked for)
         seen = []

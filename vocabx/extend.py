@@ -186,7 +186,7 @@ def _extend_byte_bpe(spec: dict, new: list[NewToken], space: Any) -> tuple[dict,
     merge_as_list = bool(merges) and isinstance(merges[0], list)
     next_id = _next_id(spec)
     added, dropped, phrases = [], [], []
-    from vocabx.analyze import _byte_decoder
+    from vocabx.analyze.space import _byte_decoder
 
     decoder = _byte_decoder()
     for item in new:

@@ -1,0 +1,326 @@
+"""Find the words, subwords and phrases of a domain corpus worth adding to a tokenizer, and what they save.
+
+The analysis works in the model's own token space: texts go through the tokenizer's normalizer and
+pre-tokenizer, so a word-initial candidate carries the model's space marker (``Ġ`` or ``▁``) and a
+word-medial one does not. It runs in three steps:
+
+1. **Count** (:func:`count_corpus`, in :mod:`~vocabx.analyze.counting`): one streaming pass builds a
+   table of unique pre-tokens ("words") and of runs of 2..``max_phrase_words`` consecutive letter-words
+   ("phrases"), each with its count and document count (and runs up to twice that long, for the
+   co-occurrence of overlapping phrases). Rare phrases are pruned as it goes, so memory is bounded by
+   what is kept. Counts from shards merge (:meth:`Counts.merge`).
+2. **Select** (:func:`select_candidates`, in :mod:`~vocabx.analyze.selection`): a lazy greedy over three
+   kinds of candidate, each step taking the candidate with the largest *marginal* saving given those
+   above it:
+
+   - ``word``: a whole pre-token as one vocabulary entry; saves ``count x (pieces - 1)``;
+   - ``subword``: a BPE merge of two adjacent pieces, appended after the base merges, as continued BPE
+     training on the word table; saves one token per occurrence of the pair;
+   - ``phrase``: a run of words as one token; saves ``count x (pieces of its words - 1)`` and consumes
+     the occurrences of its words, which lowers their own value.
+
+   Savings are computed from the tables, not by re-encoding the corpus. For words and subwords they are
+   exact: they reproduce what the extended tokenizer does (whole-word lookup first, then base merges,
+   then the new merges in rank order). Phrase overlaps are accounted for through the n-gram counts
+   (a phrase inside or overlapping a chosen one loses the shared occurrences), which is exact for two
+   overlapping phrases; chains of three or more overlapping phrases are approximated.
+3. **Project** (:func:`project`, in :mod:`~vocabx.analyze.curve`): the chosen candidates are applied in
+   rank order to the counts of any other text, such as held-out documents, giving the honest savings
+   curve.
+
+This module runs the three steps (:func:`analyze`); :mod:`~vocabx.analyze.space` holds the tokenizer's
+view of text they share, and :mod:`~vocabx.analyze.examples` finds each candidate's example context.
+
+What it leaves out: writing the report (``vocabx.report``) and building the tokenizer (``vocabx.extend``).
+Subwords are BPE merges, so they are offered for BPE tokenizers only; phrases need a tokenizer whose
+tokens carry the space (byte-level BPE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from vocabx.analyze.counting import COUNTS_SCHEMA, Counts, count_corpus, _gc_paused
+from vocabx.analyze.curve import (
+    base_tokens, curve_points, fragmentation, knee, _point, project, _recommended, specificity,
+    specificity_weight,
+)
+from vocabx.analyze.examples import _Examples
+from vocabx.analyze.selection import (
+    KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, _group_key, group_spread, select_candidates,
+)
+from vocabx.analyze.space import TokenSpace, is_letter_word, tokenizer_family
+from vocabx.corpus import byte_progress
+from vocabx.errors import VocabxError
+
+# (the names above without an underscore, and the ones defined below, are the analysis's public API)
+__all__ = [
+    "COUNTS_SCHEMA", "KINDS", "MIN_DOCS", "MIN_WORDS", "AnalyzeResult", "Candidate", "Counts", "GroupSpread",
+    "SavingsModel", "SelectSettings", "TokenSpace", "analyze", "base_tokens", "cohesion", "count_corpus",
+    "curve_points", "fragmentation", "group_spread", "holdout_test", "is_letter_word", "knee", "project",
+    "select_candidates", "specificity", "specificity_weight", "split_holdout", "tokenizer_family",
+]
+
+MIN_DOCS = 10
+MIN_WORDS = 1000
+
+
+# ---------------------------------------------------------------------------------------------------
+# The whole analysis
+
+
+@dataclass
+class AnalyzeResult:
+    """The report dict (schema vocabx.report/1) and the ranked candidates behind it."""
+
+    report: dict
+    candidates: list[Candidate]
+
+
+def split_holdout(texts: Iterable[str], fraction: float, seed: int) -> tuple[Iterator[str], list[str]]:
+    """Route each document to training or holdout by a seeded hash of its text.
+
+    Returns an iterator of training texts and the list that receives holdout texts as the iterator is
+    consumed. Exact duplicates of a document go to the same side, so the holdout never contains text
+    seen in training.
+    """
+    held: list[str] = []
+    is_held = holdout_test(fraction, seed)
+
+    def train() -> Iterator[str]:
+        for text in texts:
+            if is_held(text):
+                held.append(text)
+            else:
+                yield text
+
+    return train(), held
+
+
+def holdout_test(fraction: float, seed: int) -> Callable[[str], bool]:
+    """Whether a document goes to the holdout: a seeded hash of its text below ``fraction`` of the range."""
+    threshold = int(fraction * 2**64)
+    salt = str(seed).encode()
+
+    def is_held(text: str) -> bool:
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=salt).digest()
+        return int.from_bytes(digest, "big") < threshold
+
+    return is_held
+
+
+@_gc_paused()
+def analyze(
+    texts: Iterable[str],
+    tokenizer: Any,
+    *,
+    reference: Iterable[str] | None = None,
+    holdout: float | None = 0.1,
+    seed: int = 0,
+    settings: SelectSettings | None = None,
+    model_info: dict | None = None,
+    sources: list[str] | None = None,
+    reference_sources: list[str] | None = None,
+    counts: Counts | None = None,
+    held_counts: Counts | None = None,
+    progress: Callable[[int], Any] | bool | None = None,
+    groups: Iterable[Any] | None = None,
+) -> AnalyzeResult:
+    """Analyze a domain corpus under a tokenizer: ranked candidates, savings curves, recommended N.
+
+    ``holdout`` is the fraction of documents kept out of selection to measure the honest curve (None or
+    0 for none). ``reference``: general text; candidates common there rank lower (:func:`specificity`),
+    and the report's ``reference_curve`` projects how much of its first documents (``_REFERENCE_SAMPLE_CHARS``)
+    they rewrite. ``counts`` (and ``held_counts``) skip counting, for analysis from merged shard counts.
+    ``groups`` labels each text with its group (its source: a site, a firm, a file; ``TextStream.groups``
+    from :func:`vocabx.read_corpus`); with ``settings.min_groups`` above 1, words and phrases found in
+    fewer groups of the analyzed documents are left out (:func:`group_spread`). ``progress``: a callable
+    taking the bytes just counted (a bar's ``update``), True for a bar of its own, or None.
+    """
+    settings = settings or SelectSettings()
+    if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
+        raise VocabxError(f"--holdout must be in (0, 0.5], got {holdout}")
+    started = time.monotonic()
+    # (forked before counting, while this process is small; none when the counts are given)
+    examples = _Examples.start() if counts is None else _Examples()
+    try:
+        space = TokenSpace.of(tokenizer)
+        notes: list[str] = []
+        grouped = settings.min_groups > 1
+        if grouped and (counts is not None or groups is None):
+            raise VocabxError(
+                f"--min-groups {settings.min_groups} needs each document's group: pass a corpus with --group-field FIELD "
+                "(or several files, each a group); merged shard counts keep no groups"
+            )
+        spread = None
+        if counts is None:
+            train_texts: Iterable[str] = texts
+            held: list[str] = []
+            train_groups: list[Any] = []
+            if grouped:
+                all_texts = list(texts)
+                labels = list(groups)  # type: ignore[arg-type]  # (read after the texts: a TextStream fills it as it goes)
+                if len(labels) != len(all_texts):
+                    raise VocabxError(f"got {len(all_texts)} documents but {len(labels)} group labels; give one label per document")
+                is_held = holdout_test(holdout, seed) if holdout else (lambda text: False)
+                sides = [is_held(t) for t in all_texts]
+                held = [t for t, h in zip(all_texts, sides) if h]
+                train_texts = [t for t, h in zip(all_texts, sides) if not h]
+                train_groups = [_group_key(g) for g, h in zip(labels, sides) if not h]
+                n_groups = len(set(train_groups))
+                if n_groups < settings.min_groups:
+                    raise VocabxError(
+                        f"--min-groups {settings.min_groups} but the analyzed documents come from {n_groups} group(s); "
+                        "lower --min-groups or check --group-field"
+                    )
+            elif holdout:
+                train_texts, held = split_holdout(texts, holdout, seed)
+            with byte_progress(progress, "counting", getattr(texts, "approx_bytes", None)) as update:
+                counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=update)
+            if grouped:
+                spread = group_spread(train_texts, train_groups, counts, space, settings)  # type: ignore[arg-type]
+            if held:
+                held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
+            elif holdout:
+                notes.append(f"--holdout {holdout} selected no documents; only the in-sample curve is shown.")
+        _check_size(counts, sources)
+        ref_counts = None
+        weights = None
+        spec_fn = None
+        ref_sample_counts = None
+        if reference is not None:
+            # Its first documents are counted with their runs of words, for an exact projection of what
+            # the new tokens rewrite in general text (what general text pays for right after extend); a
+            # reference longer than that is counted whole once more, without runs.
+            ref_sample, rest = _head(reference, _REFERENCE_SAMPLE_CHARS)
+            ref_sample_counts = count_corpus(ref_sample, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
+            ref_counts = ref_sample_counts
+            if rest is not None:
+                ref_counts = count_corpus(itertools.chain(ref_sample, rest), space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+            spec_fn = specificity(counts, ref_counts)
+            shared = sum(c for w, c in ref_counts.words.items() if w in counts.words) / max(ref_counts.n_words, 1)
+            if shared < 0.3:
+                notes.append(
+                    f"the reference corpus shares only {shared:.0%} of its word occurrences with the domain corpus "
+                    "(another language or script?); specificity scores compare little"
+                )
+
+            def weights(cand: Candidate) -> float:  # noqa: F811 - the weighted variant
+                if cand.kind == "subword":
+                    return 1.0
+                z = spec_fn(cand.token, tuple(cand.parts) if cand.parts else None)
+                cand.specificity = round(z, 3)
+                return specificity_weight(z)
+
+        examples.begin(counts.examples)
+        chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add, spread=spread)
+        found = examples.result()
+        if not chosen:
+            notes.append(
+                "nothing worth adding was found: no word, subword or phrase is fragmented often enough "
+                f"(min count {settings.min_count}, min documents {settings.min_docs})"
+            )
+        elif len(chosen) < settings.max_new:
+            notes.append(f"--max-new {settings.max_new} is more than the {len(chosen)} candidates found; the curve stops at {len(chosen)}.")
+        points = curve_points(len(chosen))
+        in_sample = [_point(c.rank, c.cumulative_saved, model.base_tokens) for c in chosen if c.rank in set(points)]
+        held_curve = project(chosen, held_counts, space, points) if held_counts is not None and held_counts.docs else None
+        ref_curve = project(chosen, ref_sample_counts, space, points) if ref_sample_counts is not None and ref_sample_counts.docs else None
+        recommended_n = knee(held_curve or in_sample)
+        _group_variants(chosen)
+        for cand, example in zip(chosen, found):
+            cand.example = example
+
+        info = dict(model_info or {})
+        info.setdefault("vocab_size", len(space.vocab))
+        info.setdefault("family", space.family)
+        hidden, tied = info.get("hidden_size"), info.get("tied", True)
+        report = {
+            "schema": "vocabx.report/1",
+            "vocabx_version": _version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": info,
+            "corpus": _corpus_summary(counts, model.base_tokens, sources) | ({"groups": spread.n} if spread is not None else {}),
+            "reference": _corpus_summary(ref_counts, base_tokens(ref_counts, space), reference_sources) | {"projected_docs": ref_sample_counts.docs}
+            if ref_counts is not None and ref_sample_counts is not None
+            else None,
+            "reference_curve": ref_curve,
+            "settings": {**asdict(settings), "kinds": list(settings.kinds), "holdout": holdout, "seed": seed},
+            "candidates": [c.as_dict() for c in chosen],
+            "savings_curve": in_sample,
+            "holdout_curve": held_curve,
+            "recommended_n": recommended_n,
+            "recommended": _recommended(recommended_n, in_sample, held_curve, hidden, tied, reference=ref_curve),
+            "holdout": _corpus_summary(held_counts, base_tokens(held_counts, space), None) | {"fraction": holdout}
+            if held_counts is not None and held_counts.docs
+            else None,
+            "fragmentation": {
+                "domain": fragmentation(counts, space),
+                "reference": fragmentation(ref_counts, space) if ref_counts else None,
+            },
+            "notes": notes,
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        return AnalyzeResult(report, chosen)
+    finally:
+        examples.close()
+
+
+_REFERENCE_SAMPLE_CHARS = 5_000_000
+"""The reference corpus's savings curve is projected on its first documents up to this many characters
+(the whole of most references): an exact projection keeps every run of words of the text it covers,
+and counting 5 MB again takes about a second."""
+
+
+def _head(texts: Iterable[str], chars: int) -> tuple[list[str], Iterator[str] | None]:
+    """The first documents of ``texts`` until they reach ``chars`` characters, and an iterator over the
+    rest (None when ``texts`` ended first)."""
+    it = iter(texts)
+    head: list[str] = []
+    size = 0
+    for text in it:
+        head.append(text)
+        size += len(text)
+        if size >= chars:
+            return head, it
+    return head, None
+
+
+def _check_size(counts: Counts, sources: list[str] | None) -> None:
+    where = " ".join(sources) if sources else "the corpus"
+    if counts.docs < MIN_DOCS or counts.n_words < MIN_WORDS:
+        raise VocabxError(
+            f"{where} is too small to analyze: {counts.docs} documents and {counts.n_words} words after the holdout; "
+            f"vocabx analyze needs at least {MIN_DOCS} documents and {MIN_WORDS} words"
+        )
+
+
+def _corpus_summary(counts: Counts | None, tokens: int, sources: list[str] | None) -> dict | None:
+    if counts is None:
+        return None
+    words = counts.n_words
+    out = {"docs": counts.docs, "bytes": counts.bytes, "words": words, "tokens": tokens, "tokens_per_word": round(tokens / words, 4) if words else 0.0}
+    if sources is not None:
+        out = {"sources": sources, **out}
+    return out
+
+
+def _group_variants(chosen: list[Candidate]) -> None:
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for cand in chosen:
+        groups[cand.surface.strip().lower()].append(cand)
+    for members in groups.values():
+        if len(members) > 1:
+            for cand in members:
+                cand.variants = [m.surface for m in members if m is not cand]
+
+
+def _version() -> str:
+    from vocabx import __version__
+
+    return __version__

@@ -1,0 +1,875 @@
+"""Choose the candidates greedily by marginal saving (step 2 of the analysis).
+
+:func:`select_candidates` runs a lazy greedy over words, subwords (BPE merges continued on the word
+table) and phrases: each step takes the candidate whose saving, given everything chosen above it, is
+largest. :class:`SavingsModel` keeps the corpus's token count as candidates are applied, from the word
+and phrase tables alone (never re-encoding the corpus): exact for words and subwords; for phrases,
+containment and overlaps come from the n-gram counts (:class:`_OverlapIndex` pushes each chosen phrase's
+overlaps to the phrases it overlaps), exact for two overlapping phrases, chains of three or more
+approximated. :class:`SelectSettings` holds the candidate rules (counts, documents, digits, cohesion,
+groups of documents).
+
+What it leaves out: projecting the chosen candidates on other text (:mod:`vocabx.analyze.curve`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import operator
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Iterator
+
+from vocabx.analyze.counting import Counts, _PhraseTable, count_corpus, _gc_paused
+from vocabx.analyze.space import TokenSpace, _allowed, _phrase_word_ok, _surface_of_piece
+from vocabx.errors import VocabxError
+
+
+KINDS = ("word", "subword", "phrase")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Step 2 and 3: the savings model shared by selection and projection
+
+
+@dataclass
+class Candidate:
+    """One proposed token, as it appears in the report."""
+
+    token: str
+    surface: str
+    kind: str
+    count: int
+    doc_count: int
+    base_pieces: list[str]
+    tokens_saved: int = 0
+    score: float = 0.0
+    specificity: float | None = None
+    merge: list[str] | None = None  # for subwords: the two pieces the appended merge joins
+    parts: list[str] | None = None  # for phrases: the words (pre-tokens) it joins
+    rank: int = 0
+    cumulative_saved: int = 0
+    variants: list[str] = field(default_factory=list)
+    example: str = ""
+    groups: int | None = None  # words and phrases of a grouped analysis: the groups they occur in
+
+    def as_dict(self) -> dict:
+        out = {name: getattr(self, name) for name in _CANDIDATE_FIELDS}
+        for key in ("base_pieces", "merge", "parts", "variants"):  # copies, as dataclasses.asdict makes
+            if out[key] is not None:
+                out[key] = list(out[key])
+        if out["merge"] is None:
+            out.pop("merge")
+        if out["parts"] is None:
+            out.pop("parts")
+        if out["groups"] is None:
+            out.pop("groups")
+        return out
+
+
+_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
+
+
+_second = operator.itemgetter(1)
+
+
+class _OverlapIndex:
+    """Where each chosen phrase overlaps other phrases, pushed to those phrases as it is chosen.
+
+    A chosen phrase q of m words overlaps the end of a phrase P by k words (1 <= k < m) exactly where
+    the n-gram U = P + q[k:] occurs, so U ends with q; it overlaps P's start by k words where
+    U = q + P[k:] occurs, so U starts with q. Finding the n-grams that start or end with q in the
+    counter's table (rows sorted by their first three words, and by their last three read backwards)
+    lists every such P with the co-count, once per choice, where looking each union up per P and per
+    chosen phrase tries millions of unions that never occur. Only phrases that can still be chosen
+    (``live``) get entries. ``right_of[P]`` and ``left_of[P]`` hold the (q, k, co-count) entries in
+    the order the q were chosen, for :meth:`SavingsModel._overlapping` to sort by k.
+    """
+
+    def __init__(self, table: "_PhraseTable", max_words: int, live: list[tuple[str, ...]]):
+        import numpy as np
+
+        self.keys, self.count, self.max_words = table.keys, table.count, max_words
+        self.ids = {w: i for i, w in enumerate(table.words)}
+        self.base = base = len(table.words) + 1  # word index + 1 in each digit; 0: past the phrase's end
+        rows = np.flatnonzero(table.length >= 3)  # (a union is longer than q, which has 2+ words)
+        matrix, length = table.matrix[rows].astype(np.int64) + 1, table.length[rows].astype(np.int64)
+        if matrix.shape[1] < 4:
+            matrix = np.pad(matrix, ((0, 0), (0, 4 - matrix.shape[1])))
+        self.sides = []
+        for backward in (True, False):
+            if backward:  # words L-1, L-2, ...
+                at = length[:, None] - 1 - np.arange(4)[None, :]
+                digits = np.where(at >= 0, np.take_along_axis(matrix, np.maximum(at, 0), axis=1), 0)
+            else:
+                digits = matrix[:, :4]
+            head = (digits[:, 0] * base + digits[:, 1]) * base + digits[:, 2]
+            order = np.argsort(head, kind="stable")
+            self.sides.append((rows[order], head[order], digits[order, 3], length[order]))
+        # only phrases that can still be chosen get entries (None: no entry yet)
+        self.right_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
+        self.left_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
+
+    @staticmethod
+    def fits(table: "_PhraseTable") -> bool:
+        """Whether three word digits fit in one int64 key."""
+        return (len(table.words) + 1) ** 3 < 2**63
+
+    def _rows_with(self, backward: bool, digits: list[int]) -> list[int]:
+        """Table rows longer than q whose first words, read forwards or backwards, are q's (``digits``),
+        short enough to leave a phrase P of at most ``max_words`` words."""
+        rows, head, fourth, length = self.sides[0 if backward else 1]
+        b, m = self.base, len(digits)
+        first = (digits[0] * b + digits[1]) * b
+        if m == 2:
+            lo, hi = head.searchsorted([first + 1, first + b]).tolist()  # (first + 0: q's own row)
+            if lo == hi:
+                return []
+            keep = length[lo:hi] <= self.max_words + 1
+        else:
+            lo, hi = head.searchsorted([first + digits[2], first + digits[2] + 1]).tolist()
+            if lo == hi:
+                return []
+            span = length[lo:hi]
+            keep = (span > m) & (span <= self.max_words + m - 1)
+            if m == 4:
+                keep &= fourth[lo:hi] == digits[3]
+        return rows[lo:hi][keep].tolist()
+
+    def add(self, q: tuple[str, ...]) -> None:
+        ids = self.ids
+        digits = [ids.get(w, -1) + 1 for w in q]
+        m = len(q)
+        if 0 in digits or not 2 <= m <= 4:
+            return
+        keys, count, most = self.keys, self.count, self.max_words
+        for right in (True, False):
+            rows = self._rows_with(right, digits[::-1] if right else digits)
+            if not rows:
+                continue
+            target = self.right_of if right else self.left_of
+            get = target.get
+            # P = u[:n] (right) or u[m - k:] (left) has n = len(u) - m + k words, k = 1 .. m - 1
+            # (entries: None, no entry yet; 0, not a phrase that can be chosen; else a non-empty list)
+            if m == 2:  # (most chosen phrases: k = 1 only)
+                for row, co in zip(rows, count[rows].tolist()):
+                    u = keys[row]
+                    p = u[:-1] if right else u[1:]
+                    entries = get(p, 0)
+                    if entries:
+                        entries.append((q, 1, co))
+                    elif entries is None:
+                        target[p] = [(q, 1, co)]
+                continue
+            for row, co in zip(rows, count[rows].tolist()):
+                u = keys[row]
+                n0 = len(u) - m
+                for k in range(1, min(m, most - n0 + 1)):
+                    p = u[: n0 + k] if right else u[m - k :]
+                    entries = get(p, 0)
+                    if entries:
+                        entries.append((q, k, co))
+                    elif entries is None:
+                        target[p] = [(q, k, co)]
+
+    def overlapping(self, parts: tuple[str, ...], right: bool) -> list[tuple[tuple[str, ...], int, int]]:
+        entries = (self.right_of if right else self.left_of).get(parts)
+        if not entries:
+            return []
+        # by overlap length, in the order chosen within one length (a stable sort)
+        return sorted(entries, key=_second) if len(entries) > 1 else entries
+
+
+class SavingsModel:
+    """The token count of a corpus as candidates are added, computed from its word and phrase tables.
+
+    ``apply(candidate)`` adds a candidate and returns the tokens it saves given everything applied
+    before; ``gain(candidate)`` is the same without applying. The state is each word's current
+    segmentation and remaining count (occurrences not absorbed by a phrase), pair statistics for merges,
+    and the remaining count of each phrase.
+    """
+
+    def __init__(self, counts: Counts, space: TokenSpace, *, overlaps: _OverlapIndex | None = None):
+        self.space = space
+        self.counts = counts
+        self.remaining: dict[str, int] = dict(counts.words)
+        self.seg: dict[str, list[str]] = {}
+        self.whole: set[str] = set()
+        self.base_tokens = 0
+        self.pair_count: Counter = Counter()
+        self.pair_words: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.n_now: dict[str, int] = {}  # each counted word's tokens now (what pieces_now returns)
+        pair_words, pair_count, seg, n_now = self.pair_words, self.pair_count, self.seg, self.n_now
+        for word, count in counts.words.items():
+            pieces = space.pieces(word)
+            n_now[word] = len(pieces)
+            self.base_tokens += count * len(pieces)
+            if len(pieces) > 1:
+                seg[word] = list(pieces)
+                for pair in zip(pieces, pieces[1:]):
+                    pair_words[pair].add(word)
+                for pair, n in _pair_occurrences(pieces).items():
+                    pair_count[pair] += n * count
+        self.saved = 0
+        self.new_pairs = set()
+        # chosen phrases: where each currently fires, and indexes for containment and overlap
+        self.fired: dict[tuple[str, ...], int] = {}
+        self._containing: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+        self._by_prefix: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+        self._by_suffix: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+        self._fired_first: set[str] = set()  # the first words of the chosen phrases
+        # per phrase P and overlap length: how many indexed phrases were read, and the overlaps found
+        self._overlap_seen: dict[tuple[tuple[str, ...], bool], list[list]] = {}
+        # or, given, the chosen phrases' overlaps pushed to the phrases they overlap (the same lists)
+        self._overlaps = overlaps
+
+    # -- current state ------------------------------------------------------------------------------
+
+    def pieces_now(self, word: str) -> int:
+        n = self.n_now.get(word)
+        if n is not None:
+            return n
+        if word in self.whole:
+            return 1
+        seg = self.seg.get(word)
+        return len(seg) if seg is not None else len(self.space.pieces(word))
+
+    def gain(self, cand: Candidate) -> int:
+        if cand.kind == "word":
+            if cand.token in self.whole:
+                return 0
+            return self.remaining.get(cand.token, 0) * (self.pieces_now(cand.token) - 1)
+        if cand.kind == "subword":
+            assert cand.merge is not None
+            return self.pair_count.get((cand.merge[0], cand.merge[1]), 0)
+        assert cand.parts is not None
+        return self._phrase_effect(tuple(cand.parts))[0]
+
+    # -- applying -----------------------------------------------------------------------------------
+
+    def apply(self, cand: Candidate) -> int:
+        if cand.kind == "word":
+            gain = self.gain(cand)
+            self._make_whole(cand.token)
+        elif cand.kind == "subword":
+            assert cand.merge is not None
+            gain = self.gain(cand)
+            self._merge(cand.merge[0], cand.merge[1], cand.token)
+        else:
+            assert cand.parts is not None
+            gain = self._take_phrase(tuple(cand.parts))
+        self.saved += gain
+        return gain
+
+    def _set_count(self, word: str, new: int) -> None:
+        old = self.remaining.get(word, 0)
+        seg = self.seg.get(word)
+        if seg is not None and word not in self.whole and new != old:
+            for pair, n in _pair_occurrences(seg).items():
+                self.pair_count[pair] += n * (new - old)
+        self.remaining[word] = new
+
+    def _make_whole(self, word: str) -> None:
+        seg = self.seg.get(word)
+        if seg is not None:
+            for pair, n in _pair_occurrences(seg).items():
+                self.pair_count[pair] -= n * self.remaining.get(word, 0)
+                self.pair_words[pair].discard(word)
+        self.whole.add(word)
+        self.n_now[word] = 1
+
+    def _merge(self, a: str, b: str, merged: str) -> None:
+        self.new_pairs: set[tuple[str, str]] = set()
+        for word in list(self.pair_words.get((a, b), ())):
+            if word in self.whole:
+                continue
+            seg = self.seg[word]
+            count = self.remaining.get(word, 0)
+            for pair, n in _pair_occurrences(seg).items():
+                self.pair_count[pair] -= n * count
+            new = _merge_seg(seg, a, b, merged)
+            self.seg[word] = new
+            self.n_now[word] = len(new)
+            for pair, n in _pair_occurrences(new).items():
+                self.pair_count[pair] += n * count
+            for pair in zip(new, new[1:]):
+                self.pair_words[pair].add(word)
+                if merged in pair:
+                    self.new_pairs.add(pair)
+        self.pair_count.pop((a, b), None)
+        self.pair_words.pop((a, b), None)
+
+    # -- phrases ------------------------------------------------------------------------------------
+    #
+    # The extended tokenizer matches phrases leftmost first, and the longest at a given start. So an
+    # occurrence of phrase P does not fire inside a chosen phrase that contains it, nor where a chosen
+    # phrase starting earlier overlaps its start; and when P fires, chosen phrases inside it or
+    # starting inside it stop firing there. Co-occurrence counts of two overlapping phrases come from
+    # the n-gram table (the count of their union); chains of three or more overlapping phrases are
+    # approximated pairwise.
+
+    def _span_tokens(self, parts: tuple[str, ...]) -> tuple[int, list[int], list[tuple[str, ...]]]:
+        """Tokens for a run of words now, chosen sub-phrases applied leftmost-longest.
+
+        Also returns the indices of the words no sub-phrase covers, and the sub-phrases used.
+        """
+        n, i, tokens, loose, used = len(parts), 0, 0, [], []
+        fired, firsts = self.fired, self._fired_first
+        while i < n:
+            for j in range(n - 1 if i == 0 else n, i + 1, -1) if parts[i] in firsts else ():  # never P itself
+                if parts[i:j] in fired:
+                    tokens += 1
+                    used.append(parts[i:j])
+                    i = j
+                    break
+            else:
+                tokens += self.pieces_now(parts[i])
+                loose.append(i)
+                i += 1
+        return tokens, loose, used
+
+    def _overlapping(self, parts: tuple[str, ...], right: bool) -> list[tuple[tuple[str, ...], int, int]]:
+        """Chosen phrases overlapping P's start from the left (or its end from the right, with ``right``):
+        (phrase, overlap, co-count), by overlap length.
+
+        The index lists only grow and the co-counts are fixed, so each P keeps what it found per overlap
+        length and how far it read each list; a re-evaluation reads only the phrases chosen since.
+        """
+        if self._overlaps is not None:
+            return self._overlaps.overlapping(parts, right)
+        n = len(parts)
+        key = (parts, right)
+        state = self._overlap_seen.get(key)
+        if state is None:
+            state = self._overlap_seen[key] = [[0, []] for _ in range(n - 1)]
+        get = self.counts.phrases.get
+        index = self._by_prefix if right else self._by_suffix
+        found: list[tuple[tuple[str, ...], int, int]] = []
+        # (the index keys are proper prefixes and suffixes, so every q listed is longer than k)
+        for k in range(1, n):
+            seen = state[k - 1]
+            qs = index.get(parts[n - k :] if right else parts[:k])
+            if qs is not None and len(qs) > seen[0]:
+                if right:
+                    for q in qs[seen[0] :]:
+                        co = get(parts + q[k:])
+                        if co:
+                            seen[1].append((q, k, co))
+                else:
+                    tail = parts[k:]
+                    for q in qs[seen[0] :]:
+                        co = get(q + tail)
+                        if co:
+                            seen[1].append((q, k, co))
+                seen[0] = len(qs)
+            found += seen[1]
+        return found
+
+    def _phrase_effect(self, parts: tuple[str, ...]) -> tuple[int, int, list, list]:
+        """(tokens saved, occurrences where it fires, left overlaps, right overlaps) if P were added now
+        (the overlaps are only looked up as far as needed: none where it would not fire)."""
+        if not self.fired:  # nothing chosen yet: no containment, no overlap, every word loose
+            return self._phrase_effect_alone(parts)
+        if parts in self.fired:
+            return 0, 0, [], []
+        fires = self.counts.phrases.get(parts, 0)
+        for q in self._containing.get(parts, ()):
+            fires -= self.fired[q]
+        if fires <= 0:
+            return 0, 0, [], []
+        left = self._overlapping(parts, right=False)
+        fires -= sum(co for _, _, co in left)
+        # A phrase overlapping itself (' very very' in ' very very very') fires only at the leftmost copy.
+        n = len(parts)
+        if parts.count(parts[0]) > 1:  # (a copy overlapping P's start begins with P's first word)
+            for k in range(1, n):
+                if parts[k:] == parts[: n - k]:
+                    fires -= self.counts.phrases.get(parts + parts[n - k :], 0)
+        fires = max(0, fires)
+        if not fires:
+            return 0, 0, left, []
+        right = self._overlapping(parts, right=True)
+        span = self._span_tokens(parts)[0]
+        gain = fires * (span - 1)
+        for q, k, co in right:
+            # There q fired, covering P's last k words: before, P's prefix + 1 token; after, 1 token + q's
+            # other words, now loose.
+            co = min(co, self.fired[q], fires)
+            prefix = self._span_tokens(parts[: len(parts) - k])[0]
+            rest = sum(self.pieces_now(w) for w in q[k:])
+            gain += co * (prefix - rest) - co * (span - 1)
+        return gain, fires, left, right
+
+    def _phrase_effect_alone(self, parts: tuple[str, ...]) -> tuple[int, int, list, list]:
+        """:meth:`_phrase_effect` while no phrase is chosen (the same figures, without the index look-ups)."""
+        phrases = self.counts.phrases
+        fires = phrases.get(parts, 0)
+        n = len(parts)
+        if parts.count(parts[0]) > 1:
+            for k in range(1, n):
+                if parts[k:] == parts[: n - k]:
+                    fires -= phrases.get(parts + parts[n - k :], 0)
+        if fires <= 0:
+            return 0, 0, [], []
+        whole, seg, pieces = self.whole, self.seg, self.space.pieces
+        span = 0
+        for w in parts:
+            if w in whole:
+                span += 1
+            else:
+                s = seg.get(w)
+                span += len(s) if s is not None else len(pieces(w))
+        return fires * (span - 1), fires, [], []
+
+    def _take_phrase(self, parts: tuple[str, ...]) -> int:
+        gain, fires, _, right = self._phrase_effect(parts)
+        if fires <= 0:
+            return 0
+        _, loose, used = self._span_tokens(parts)
+        n = len(parts)
+        for sub in used:  # chosen phrases inside P stop firing where P fires
+            self.fired[sub] = max(0, self.fired[sub] - fires)
+        for i in loose:
+            self._set_count(parts[i], max(0, self.remaining.get(parts[i], 0) - fires))
+        for q, k, co in right:
+            co = min(co, self.fired[q], fires)
+            self.fired[q] -= co
+            for w in q[k:]:  # q's other words go loose there
+                self._set_count(w, self.remaining.get(w, 0) + co)
+            for i in loose:  # P's words that q covered there were not counted as loose
+                if i >= n - k:
+                    self._set_count(parts[i], self.remaining.get(parts[i], 0) + co)
+        self.fired[parts] = fires
+        self._fired_first.add(parts[0])
+        for size in range(2, n):
+            for i in range(0, n - size + 1):
+                self._containing[parts[i : i + size]].append(parts)
+        if self._overlaps is not None:
+            self._overlaps.add(parts)
+        else:
+            for k in range(1, n):
+                self._by_prefix[parts[:k]].append(parts)
+                self._by_suffix[parts[n - k :]].append(parts)
+        return gain
+
+
+def _pair_occurrences(seg: list[str] | tuple[str, ...]) -> dict[tuple[str, str], int]:
+    """Non-overlapping adjacent pairs, left to right, as BPE merges them.
+
+    ['a', 'a', 'a'] -> {('a', 'a'): 1};  ['x', 'y', 'x', 'y'] -> {('x', 'y'): 2, ('y', 'x'): 1}
+    """
+    pairs = list(zip(seg, seg[1:]))
+    if len(set(pairs)) == len(pairs):  # (most words: no pair comes twice, so each counts once)
+        return dict.fromkeys(pairs, 1)
+    out: Counter = Counter()
+    last: tuple[str, str] | None = None
+    last_end = -1
+    for i in range(len(seg) - 1):
+        pair = (seg[i], seg[i + 1])
+        if pair == last and last_end == i:
+            last_end = -1  # overlapping repeat: 'aaa' has one mergeable ('a','a'), not two
+            continue
+        out[pair] += 1
+        last, last_end = pair, i + 1
+    return out
+
+
+def _merge_seg(seg: list[str], a: str, b: str, merged: str) -> list[str]:
+    """['x', 'a', 'b', 'a', 'b'], a, b -> ['x', 'ab', 'ab'] (left to right, like BPE)."""
+    out, i = [], 0
+    while i < len(seg):
+        if i + 1 < len(seg) and seg[i] == a and seg[i + 1] == b:
+            out.append(merged)
+            i += 2
+        else:
+            out.append(seg[i])
+            i += 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Selection
+
+
+@dataclass
+class SelectSettings:
+    """Knobs of the candidate search. Each field's comment is its help text."""
+
+    max_new: int = 16384  # how many candidates to rank (the curve's x range)
+    min_count: int = 5  # fewer occurrences than this: not a candidate
+    min_docs: int = 3  # in fewer documents than this: not a candidate (a term of one document is not a domain term)
+    kinds: tuple[str, ...] = KINDS  # which kinds of candidate to consider
+    allow_digits: bool = False  # SmolLM2 and others split numbers digit by digit on purpose
+    max_phrase_words: int = 4  # longest phrase, in words
+    min_cohesion: float = 0.0  # leave out phrases whose last word follows their other words in less than this share of those words' occurrences (0: keep all)
+    min_groups: int = 1  # words and phrases found in fewer groups of documents (sources, sites: analyze's groups) than this are not candidates (a template of one site is not a domain term; 1: off)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_new < 1:
+            problems.append(f"--max-new must be at least 1, got {self.max_new}")
+        if self.min_count < 1:
+            problems.append(f"--min-count must be at least 1, got {self.min_count}")
+        if self.min_docs < 1:
+            problems.append(f"--min-docs must be at least 1, got {self.min_docs}")
+        bad = [k for k in self.kinds if k not in KINDS]
+        if bad or not self.kinds:
+            problems.append(f"--kinds must be a comma-separated subset of {','.join(KINDS)}, got {','.join(self.kinds) or '(empty)'}")
+        if not 2 <= self.max_phrase_words <= 6:
+            problems.append(f"--max-phrase-words must be between 2 and 6, got {self.max_phrase_words}")
+        if not 0 <= self.min_cohesion <= 1:
+            problems.append(f"--min-cohesion must be a share between 0 and 1, got {self.min_cohesion}")
+        if isinstance(self.min_groups, bool) or not isinstance(self.min_groups, int) or self.min_groups < 1:
+            problems.append(f"--min-groups must be a whole number of at least 1, got {self.min_groups!r}")
+        if problems:
+            raise VocabxError("; ".join(problems))
+
+
+@_gc_paused()
+def select_candidates(
+    counts: Counts,
+    space: TokenSpace,
+    settings: SelectSettings,
+    *,
+    weights: Callable[[Candidate], float] | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_chosen: Callable[[Candidate], None] | None = None,
+    spread: "GroupSpread | None" = None,
+) -> tuple[list[Candidate], SavingsModel]:
+    """Rank candidates greedily by marginal saving (times an optional weight, such as specificity).
+
+    Lazy greedy: every candidate's saving can only fall as others are added, so a popped candidate
+    whose re-computed score still beats the next one's stale score is the true best. With ``spread``
+    (:func:`group_spread`), words and phrases found in fewer than ``settings.min_groups`` groups are
+    left out, and each chosen one records its number of groups.
+    """
+    model = SavingsModel(counts, space)
+    weight = weights or (lambda cand: 1.0)
+    heap: list[tuple[float, int, int, Candidate]] = []
+    serial = 0
+
+    def push(cand: Candidate) -> None:
+        nonlocal serial
+        gain = model.gain(cand)
+        if gain > 0:
+            score = gain * weight(cand)
+            if score > 0:
+                heapq.heappush(heap, (-score, gain, serial, cand))
+                serial += 1
+
+    # the first scores, heapified at once (entries are totally ordered, so pops do not depend on how);
+    # without weights, phrases enter as seeds and become candidates only if they are popped
+    table = counts.phrase_table if weights is None else None
+    if table is not None and not table.valid_for(counts, settings.max_phrase_words):
+        table = None
+    for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None, table=table, spread=spread):
+        if type(cand) is _SeedRows:
+            # phrase seeds from the table, gains already computed (all positive): entries as below
+            gains, rows = cand.gains, cand.rows.tolist()
+            heap += zip((-gains.astype(float)).tolist(), gains.tolist(), range(serial, serial + len(gains)), rows)
+            serial += len(gains)
+            if rows and _OverlapIndex.fits(table):  # (only these phrases can be chosen)
+                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, [table.keys[r] for r in rows])
+            continue
+        gain = model._phrase_effect(cand.parts)[0] if isinstance(cand, _PhraseSeed) else model.gain(cand)
+        if gain > 0:
+            score = gain * weight(cand)
+            if score > 0:
+                heap.append((-score, gain, serial, cand))
+                serial += 1
+    heapq.heapify(heap)
+    chosen: list[Candidate] = []
+    while heap and len(chosen) < settings.max_new:
+        neg_score, _, _, cand = heapq.heappop(heap)
+        if type(cand) is int:  # a row of the phrase table (no weights): a Candidate only once chosen
+            gain = model._phrase_effect(table.keys[cand])[0]  # type: ignore[union-attr]
+            score = float(gain)
+        else:
+            if isinstance(cand, _PhraseSeed):
+                cand = cand.candidate(space)
+            gain = model.gain(cand)
+            score = gain * weight(cand)
+        if gain <= 0 or score <= 0:
+            continue
+        if heap and score < -heap[0][0] - 1e-9:
+            heapq.heappush(heap, (-score, gain, serial, cand))
+            serial += 1
+            continue
+        if type(cand) is int:
+            cand = _table_candidate(table, cand, counts, space)  # type: ignore[arg-type]
+        if cand.kind == "subword" and not _merge_eligible(cand, model, settings):
+            continue
+        cand.tokens_saved = model.apply(cand)
+        if not cand.base_pieces:  # (a phrase from the table: see _table_candidate)
+            cand.base_pieces = [piece for p in cand.parts or () for piece in space.pieces(p)]
+        cand.score = round(score, 3)
+        cand.rank = len(chosen) + 1
+        cand.cumulative_saved = model.saved
+        if spread is not None:
+            cand.groups = spread.of(cand)
+        chosen.append(cand)
+        if progress is not None:
+            progress(1)
+        if on_chosen is not None:
+            on_chosen(cand)
+        if cand.kind == "subword":
+            for new in _new_merges(cand.token, model, space, settings):
+                push(new)
+    return chosen, model
+
+
+class _PhraseSeed:
+    """A phrase candidate not built yet: most phrases are never popped from the selection heap."""
+
+    __slots__ = ("parts", "token", "surface", "count", "docs")
+
+    def __init__(self, parts: tuple[str, ...], token: str, surface: str, count: int, docs: int):
+        self.parts, self.token, self.surface, self.count, self.docs = parts, token, surface, count, docs
+
+    def candidate(self, space: TokenSpace) -> Candidate:
+        pieces = [piece for p in self.parts for piece in space.pieces(p)]
+        return Candidate(self.token, self.surface, "phrase", self.count, self.docs, pieces, parts=list(self.parts))
+
+
+class _SeedRows:
+    """Phrase seeds as rows of a :class:`_PhraseTable`, with their gains (in table order)."""
+
+    __slots__ = ("rows", "gains")
+
+    def __init__(self, rows: Any, gains: Any):
+        self.rows, self.gains = rows, gains
+
+
+def _table_candidate(table: _PhraseTable, row: int, counts: Counts, space: TokenSpace) -> Candidate:
+    """The phrase candidate of a table row; its base pieces are left empty until it is chosen (most
+    popped phrases are not)."""
+    parts = table.keys[row]
+    surfaces = counts.surfaces
+    surface = "".join([surfaces.get(p, p) for p in parts])
+    return Candidate("".join(parts), surface, "phrase", int(table.count[row]), int(table.docs[row]), [], parts=list(parts))
+
+
+def cohesion(parts: tuple[str, ...], count: int, counts: Counts) -> float:
+    """The share of the occurrences of a phrase's other words that its last word follows: ``count`` (the
+    phrase's) over the count of its first word (two words) or of its phrase without the last word. 1.0
+    when that count is unknown (pruned from the table). " signs and symptoms" is near 1 in medical text,
+    " of the" about 0.3: whether " the" comes after " of" is a guess, and a token for it taxes every
+    " of" that the model must price both ways (benchmarks/RESULTS.md)."""
+    head = counts.words.get(parts[0], 0) if len(parts) == 2 else counts.phrases.get(parts[:-1], 0)
+    return min(1.0, count / head) if head else 1.0
+
+
+@dataclass
+class GroupSpread:
+    """In how many groups of documents (a corpus's sources: sites, firms, files) each word and phrase that
+    passes the count rules occurs; ``n`` groups in all."""
+
+    n: int
+    words: dict[str, int]
+    phrases: dict[tuple[str, ...], int]
+
+    def of(self, cand: Candidate) -> int | None:
+        """The candidate's number of groups (None for subwords, which are not filtered by groups)."""
+        if cand.kind == "word":
+            return self.words.get(cand.token, 0)
+        if cand.kind == "phrase" and cand.parts:
+            return self.phrases.get(tuple(cand.parts), 0)
+        return None
+
+
+def _group_key(group: Any) -> Any:
+    """A group label as a dict key: a JSON list or object label becomes its JSON text."""
+    if isinstance(group, (str, int, float, bool, type(None))):
+        return group
+    return json.dumps(group, sort_keys=True, default=str)
+
+
+def group_spread(texts: list[str], groups: list[Any], counts: Counts, space: TokenSpace, settings: SelectSettings) -> GroupSpread:
+    """Count each group's documents on its own and note, for every word and phrase of ``counts`` that
+    passes ``settings``' count rules, how many groups it occurs in.
+
+    ``groups[i]`` labels ``texts[i]``. A phrase that a group's count pruned as rare there (see
+    :func:`count_corpus`) does not count as occurring in it. Costs about one more count of the corpus.
+
+    >>> spread = group_spread(texts, ["GARD", "GARD", "NIDDK"], counts, space, SelectSettings())  # doctest: +SKIP
+    >>> spread.n, spread.phrases[("Ġsigns", "Ġand", "Ġsymptoms")]                                 # doctest: +SKIP
+    (2, 2)
+    """
+    if len(texts) != len(groups):
+        raise VocabxError(f"got {len(texts)} documents but {len(groups)} group labels; give one label per document")
+    by_group: dict[Any, list[str]] = {}
+    for text, group in zip(texts, groups):
+        by_group.setdefault(_group_key(group), []).append(text)
+    min_count, min_docs, max_words = settings.min_count, settings.min_docs, settings.max_phrase_words
+    word_docs, phrase_docs = counts.word_docs, counts.phrase_docs
+    words = dict.fromkeys((w for w, c in counts.words.items() if c >= min_count and word_docs[w] >= min_docs), 0)
+    phrases = dict.fromkeys(
+        (p for p, c in counts.phrases.items() if c >= min_count and len(p) <= max_words and phrase_docs[p] >= min_docs), 0
+    )
+    for docs in by_group.values():
+        size = sum(len(t) for t in docs)
+        # (a small group is counted on this core: forking a splitting worker would cost more than it saves)
+        part = count_corpus(docs, space, max_phrase_words=max_words, phrases=bool(phrases), workers=None if size > 2_000_000 else 1)
+        for w in part.words.keys() & words.keys():
+            words[w] += 1
+        for p in part.phrases.keys() & phrases.keys():
+            phrases[p] += 1
+    return GroupSpread(len(by_group), words, phrases)
+
+
+def _seed_rows(
+    table: _PhraseTable, counts: Counts, space: TokenSpace, settings: SelectSettings, model: SavingsModel, spread: "GroupSpread | None" = None
+) -> _SeedRows:
+    """The phrase seeds of :func:`_initial_candidates` with the gains that :meth:`SavingsModel._phrase_effect`
+    gives them before anything is applied, worked out over the whole table at once; the rows in table
+    (``Counts.phrases``) order, only those with a positive gain.
+    """
+    import numpy as np
+
+    max_words = settings.max_phrase_words
+    rows = np.flatnonzero(
+        (table.count >= settings.min_count) & (table.length <= max_words) & (table.docs >= settings.min_docs)
+    )
+    matrix = table.matrix[rows, :max_words]
+    used = np.unique(matrix)
+    used = used[used >= 0]
+    # per word: may start a phrase, may follow another, its pieces now (nothing is applied yet)
+    n_all = len(table.words) + 1  # (index -1, after a phrase's end, reads the last entry)
+    first_ok = np.zeros(n_all, dtype=bool)
+    rest_ok = np.ones(n_all, dtype=bool)
+    span_of = np.zeros(n_all, dtype=np.int64)
+    surfaces, words, allow = counts.surfaces, table.words, settings.allow_digits
+    for i in used.tolist():
+        w = words[i]
+        first_ok[i], rest_ok[i] = _phrase_word_ok(surfaces.get(w, w), allow)
+        span_of[i] = model.pieces_now(w)
+    keep = first_ok[matrix[:, 0]] & rest_ok[matrix[:, 1:]].all(axis=1)
+    rows, matrix = rows[keep], matrix[keep]
+    keys = table.keys
+    joined = {words for words in space.joined_words() if words in counts.phrases}  # (usually none)
+    if joined:
+        in_vocab = np.fromiter((keys[r] in joined for r in rows.tolist()), dtype=bool, count=len(rows))
+        rows, matrix = rows[~in_vocab], matrix[~in_vocab]
+    if settings.min_cohesion > 0:
+        cohesive = np.fromiter(
+            (cohesion(keys[r], c, counts) >= settings.min_cohesion for r, c in zip(rows.tolist(), table.count[rows].tolist())),
+            dtype=bool,
+            count=len(rows),
+        )
+        rows, matrix = rows[cohesive], matrix[cohesive]
+    if spread is not None and settings.min_groups > 1:
+        found = spread.phrases
+        spread_ok = np.fromiter((found.get(keys[r], 0) >= settings.min_groups for r in rows.tolist()), dtype=bool, count=len(rows))
+        rows, matrix = rows[spread_ok], matrix[spread_ok]
+    fires = table.count[rows].astype(np.int64)
+    # a phrase overlapping itself fires only at the leftmost copy (rows whose first word comes again)
+    again = np.flatnonzero((matrix[:, 1:] == matrix[:, :1]).any(axis=1))
+    phrases = counts.phrases
+    for j in again.tolist():
+        parts = keys[int(rows[j])]
+        n = len(parts)
+        for k in range(1, n):
+            if parts[k:] == parts[: n - k]:
+                fires[j] -= phrases.get(parts + parts[n - k :], 0)
+    gains = fires * (span_of[matrix].sum(axis=1) - 1)
+    gains[fires <= 0] = 0
+    positive = gains > 0
+    return _SeedRows(rows[positive], gains[positive])
+
+
+def _initial_candidates(
+    counts: Counts,
+    space: TokenSpace,
+    settings: SelectSettings,
+    model: SavingsModel,
+    seeds: bool = False,
+    table: _PhraseTable | None = None,
+    spread: "GroupSpread | None" = None,
+) -> Iterator[Candidate | _PhraseSeed | _SeedRows]:
+    """Words, phrases (as :class:`_PhraseSeed` with ``seeds``; all at once as :class:`_SeedRows` with a
+    ``table``) and merges that pass the candidate rules."""
+    vocab = space.vocab
+    surfaces = counts.surfaces
+    min_count, min_docs, allow_digits = settings.min_count, settings.min_docs, settings.allow_digits
+    min_groups = settings.min_groups if spread is not None else 1
+    if "word" in settings.kinds:
+        word_docs = counts.word_docs
+        word_groups = spread.words if spread is not None else {}
+        for word, count in counts.words.items():
+            if count < min_count or word_docs[word] < min_docs or word in vocab:
+                continue
+            if min_groups > 1 and word_groups.get(word, 0) < min_groups:
+                continue
+            pieces = space.pieces(word)
+            if len(pieces) < 2 or not _allowed(surfaces.get(word, word), allow_digits) or space.has_fallback(pieces):
+                continue
+            yield Candidate(word, surfaces.get(word, word), "word", count, word_docs[word], list(pieces))
+    if "phrase" in settings.kinds and space.marker == "Ġ" and table is not None:
+        if model.fired or not seeds:
+            raise ValueError("table seeds are the gains of a fresh model")
+        yield _seed_rows(table, counts, space, settings, model, spread)
+    elif "phrase" in settings.kinds and space.marker == "Ġ":
+        phrase_docs, max_words, pieces_of = counts.phrase_docs, settings.max_phrase_words, space.pieces
+        # per word: (its surface, whether it may be a phrase's first word, whether it may follow another)
+        fit: dict[str, tuple[str, bool, bool]] = {}
+        for parts, count in counts.phrases.items():
+            if count < min_count or len(parts) > max_words:
+                continue
+            docs = phrase_docs[parts]
+            if docs < min_docs:
+                continue
+            words = []
+            for p in parts:
+                f = fit.get(p)
+                if f is None:
+                    surface = surfaces.get(p, p)
+                    f = fit[p] = (surface, *_phrase_word_ok(surface, allow_digits))
+                words.append(f)
+            if not words[0][1] or not all(f[2] for f in words[1:]):
+                continue
+            token = "".join(parts)
+            if token in vocab:
+                continue
+            if settings.min_cohesion > 0 and cohesion(parts, count, counts) < settings.min_cohesion:
+                continue
+            if min_groups > 1 and spread.phrases.get(parts, 0) < min_groups:  # type: ignore[union-attr]
+                continue
+            if seeds:
+                yield _PhraseSeed(parts, token, "".join([f[0] for f in words]), count, docs)
+                continue
+            pieces = [piece for p in parts for piece in pieces_of(p)]
+            yield Candidate(token, "".join(f[0] for f in words), "phrase", count, docs, pieces, parts=list(parts))
+    if "subword" in settings.kinds and space.family in ("byte_bpe", "sp_bpe"):
+        # the model's pair statistics, still those of the base segmentation: nothing is applied yet
+        for (a, b), count in model.pair_count.items():
+            cand = _merge_candidate(a, b, count, model.pair_words[(a, b)], space, settings)
+            if cand is not None:
+                yield cand
+
+
+def _merge_candidate(
+    a: str, b: str, count: int, in_words: set[str], space: TokenSpace, settings: SelectSettings
+) -> Candidate | None:
+    merged = a + b
+    if count < settings.min_count or merged in space.vocab or len(in_words) < 2:
+        return None
+    surface = _surface_of_piece(merged, space)
+    if surface is None or not _allowed(surface, settings.allow_digits):
+        return None
+    return Candidate(merged, surface, "subword", count, len(in_words), [a, b], merge=[a, b])
+
+
+def _merge_eligible(cand: Candidate, model: SavingsModel, settings: SelectSettings) -> bool:
+    words = {w for w in model.pair_words.get((cand.merge[0], cand.merge[1]), ()) if w not in model.whole}  # type: ignore[index]
+    cand.doc_count = len(words)
+    return len(words) >= 2
+
+
+def _new_merges(token: str, model: SavingsModel, space: TokenSpace, settings: SelectSettings) -> Iterator[Candidate]:
+    """After a merge creates ``token``, the pairs it forms with its neighbours become candidates."""
+    for pair in sorted(model.new_pairs):
+        count = model.pair_count.get(pair, 0)
+        cand = _merge_candidate(pair[0], pair[1], count, model.pair_words[pair], space, settings)
+        if cand is not None:
+            yield cand
