@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_init import DOMAINS, GENERAL, ROOT, SHARED  # noqa: E402
-from common import SCORED_GENERAL_DOCS, write_results  # noqa: E402
+from common import SCORED_GENERAL_DOCS, numbered_documents, write_results  # noqa: E402
 
 
 def main() -> int:
@@ -53,7 +53,7 @@ def main() -> int:
     analyzer = importlib.import_module("vocabx.analyze")  # (vocabx.analyze, the attribute, is the function)
     tokenizer = load_tokenizer("smollm2-135m")
     space = analyzer.TokenSpace.of(tokenizer)
-    numbered = [(i, t) for f in GENERAL for i, t in enumerate(read_corpus(f))]  # (i: the document's place in its file)
+    numbered = numbered_documents(GENERAL)  # (i: the document's place in its file)
     general = analyzer.count_corpus([t for _, t in numbered], space, runs=True)
     reference = [t for i, t in numbered if i >= SCORED_GENERAL_DOCS] if args.reference_general else None
     sizes = sorted({int(x) for x in args.n.split(",")})

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import SCORED_GENERAL_DOCS, write_results
+from common import SCORED_GENERAL_DOCS, numbered_documents, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
@@ -128,7 +128,7 @@ def main() -> int:
     general = sample(GENERAL, args.docs, args.chars)
     if args.docs // len(GENERAL) > args.replay_skip:
         parser.error("--replay-skip must keep every scored general document out of the replay")
-    numbered = [(i, t) for f in GENERAL for i, t in enumerate(read_corpus(f))]  # (i: the document's place in its file)
+    numbered = numbered_documents(GENERAL)  # (i: the document's place in its file)
     unscored = [t for i, t in numbered if i >= args.replay_skip]
     held_general = [t for i, t in numbered if i < args.replay_skip]  # (whole; the scored ones among them)
     replay_texts = unscored if args.fit_replay else None

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample, top_tokens
-from common import write_results
+from common import documents_after, write_results
 
 
 def choose(variant: str, train: list[str], tokenizer, n: int, reference: list[str], counts) -> list:
@@ -76,7 +76,7 @@ def main() -> int:
     test = list(read_corpus(folder / "test.jsonl"))
     general, domain = sample(GENERAL, 16, 1200), sample([folder / "test.jsonl"], 16, 1200)
     per_file = 8  # (sample() takes the first 16 // 2 documents of each general file: the rest is the reference)
-    reference = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= per_file]
+    reference = documents_after(GENERAL, per_file)
     counts = count_corpus(train, TokenSpace.of(tokenizer))
     base = load_model("smollm2-135m")
     base_domain, base_general = bpb(base, tokenizer, domain), bpb(base, tokenizer, general)

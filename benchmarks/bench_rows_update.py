@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench_init import DOMAINS, GENERAL, ROOT, SHARED, bpb, sample, top_tokens
-from common import write_results
+from common import documents_after, write_results
 
 
 def setup(domain: str, n_train: int, seed: int) -> tuple:
@@ -78,7 +78,7 @@ def main() -> int:
     folder = DOMAINS[args.domain]
     tokenizer, train_docs, domain, general, base_bpb = setup(args.domain, args.train_docs, args.seed)
     base_domain, base_general = base_bpb["domain_bpb"], base_bpb["general_bpb"]
-    replay_docs = [t for f in GENERAL for i, t in enumerate(read_corpus(f)) if i >= 100]
+    replay_docs = documents_after(GENERAL)
     new = None if args.extended else top_tokens(read_corpus(folder / "train.jsonl"), tokenizer, args.n, min_cohesion=args.min_cohesion)
     results: dict = {
         "extended": str(args.extended) if args.extended else None, "domain": args.domain, "mode": args.mode, "min_cohesion": args.min_cohesion, "n": args.n, "steps": args.steps, "batch": "4 x 256", "embedding_lr": args.embedding_lr, "lr": args.lr, "lora_r": args.lora_r, "seed": args.seed, "train_docs": args.train_docs,

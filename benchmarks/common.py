@@ -10,12 +10,26 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 
 SCORED_GENERAL_DOCS = 100
 """The first documents of each general corpus file, where the benchmarks draw their scored general
 sample from: text used for ranking (``--reference``) or replayed in training comes after them."""
+
+
+def numbered_documents(files: Iterable[Path]) -> list[tuple[int, str]]:
+    """Every document of ``files`` with its place in its own file, in order:
+    ``[(0, a0), (1, a1), ..., (0, b0), (1, b1), ...]``."""
+    from vocabx import read_corpus
+
+    return [(i, text) for f in files for i, text in enumerate(read_corpus(f))]
+
+
+def documents_after(files: Iterable[Path], skip: int = SCORED_GENERAL_DOCS) -> list[str]:
+    """The documents of ``files`` after the first ``skip`` of each file (by default the general text that
+    is never scored: ``documents_after(GENERAL)``)."""
+    return [text for i, text in numbered_documents(files) if i >= skip]
 
 
 def write_results(path: Path, results: dict, *, ensure_ascii: bool = True) -> None:

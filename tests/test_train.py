@@ -17,7 +17,8 @@ import torch
 import tinymodels
 from vocabx.cli import main
 from vocabx.errors import VocabxError
-from vocabx.train import TrainConfig, _BlockOrder, fused_linear_cross_entropy, load_adapted, lr_factor, parse_ids, train
+from vocabx.train import TrainConfig, fused_linear_cross_entropy, load_adapted, lr_factor, parse_ids, train
+from vocabx.train.loop import _BlockOrder
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(batch_size=2, block_size=32, eval_every=0, save_every=0, max_eval_docs=4, progress=False)
@@ -109,7 +110,8 @@ def test_fused_cross_entropy_has_the_plain_loss_and_gradients():
 @pytest.mark.parametrize("which", ["tied", "untied"])
 def test_the_training_step_matches_the_peft_forward_in_loss_and_gradients(which, tied_models, untied_models):
     from vocabx.models import load_model, load_tokenizer
-    from vocabx.train import _fused_parts, _make_step, _rows_of, _wrap_peft
+    from vocabx.train.fused import _fused_parts, _make_step
+    from vocabx.train.model import _rows_of, _wrap_peft
 
     ext = (tied_models if which == "tied" else untied_models)[1]
     config = TrainConfig(lora_dropout=0.0)
@@ -208,7 +210,7 @@ def test_sparse_row_updates_move_only_the_rows_of_tokens_the_batches_hold(which,
     the absent ones); with active, the absent rows move where their probability reached --row-mass
     (all of them at a tiny threshold, none at a huge one)."""
     from vocabx.models import load_model
-    from vocabx.train import _token_layer
+    from vocabx.train.model import _token_layer
 
     ext = (tied_models if which == "tied" else untied_models)[1]
     texts = [f"One of the notes, part {i} of the record, said most of the rest." for i in range(40)]
@@ -245,7 +247,7 @@ def test_active_row_updates_without_the_fused_step_say_so_and_move_only_the_batc
 
 
 def test_active_rows_are_those_reaching_the_row_mass_per_thousand_positions():
-    from vocabx.train import _active_rows
+    from vocabx.train.loop import _active_rows
 
     mass, ids = torch.tensor([0.01, 0.04, 0.05, 2.0]), torch.tensor([600, 601, 602, 603])
     # 2,048 positions at 0.02 per 1,000: a row needs 0.04096
@@ -257,7 +259,7 @@ def test_active_rows_are_those_reaching_the_row_mass_per_thousand_positions():
 def test_active_rows_keep_their_gradient_beside_the_batch_s_rows():
     from types import SimpleNamespace
 
-    from vocabx.train import _keep_rows_in_batch
+    from vocabx.train.loop import _keep_rows_in_batch
 
     ids = torch.tensor([600, 601, 602, 603])
     delta = torch.zeros(4, 2, requires_grad=True)
@@ -307,7 +309,7 @@ def test_gradient_checkpointing_changes_memory_not_the_losses(tied_models, tmp_p
 
 
 def test_fast_dropout_drops_p_unbiased_and_passes_gradients_through_its_mask():
-    from vocabx.train import _fast_dropout
+    from vocabx.train.fused import _fast_dropout
 
     dropout = _fast_dropout(0.05)
     x = torch.ones(1000, 1000, requires_grad=True)
@@ -329,7 +331,7 @@ def test_fast_dropout_drops_p_unbiased_and_passes_gradients_through_its_mask():
 
 
 def test_cpu_training_swaps_the_lora_dropouts_for_the_fast_one(tied_models, tmp_path):
-    from vocabx.train import _fast_dropout
+    from vocabx.train.fused import _fast_dropout
 
     result = train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=1, lora_dropout=0.1))
     dropouts = [d for m in result.model.modules() if isinstance(getattr(m, "lora_dropout", None), torch.nn.ModuleDict) for d in m.lora_dropout.values()]
@@ -338,7 +340,7 @@ def test_cpu_training_swaps_the_lora_dropouts_for_the_fast_one(tied_models, tmp_
 
 def _crash_in_step_four(monkeypatch, run) -> None:
     """Call ``run`` (a training run of at least four steps) with the fourth forward pass interrupted."""
-    vt = importlib.import_module("vocabx.train")
+    vt = importlib.import_module("vocabx.train.loop")
     real = vt._forward_loss
     calls = {"n": 0}
 
@@ -501,7 +503,7 @@ def test_resuming_with_other_settings_names_the_flag(tied_models, corpus_file, t
 
 
 def test_a_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tied_models, corpus_file, tmp_path, capsys, monkeypatch):
-    vt = importlib.import_module("vocabx.train")
+    vt = importlib.import_module("vocabx.train.loop")
 
     real = vt._forward_loss
     calls = {"n": 0}
@@ -518,7 +520,7 @@ def test_a_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tied_models, 
 
 
 def test_out_of_memory_suggests_a_smaller_batch_or_checkpointing(tied_models, corpus_file, tmp_path, capsys, monkeypatch):
-    vt = importlib.import_module("vocabx.train")
+    vt = importlib.import_module("vocabx.train.loop")
 
     def oom(step, ids):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -538,7 +540,7 @@ def test_bad_settings_are_collected_into_one_error_naming_each_flag():
 
 
 def test_compile_setting_takes_auto_yes_no_and_booleans(tmp_path):
-    from vocabx.train import _should_compile
+    from vocabx.train.loop import _should_compile
 
     assert TrainConfig().compile == "auto"
     assert TrainConfig(compile=True).compile == "yes" and TrainConfig(compile=False).compile == "no"
@@ -608,7 +610,7 @@ def test_without_a_bar_training_logs_a_line_at_each_tenth_of_the_run():
 
 
 def test_replayed_samples_are_spread_evenly_at_the_fraction():
-    from vocabx.train import _Replay
+    from vocabx.train.loop import _Replay
 
     replay = _Replay(0.25)
     flags = [replay.replayed(i + 1) > replay.replayed(i) for i in range(40)]
@@ -618,7 +620,7 @@ def test_replayed_samples_are_spread_evenly_at_the_fraction():
 
 
 def test_replay_blocks_enter_the_batches_and_a_resumed_run_reads_the_same(tied_models, tmp_path, monkeypatch):
-    vt = importlib.import_module("vocabx.train")
+    vt = importlib.import_module("vocabx.train.loop")
     general = [f"Weather report {i}: rain in the north, sun in the south, wind from the west." for i in range(40)]
     settings = dict(FAST, max_steps=6, save_every=3, replay_fraction=0.5)
     real = vt._forward_loss

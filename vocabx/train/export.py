@@ -1,0 +1,201 @@
+"""The adapter folder and loading it back: export, merge, :func:`read_run`, :func:`load_adapted`.
+
+The export writes only the LoRA weights and the new rows (``save_embedding_layers=False``), the rows
+the adapter does not hold, the tokenizer, the config and the metrics with their readable twin;
+``merge`` also writes a merged standard model. :func:`load_adapted` rebuilds the extended model from
+its base (resize, rows, adapter), giving the logits training ended with.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from vocabx.errors import VocabxError
+from vocabx.train.config import MARKER, ROWS_FILE, SCHEMA, TrainConfig
+from vocabx.train.model import _Rows, _token_layer, _torch
+
+
+def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainConfig, spec: str | None) -> int:
+    """Write the adapter (or, in full mode, the model), tokenizer, stored rows and config; return the weights' bytes."""
+    import yaml
+
+    from vocabx.outputs import _public
+
+    staging = out / ".export.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        if config.mode == "full":
+            model.save_pretrained(staging)
+            weights = sum(p.stat().st_size for p in staging.glob("*.safetensors"))
+        else:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*(tie|vocab|config file).*")
+                model.save_pretrained(staging, save_embedding_layers=False)
+            adapter_config = staging / "adapter_config.json"
+            data = json.loads(adapter_config.read_text(encoding="utf-8"))
+            data["base_model_name_or_path"] = spec
+            adapter_config.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            if config.adapter_dtype == "bf16":
+                _to_bf16(staging / "adapter_model.safetensors")
+            weights = (staging / "adapter_model.safetensors").stat().st_size
+            if rows.stored_ids:
+                _save_rows(model, rows, staging / ROWS_FILE)
+        tokenizer.save_pretrained(staging)
+        (staging / "train_config.yaml").write_text(
+            "# vocabx train settings of this adapter; reusable with --config\n" + yaml.safe_dump(config.as_dict(), sort_keys=False), encoding="utf-8"
+        )
+        _public(staging)
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return int(weights)
+
+
+def _to_bf16(path: Path) -> None:
+    """Rewrite a safetensors file with its float32 tensors in bfloat16 (they were rounded to it already)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    torch = _torch()
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    save_file({k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in tensors.items()}, str(path), metadata=metadata)
+
+
+def _save_rows(model: Any, rows: _Rows, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    torch = _torch()
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    ids = torch.tensor(rows.stored_ids, dtype=torch.long)
+    tensors = {"ids": ids}
+    emb = lm.get_input_embeddings()
+    layer = _token_layer(emb)
+    weight = (layer.get_base_layer() if layer is not None else emb).weight
+    tensors["input"] = weight.detach()[ids.to(weight.device)].cpu().contiguous()
+    out = lm.get_output_embeddings()
+    if not rows.tied and out is not None:
+        layer = _token_layer(out)
+        weight = (layer.get_base_layer() if layer is not None else out).weight
+        tensors["output"] = weight.detach()[ids.to(weight.device)].cpu().contiguous()
+    save_file(tensors, str(path), metadata={"schema": "vocabx.rows/1"})
+
+
+def _write_merged(out: Path, spec: str | None, model: Any, tokenizer: Any, record: dict) -> None:
+    """A standard model folder with the adapter merged in, computed in fp32 and checked to stay tied."""
+    from vocabx.initialize import is_tied
+    from vocabx.outputs import staged_dir
+
+    torch = _torch()
+    if spec is not None:
+        merged = _rebuild(record, spec, out, dtype=torch.float32, merge=True)
+    else:
+        merged = copy.deepcopy(model).float().merge_and_unload()
+    if merged.config.tie_word_embeddings and not is_tied(merged):
+        raise VocabxError("merging untied the input and output embeddings; report this model class to vocabx")
+    with staged_dir(out / "merged", overwrite=True, marker="config.json", what="merged model") as tmp:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+
+def _summary_md(record: dict, history: list[dict]) -> str:
+    m = record.get("metrics", {})
+    lines = [
+        f"# vocabx training run ({record['schema']})",
+        "",
+        f"- model: `{record['model']}`, mode `{record['mode']}`, {record['trainable_parameters']:,} trained parameters",
+        f"- data: {record['data']['train_docs']:,} training documents in {record['data']['blocks']:,} blocks of {record['data']['block_size']} tokens; {record['data']['eval_docs']:,} eval documents",
+        f"- steps: {m.get('steps')}, tokens: {m.get('tokens', 0):,}, {m.get('tokens_per_second')} tokens/s on {record['processes']} {record['device']} process(es), precision {record['mixed_precision']}",
+        f"- final train loss (last 10 steps): {_fmt(m.get('train_loss'))}; eval loss {_fmt(m.get('eval_loss'))}, bits per byte {_fmt(m.get('eval_bpb'))}",
+        f"- adapter weights: {record.get('adapter_bytes', 0) / 1e6:.2f} MB",
+        "",
+        "| step | eval loss | eval bits per byte |",
+        "|---:|---:|---:|",
+    ]
+    lines += [f"| {r['step']} | {r['eval_loss']:.4f} | {r['eval_bpb']:.4f} |" for r in history if r.get("type") == "eval"]
+    lines += ["", "Settings: `train_config.yaml`; every step: `log.jsonl`."]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading
+
+
+def read_run(adapter_dir: str | os.PathLike) -> dict:
+    """The ``vocabx_train.json`` of a finished run, checked."""
+    path = Path(adapter_dir) / MARKER
+    if not path.is_file():
+        raise VocabxError(f"{os.fspath(adapter_dir)!r} has no {MARKER}; pass a folder written by vocabx train")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("schema") != SCHEMA:
+        raise VocabxError(f"{path}: schema {record.get('schema')!r}, expected {SCHEMA!r}")
+    if record.get("status") != "done":
+        raise VocabxError(f"the training run in {os.fspath(adapter_dir)!r} did not finish; continue it with vocabx train --resume")
+    return record
+
+
+def load_adapted(base: Any, adapter_dir: str | os.PathLike, *, dtype: Any = None, merge: bool = False, trust_remote_code: bool = False) -> Any:
+    """Rebuild the trained model: ``base`` (the base model the extension was made from, or the extended
+    folder itself) resized to the extended matrix, its extension rows restored, and the adapter loaded.
+
+    Returns a PEFT model in eval mode (with ``merge``, a plain transformers model with the adapter
+    merged in). The tokenizer is ``AutoTokenizer.from_pretrained(adapter_dir)``. A ``full``-mode run's
+    folder is a whole model and is loaded as it is.
+
+    >>> model = vocabx.load_adapted("smollm2-135m", "adapter")      # doctest: +SKIP
+    >>> tokenizer = transformers.AutoTokenizer.from_pretrained("adapter")  # doctest: +SKIP
+    """
+    return _rebuild(read_run(adapter_dir), base, adapter_dir, dtype=dtype, merge=merge, trust_remote_code=trust_remote_code)
+
+
+def _rebuild(record: dict, base: Any, adapter_dir: str | os.PathLike, *, dtype: Any, merge: bool, trust_remote_code: bool = False) -> Any:
+    from vocabx.initialize import embedding_rows, is_tied, resize_for_new_tokens
+    from vocabx.models import load_model
+
+    if record["mode"] == "full":
+        return load_model(os.fspath(adapter_dir), dtype=dtype).eval()
+    ext = record["extension"]
+    model = base if not isinstance(base, (str, os.PathLike)) else load_model(os.fspath(base), dtype=dtype, trust_remote_code=trust_remote_code)
+    hidden = model.get_input_embeddings().weight.shape[1]
+    rows = embedding_rows(model)
+    if hidden != ext["hidden_size"] or rows > ext["embedding_rows"] or rows < ext["n_base"]:
+        raise VocabxError(
+            f"the adapter in {os.fspath(adapter_dir)!r} was trained on a model with {ext['embedding_rows']} embedding rows of size {ext['hidden_size']}, "
+            f"but {base!r} has {rows} rows of size {hidden}; pass its base model ({ext.get('base_model') or record.get('model')}) or the extended folder"
+        )
+    tied = is_tied(model)
+    resize_for_new_tokens(model, ext["embedding_rows"])
+    rows_file = Path(adapter_dir) / ROWS_FILE
+    if rows_file.is_file():
+        from safetensors.torch import load_file
+
+        stored = load_file(str(rows_file))
+        torch = _torch()
+        with torch.no_grad():
+            w_in = model.get_input_embeddings().weight
+            ids = stored["ids"].to(w_in.device)
+            w_in[ids] = stored["input"].to(w_in)
+            if "output" in stored and not tied:
+                w_out = model.get_output_embeddings().weight
+                w_out[ids] = stored["output"].to(w_out)
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(no implementation exists to tie|is_gradient_checkpointing).*")
+        adapted = PeftModel.from_pretrained(model, os.fspath(adapter_dir))
+    if merge:
+        return adapted.merge_and_unload().eval()
+    return adapted.eval()
