@@ -9,9 +9,9 @@ several pieces.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import random
-import importlib
 import sys
 from collections import Counter
 from pathlib import Path

@@ -45,7 +45,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from vocabx.analyze.counting import COUNTS_SCHEMA, Counts, count_corpus, _gc_paused
+from vocabx.analyze.counting import COUNTS_SCHEMA, Counts, _batches_by_bytes, count_corpus, _gc_paused
 from vocabx.analyze.curve import (
     base_tokens, curve_points, fragmentation, knee, _point, project, _recommended, specificity,
     specificity_weight,
@@ -281,14 +281,8 @@ def _head(texts: Iterable[str], chars: int) -> tuple[list[str], Iterator[str] | 
     """The first documents of ``texts`` until they reach ``chars`` characters, and an iterator over the
     rest (None when ``texts`` ended first)."""
     it = iter(texts)
-    head: list[str] = []
-    size = 0
-    for text in it:
-        head.append(text)
-        size += len(text)
-        if size >= chars:
-            return head, it
-    return head, None
+    head = next(_batches_by_bytes(it, chars), [])  # (the first batch ends with the document that reaches chars)
+    return head, (it if head and sum(len(t) for t in head) >= chars else None)
 
 
 def _check_size(counts: Counts, sources: list[str] | None) -> None:
