@@ -56,3 +56,31 @@ def test_gpu_scripts_name_the_missing_tokenizer(tmp_path):
     for script in ("gpu_train.py", "gpu_fit.py"):
         run = _run(script, "--smoke", "--tokenizer", str(tmp_path / "absent"), "--out", str(tmp_path / "out"))
         assert run.returncode == 2 and "--prepare" in run.stderr, (script, run.stderr)
+
+
+def test_logit_shift_matches_scoring_shifted_logits():
+    """bench_logit_shift.py's one-pass figure for a shift equals the cross-entropy of logits actually shifted."""
+    import math
+
+    import torch
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_logit_shift import kind_masks, logit_terms, shifted_bpb
+    finally:
+        sys.path.remove(str(BENCH))
+    torch.manual_seed(0)
+    rows, positions = 28, 40  # ids 20-25 new, 26-27 padding rows (in the softmax, never shifted)
+    kind_of = {20: "phrase", 21: "phrase", 22: "word", 23: "subword", 24: "phrase", 25: "word"}
+    logits = torch.randn(positions, rows) * 3
+    targets = torch.randint(0, rows, (positions,)).tolist()
+    targets[:4] = [20, 22, 23, 3]  # every kind is a target somewhere
+    terms = logit_terms(logits, targets, kind_of, kind_masks(kind_of, rows))
+    terms["bytes"] = 100
+    for shift in ([0.0, 0.0, 0.0], [0.7, 0.7, 0.7], [1.5, -0.5, 0.25]):
+        moved = logits.clone()
+        for i, kind in kind_of.items():
+            moved[:, i] -= shift[("phrase", "word", "subword").index(kind)]
+        nll = torch.nn.functional.cross_entropy(moved, torch.tensor(targets), reduction="sum").item()
+        assert shifted_bpb(terms, shift) == pytest.approx(nll / 100 / math.log(2), rel=1e-5)
+    assert shifted_bpb(terms, [0.7] * 3) != pytest.approx(shifted_bpb(terms, [0.0] * 3), rel=1e-5)
