@@ -31,6 +31,7 @@ from vocabx.analyze import (
     cohesion,
     count_corpus,
     curve_points,
+    held_out_groups,
     knee,
     project,
     select_candidates,
@@ -681,14 +682,20 @@ def test_min_groups_errors_name_the_fix(tok):
         SelectSettings(min_groups=0)
 
 
-def test_min_groups_on_the_command_line_reads_the_group_field(tmp_path, tok, capsys):
-    from vocabx.cli import main
-
+def _sites_on_disk(tmp_path: Path, tok) -> tuple[Path, Path]:
+    """The tokenizer saved as a model folder, and :func:`_sites` as a JSONL file with a ``site`` field."""
     model = tmp_path / "tiny-tokenizer"
     tok.save_pretrained(model)
     texts, groups = _sites()
     corpus = tmp_path / "sites.jsonl"
     corpus.write_text("".join(json.dumps({"text": t, "site": g}) + "\n" for t, g in zip(texts, groups)))
+    return model, corpus
+
+
+def test_min_groups_on_the_command_line_reads_the_group_field(tmp_path, tok, capsys):
+    from vocabx.cli import main
+
+    model, corpus = _sites_on_disk(tmp_path, tok)
     out = tmp_path / "out"
     args = ["analyze", str(corpus), "--model", str(model), "-o", str(out), "--holdout", "0", "--quiet", "--min-groups", "2"]
     assert main(args) != 0  # without --group-field the groups are the files: one
@@ -699,6 +706,58 @@ def test_min_groups_on_the_command_line_reads_the_group_field(tmp_path, tok, cap
     assert rows and all(int(r["groups"]) >= 2 for r in rows) and not any("zorblax" in r["token"].lower() for r in rows)
     assert "| docs | groups |" in (out / "report.md").read_text(encoding="utf-8")  # (a column only when grouped)
     assert "<th>groups</th>" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_holdout_groups_holds_out_whole_groups_and_measures_their_savings(tok):
+    texts, groups = _sites()
+    texts.append(texts[0])  # a document of site A that site C also has (a shared template)
+    groups.append("C")
+    kinds = ("word", "phrase")
+    held_out = held_out_groups(groups, 0.34, seed=0)
+    assert len(held_out) == 1 and held_out == held_out_groups(list(reversed(groups)), 0.34, seed=0)  # not the order
+    assert {tuple(held_out_groups(groups, 0.34, seed=s)) for s in range(12)} == {("A",), ("B",), ("C",)}  # the seed picks
+    assert held_out_groups(groups, 0.5, seed=0) == held_out_groups(groups, 0.5, seed=0) and len(held_out_groups(groups, 0.5, 0)) == 2
+    assert len(held_out_groups(["A", "B"], 0.5, 0)) == 1  # at least one group stays for the analysis
+    for seed in range(12):
+        result = analyze(texts, tok, holdout=0.34, seed=seed, groups=groups, holdout_groups=True, settings=SelectSettings(kinds=kinds))
+        holdout = result.report["holdout"]
+        (group,) = holdout["groups"]
+        assert holdout["by"] == "group" and holdout["fraction"] == 0.34
+        in_group = [t for t, g in zip(texts, groups) if g == group]
+        shared = 1 if group in "AC" else 0  # the held-out copy of a text the other group's copy puts in the analysis
+        assert holdout["duplicates_left_out"] == shared and holdout["docs"] == len(in_group) - shared
+        assert result.report["corpus"]["docs"] == len(texts) - len(in_group)
+        if group == "A":  # site A's template is not in the other sites' text: the honest curve shows it
+            assert not any("zorblax" in c.token.lower() for c in result.candidates)
+    assert result.report["holdout_curve"] and result.report["holdout_curve"][-1]["fraction"] > 0
+    plain = analyze(texts, tok, holdout=0.34, groups=groups, settings=SelectSettings(kinds=kinds)).report["holdout"]
+    assert "by" not in plain and "groups" not in plain  # without the flag the split stays by document
+
+
+def test_holdout_groups_errors_name_the_fix(tok):
+    texts, groups = _sites()
+    with pytest.raises(VocabxError, match=r"--holdout-groups needs each document's group: pass a corpus with --group-field"):
+        analyze(texts, tok, holdout=0.2, holdout_groups=True)
+    with pytest.raises(VocabxError, match=r"documents come from 1 group\(s\); pass a corpus of several sources"):
+        analyze(texts, tok, holdout=0.2, groups=["A"] * len(texts), holdout_groups=True)
+
+
+def test_holdout_groups_on_the_command_line(tmp_path, tok, capsys):
+    from vocabx.cli import main
+
+    model, corpus = _sites_on_disk(tmp_path, tok)
+    out = tmp_path / "out"
+    args = ["analyze", str(corpus), "--model", str(model), "-o", str(out), "--quiet", "--kinds", "word,phrase", "--holdout-groups"]
+    assert main(args + ["--holdout", "0"]) != 0
+    assert "--holdout-groups holds out a --holdout share of the groups, but --holdout is 0" in capsys.readouterr().err
+    assert main(args + ["--holdout", "0.34"]) != 0  # without --group-field the groups are the files: one
+    assert "come from 1 group(s)" in capsys.readouterr().err
+    assert main(args + ["--holdout", "0.34", "--shard", "0/2", "--group-field", "site"]) != 0
+    assert "--holdout-groups works on a whole corpus, not on shards" in capsys.readouterr().err
+    assert main(args + ["--holdout", "0.34", "--group-field", "site"]) == 0
+    (group,) = json.loads((out / "report.json").read_text())["holdout"]["groups"]
+    assert f"saved (held-out groups: {group})" in capsys.readouterr().out
+    assert f"held-out groups: {group}" in (out / "report.md").read_text(encoding="utf-8")
 
 
 def test_counting_and_selecting_leave_the_garbage_collector_as_they_found_it(space):

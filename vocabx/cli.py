@@ -188,6 +188,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     holdout = args.holdout or None
     if holdout is not None and not 0 < holdout <= 0.5:
         raise VocabxError(f"--holdout must be in (0, 0.5], got {args.holdout}")
+    if args.holdout_groups and holdout is None:
+        raise VocabxError("--holdout-groups holds out a --holdout share of the groups, but --holdout is 0; give a share in (0, 0.5]")
     shard = _parse_shard(args.shard)
     if not args.corpus and not args.counts:
         raise VocabxError("give a CORPUS, or --counts FILE from vocabx merge-counts")
@@ -214,11 +216,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     else:
         texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
         if shard is not None:
-            if settings.min_groups > 1:
-                raise VocabxError("--min-groups works on a whole corpus, not on shards (merged counts keep no groups); leave it out with --shard")
+            for flag, given in (("--min-groups", settings.min_groups > 1), ("--holdout-groups", args.holdout_groups)):
+                if given:
+                    raise VocabxError(f"{flag} works on a whole corpus, not on shards (merged counts keep no groups); leave it out with --shard")
             return _count_shard(args, texts, space, shard, holdout, count_kwargs)
         with progress_bar(texts.approx_bytes, quiet=args.quiet, desc="counting") as bar:
-            result = analyze(texts, tokenizer, sources=list(args.corpus), progress=bar.update, groups=texts.groups, **common)
+            result = analyze(
+                texts, tokenizer, sources=list(args.corpus), progress=bar.update, groups=texts.groups, holdout_groups=args.holdout_groups, **common
+            )
     files = write_report(result.report, args.output, overwrite=args.overwrite)
     r = result.report
     summary = {
@@ -237,7 +242,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         ("corpus", f"{r['corpus']['docs']:,} docs, {r['corpus']['tokens']:,} tokens, {r['corpus']['tokens_per_word']:.3f} tokens/word"),
         ("candidates", ", ".join(f"{v:,} {k}s" for k, v in summary["kinds"].items())),
     ]
-    for label, curve in (("saved (analyzed)", r["savings_curve"]), ("saved (held-out)", r["holdout_curve"]), ("saved (reference)", r.get("reference_curve"))):
+    held_groups = (r.get("holdout") or {}).get("groups")
+    held_label = f"saved (held-out groups: {', '.join(map(str, held_groups))})" if held_groups else "saved (held-out)"
+    for label, curve in (("saved (analyzed)", r["savings_curve"]), (held_label, r["holdout_curve"]), ("saved (reference)", r.get("reference_curve"))):
         if curve:
             rows.append((label, f"{curve[-1]['fraction']:.1%} of tokens with {curve[-1]['n']:,} new tokens"))
     rec = r["recommended"]
@@ -267,6 +274,11 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-phrase-words", type=int, default=4, help="longest phrase in words (default 4)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="leave out phrases whose last word follows the others in less than SHARE of their occurrences, such as ' of the' (0.3 drops it; default 0: keep all)")
     _add_group_args(parser)
+    parser.add_argument(
+        "--holdout-groups",
+        action="store_true",
+        help="hold out whole groups (--holdout is then a share of the groups): the held-out curve measures sources the selection never saw",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the holdout split (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... and write a counts file into -o")

@@ -228,12 +228,20 @@ def _corpus_table(report: dict) -> tuple[list[str], list[list[str]]]:
     if report.get("reference"):
         columns.append(("reference corpus", report["reference"]))
     if report.get("holdout"):
-        columns.append(("held out", report["holdout"]))
+        columns.append((_held_label(report, "held out"), report["holdout"]))
     fields = [("docs", "docs"), ("bytes", "bytes"), ("words", "words"), ("tokens", "tokens")]
     rows = [["sources", *(" ".join(map(str, stats.get("sources") or [])) or DASH for _, stats in columns)]]
     rows += [[label, *(_number(stats.get(key)) for _, stats in columns)] for label, key in fields]
     rows.append(["tokens per word", *(_tokens_per_word(stats) for _, stats in columns)])
     return ["", *(name for name, _ in columns)], rows
+
+
+def _held_label(report: dict, plain: str = "held-out documents") -> str:
+    """How the held-out part is named: ``plain``, or the groups held out whole (``--holdout-groups``)."""
+    groups = (report.get("holdout") or {}).get("groups")
+    if not groups:
+        return plain
+    return f"held-out groups: {', '.join(map(str, groups))}"
 
 
 def _tokens_per_word(stats: dict) -> str:
@@ -253,7 +261,7 @@ def _recommendation(report: dict) -> str:
     if recommended.get("fraction") is not None:
         sentence += f" save {_percent(recommended['fraction'])} of the analyzed corpus's tokens"
         if recommended.get("holdout_fraction") is not None:
-            sentence += f" ({_percent(recommended['holdout_fraction'])} on held-out documents)"
+            sentence += f" ({_percent(recommended['holdout_fraction'])} on {_held_label(report)})"
         if recommended.get("reference_fraction") is not None:
             sentence += f" and rewrite {_percent(recommended['reference_fraction'])} of the reference corpus's"
     if recommended.get("extra_parameters") is not None:
@@ -491,7 +499,7 @@ def savings_curve_png(report: dict) -> bytes:
     fig, ax = _figure()
     curves = [
         ("analyzed corpus", report.get("savings_curve")),
-        ("held-out documents", report.get("holdout_curve")),
+        (_held_label(report), report.get("holdout_curve")),
         ("reference corpus", report.get("reference_curve")),
     ]
     drawn = False

@@ -62,7 +62,7 @@ from vocabx.errors import VocabxError
 __all__ = [
     "COUNTS_SCHEMA", "KINDS", "MIN_DOCS", "MIN_WORDS", "AnalyzeResult", "Candidate", "Counts", "GroupSpread",
     "SavingsModel", "SelectSettings", "TokenSpace", "analyze", "base_tokens", "cohesion", "count_corpus",
-    "curve_points", "fragmentation", "group_spread", "holdout_test", "is_letter_word", "knee", "project",
+    "curve_points", "fragmentation", "group_spread", "held_out_groups", "holdout_test", "is_letter_word", "knee", "project",
     "select_candidates", "specificity", "specificity_weight", "split_holdout", "tokenizer_family",
 ]
 
@@ -114,6 +114,29 @@ def holdout_test(fraction: float, seed: int) -> Callable[[str], bool]:
     return is_held
 
 
+def held_out_groups(groups: Iterable[Any], fraction: float, seed: int) -> list[Any]:
+    """The groups to hold out whole: a seeded choice of ``round(fraction * n)`` of the ``n`` distinct
+    groups, at least one and leaving at least one, ordered by a seeded hash of each group's label (so the
+    choice does not depend on the order of the documents). Raises with fewer than two groups.
+
+    >>> held_out_groups(["GARD", "GARD", "NIDDK", "CDC", "GHR"], 0.25, 0)  # doctest: +SKIP
+    ['NIDDK']
+    """
+    distinct = list(dict.fromkeys(groups))
+    if len(distinct) < 2:
+        raise VocabxError(
+            f"--holdout-groups holds out whole groups, but the documents come from {len(distinct)} group(s); "
+            "pass a corpus of several sources (--group-field FIELD, or several files), or leave --holdout-groups out"
+        )
+    salt = str(seed).encode()
+
+    def rank(group: Any) -> bytes:
+        return hashlib.blake2b(str(group).encode("utf-8", "surrogatepass"), digest_size=8, key=salt).digest()
+
+    k = min(len(distinct) - 1, max(1, round(fraction * len(distinct))))
+    return sorted(distinct, key=rank)[:k]
+
+
 @_gc_paused()
 def analyze(
     texts: Iterable[str],
@@ -130,6 +153,7 @@ def analyze(
     held_counts: Counts | None = None,
     progress: Callable[[int], Any] | bool | None = None,
     groups: Iterable[Any] | None = None,
+    holdout_groups: bool = False,
 ) -> AnalyzeResult:
     """Analyze a domain corpus under a tokenizer: ranked candidates, savings curves, recommended N.
 
@@ -139,8 +163,12 @@ def analyze(
     they rewrite. ``counts`` (and ``held_counts``) skip counting, for analysis from merged shard counts.
     ``groups`` labels each text with its group (its source: a site, a firm, a file; ``TextStream.groups``
     from :func:`vocabx.read_corpus`); with ``settings.min_groups`` above 1, words and phrases found in
-    fewer groups of the analyzed documents are left out (:func:`group_spread`). ``progress``: a callable
-    taking the bytes just counted (a bar's ``update``), True for a bar of its own, or None.
+    fewer groups of the analyzed documents are left out (:func:`group_spread`). With ``holdout_groups``,
+    ``holdout`` is a share of the groups, not of the documents: whole groups are held out
+    (:func:`held_out_groups`), so the held-out curve measures the savings on sources the selection never
+    saw (text a model will meet from other sites, firms or authors), usually lower than on unseen documents
+    of the same sources. ``progress``: a callable taking the bytes just counted (a bar's ``update``), True
+    for a bar of its own, or None.
     """
     settings = settings or SelectSettings()
     if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
@@ -152,26 +180,40 @@ def analyze(
         space = TokenSpace.of(tokenizer)
         notes: list[str] = []
         grouped = settings.min_groups > 1
-        if grouped and (counts is not None or groups is None):
-            raise VocabxError(
-                f"--min-groups {settings.min_groups} needs each document's group: pass a corpus with --group-field FIELD "
-                "(or several files, each a group); merged shard counts keep no groups"
-            )
+        by_group = bool(holdout_groups and holdout)
+        for needed, option in ((grouped, f"--min-groups {settings.min_groups}"), (by_group, "--holdout-groups")):
+            if needed and (counts is not None or groups is None):
+                raise VocabxError(
+                    f"{option} needs each document's group: pass a corpus with --group-field FIELD "
+                    "(or several files, each a group); merged shard counts keep no groups"
+                )
         spread = None
+        held_groups: list[Any] | None = None
+        duplicates_left_out = 0
         if counts is None:
             train_texts: Iterable[str] = texts
             held: list[str] = []
             train_groups: list[Any] = []
-            if grouped:
+            if grouped or by_group:
                 all_texts = list(texts)
                 labels = list(groups)  # type: ignore[arg-type]  # (read after the texts: a TextStream fills it as it goes)
                 if len(labels) != len(all_texts):
                     raise VocabxError(f"got {len(all_texts)} documents but {len(labels)} group labels; give one label per document")
-                is_held = holdout_test(holdout, seed) if holdout else (lambda text: False)
-                sides = [is_held(t) for t in all_texts]
-                held = [t for t, h in zip(all_texts, sides) if h]
+                keys = [_group_key(g) for g in labels]
+                if by_group:
+                    held_groups = held_out_groups(keys, holdout, seed)  # type: ignore[arg-type]
+                    chosen_groups = set(held_groups)
+                    sides = [k in chosen_groups for k in keys]
+                else:
+                    is_held = holdout_test(holdout, seed) if holdout else (lambda text: False)
+                    sides = [is_held(t) for t in all_texts]
                 train_texts = [t for t, h in zip(all_texts, sides) if not h]
-                train_groups = [_group_key(g) for g, h in zip(labels, sides) if not h]
+                held = [t for t, h in zip(all_texts, sides) if h]
+                if by_group:  # (the holdout never holds text seen in training: a template another group also has)
+                    seen = set(train_texts)
+                    kept = [t for t in held if t not in seen]
+                    duplicates_left_out, held = len(held) - len(kept), kept
+                train_groups = [k for k, h in zip(keys, sides) if not h]
                 n_groups = len(set(train_groups))
                 if n_groups < settings.min_groups:
                     raise VocabxError(
@@ -256,7 +298,9 @@ def analyze(
             "holdout_curve": held_curve,
             "recommended_n": recommended_n,
             "recommended": _recommended(recommended_n, in_sample, held_curve, hidden, tied, reference=ref_curve),
-            "holdout": _corpus_summary(held_counts, base_tokens(held_counts, space), None) | {"fraction": holdout}
+            "holdout": _corpus_summary(held_counts, base_tokens(held_counts, space), None)
+            | {"fraction": holdout}
+            | ({"by": "group", "groups": held_groups, "duplicates_left_out": duplicates_left_out} if held_groups is not None else {})
             if held_counts is not None and held_counts.docs
             else None,
             "fragmentation": {
