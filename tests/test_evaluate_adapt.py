@@ -130,6 +130,31 @@ def test_adapt_evaluates_on_a_given_test_corpus_and_trains_on_every_document(tin
         adapt(texts, tmp_path / "run2", model=str(tiny_base), eval_texts=["  "])
 
 
+def test_adapt_holds_out_whole_groups_for_evaluation(tiny_base, tmp_path):
+    from vocabx.analyze import held_out_groups
+
+    texts = _docs(90)
+    groups = ["site " + "ABC"[i % 3] for i in range(len(texts))]
+    texts[1] = texts[0]  # one text that sites A and B both have
+    run = tmp_path / "run"
+    metrics = adapt(texts, run, model=str(tiny_base), budget="quick", holdout=0.34, holdout_groups=True, groups=groups, log=lambda line: None)
+    (group,) = held_out_groups(groups, 0.34, 0)
+    assert json.loads((run / "run.json").read_text())["budget"]["holdout_groups"] == [group]
+    evaluated = [t for t, g in zip(texts, groups) if g == group]
+    trained_on = {t for t, g in zip(texts, groups) if g != group}
+    unseen = [t for t in evaluated if t not in trained_on]
+    plan = budget_of("quick")
+    scored = [t[: plan.eval_chars] for t in unseen[: plan.eval_docs]]
+    assert metrics["corpora"]["held-out domain"]["base"]["bytes"] == sum(len(t.encode()) for t in scored)
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["holdout"]["by"] == "group" and group not in report["holdout"]["groups"]  # the analysis holds out one of the two others
+    assert report["corpus"]["docs"] + report["holdout"]["docs"] + report["holdout"]["duplicates_left_out"] == len(texts) - len(evaluated)
+    with pytest.raises(VocabxError, match="--holdout-groups needs one group label per document"):
+        adapt(texts, tmp_path / "run2", model=str(tiny_base), holdout_groups=True)
+    with pytest.raises(VocabxError, match="--holdout-groups holds out groups of CORPUS for evaluation, but --eval gives the test text"):
+        adapt(texts, tmp_path / "run2", model=str(tiny_base), holdout_groups=True, groups=groups, eval_texts=texts[:3])
+
+
 def test_adapt_refuses_a_folder_of_other_files(tiny_base, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
@@ -287,9 +312,14 @@ def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):
     corpus = tmp_path / "notes.jsonl"
     corpus.write_text(json.dumps({"text": "The patient was admitted."}) + "\n")
     metrics = {"corpora": {"held-out domain": _corpus("domain", (100, 1.0), (70, 0.9), 0.2)}}
-    monkeypatch.setattr(adapt_module, "adapt", lambda *a, **k: metrics)
+    calls: list[dict] = []
+    monkeypatch.setattr(adapt_module, "adapt", lambda *a, **k: calls.append(k) or metrics)
     assert main(["adapt", str(corpus), "-o", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
+    assert calls[-1]["holdout_groups"] is False
+    assert main(["adapt", str(corpus), "-o", str(tmp_path / "run"), "--holdout-groups", "--quiet"]) == 0
+    assert calls[-1]["holdout_groups"] is True and calls[-1]["groups"] is not None
+    capsys.readouterr()
     assert "held-out domain: bits per byte" in out
     assert "verdict: held-out domain: better, 30.0% fewer tokens" in out and f"run folder: {tmp_path / 'run'}" in out
     assert main(["adapt", str(corpus), "-o", str(tmp_path / "run"), "--json"]) == 0

@@ -127,12 +127,16 @@ def adapt(
     lr: float | None = None,
     lora_r: int | None = None,
     reference: list[str] | None = None,
+    holdout_groups: bool = False,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
     The domain evaluation uses ``eval_texts`` when given (a test set of the user's own, such as other
     sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
-    fraction of ``texts``, which neither the analyzer nor the trainer sees. ``new_tokens`` replaces the
+    fraction of ``texts``, which neither the analyzer nor the trainer sees; with ``holdout_groups`` that
+    fraction is of the ``groups``, held out whole (:func:`vocabx.analyze.held_out_groups`), so the model is
+    judged on sources it never trained on, and the analysis holds out groups of its own too when two or
+    more are left. ``new_tokens`` replaces the
     budget's number of tokens to add; ``min_cohesion`` and ``min_groups`` are the analyzer's
     (``SelectSettings``), ``groups`` one group label per text for ``min_groups`` (``TextStream.groups``);
     ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense; default
@@ -149,7 +153,7 @@ def adapt(
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """
-    from vocabx.analyze import SelectSettings, analyze, holdout_test
+    from vocabx.analyze import SelectSettings, analyze, group_key, held_out_groups, holdout_test
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
     from vocabx.extend import extend, save_extension, tokens_from_report
     from vocabx.models import load_model, load_tokenizer
@@ -162,8 +166,11 @@ def adapt(
             raise VocabxError(f"--new-tokens must be at least 1, got {new_tokens}")
         plan = replace(plan, new_tokens=new_tokens)
     select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion, min_groups=min_groups)  # (checks both)
-    if min_groups > 1 and (groups is None or len(groups) != len(texts)):
-        raise VocabxError(f"--min-groups {min_groups} needs one group label per document (--group-field FIELD, or several files)")
+    if holdout_groups and eval_texts is not None:
+        raise VocabxError("--holdout-groups holds out groups of CORPUS for evaluation, but --eval gives the test text (every CORPUS document then trains); leave one out")
+    for needed, option in ((min_groups > 1, f"--min-groups {min_groups}"), (holdout_groups, "--holdout-groups")):
+        if needed and (groups is None or len(groups) != len(texts)):
+            raise VocabxError(f"{option} needs one group label per document (--group-field FIELD, or several files)")
     if rows_update not in ROWS_UPDATES:
         raise VocabxError(f"--rows-update must be one of {', '.join(ROWS_UPDATES)}, got {rows_update!r}")
     scored = set(take(general or [], plan.eval_docs, None))  # (the documents the general evaluation cuts and scores)
@@ -189,14 +196,23 @@ def adapt(
         train_groups = list(groups) if groups is not None else None
         split = "all"  # (the analysis and training see every document, whatever the test corpus)
     else:
-        is_held = holdout_test(holdout, seed)
-        sides = [is_held(t) for t in texts]
+        if holdout_groups:
+            labels = [group_key(g) for g in groups]  # type: ignore[union-attr]
+            evaluated_groups = held_out_groups(labels, holdout, seed)
+            held_set = set(evaluated_groups)
+            sides = [label in held_set for label in labels]
+        else:
+            is_held = holdout_test(holdout, seed)
+            sides = [is_held(t) for t in texts]
         held = [t for t, h in zip(texts, sides) if h]
         train_texts = [t for t, h in zip(texts, sides) if not h]
         train_groups = [g for g, h in zip(groups, sides) if not h] if groups is not None else None
+        if holdout_groups:  # (never judged on text it trained on: a template another group also has)
+            seen = set(train_texts)
+            held = [t for t in held if t not in seen]
         if not held:
             raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
-        split = holdout
+        split = ("groups", holdout, corpus_fingerprint([str(g) for g in groups or []])) if holdout_groups else holdout
     keys = {
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
@@ -233,7 +249,11 @@ def adapt(
         if stage == "analyze":
             # Another seed than the evaluation split's: with the same one every training document would
             # hash to the training side again and the analyzer's own held-out curve would be empty.
-            result = analyze(train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources, groups=train_groups, reference=reference)
+            by_group = holdout_groups and len({group_key(g) for g in train_groups or []}) >= 2
+            result = analyze(
+                train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources, groups=train_groups,
+                reference=reference, holdout_groups=by_group,
+            )
             write_report(result.report, folder)
             summary = {"candidates": len(result.candidates), "recommended_n": result.report["recommended_n"]}
         elif stage == "extend":
@@ -283,6 +303,7 @@ def adapt(
         asdict(plan)
         | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
         | ({"min_groups": min_groups} if min_groups > 1 else {})
+        | ({"holdout_groups": evaluated_groups} if holdout_groups else {})
         | ({"replay_docs": len(replay), "replay_fraction": replay_fraction} if replay is not None else {})
         | ({"reference_docs": len(reference)} if reference is not None else {})
         | ({"lr": lr} if lr is not None else {})

@@ -661,6 +661,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         lr=args.lr,
         lora_r=args.lora_r,
         reference=reference,
+        holdout_groups=args.holdout_groups,
     )
     said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
@@ -678,6 +679,11 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains")
     parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval (default 0.1)")
+    parser.add_argument(
+        "--holdout-groups",
+        action="store_true",
+        help="hold out whole groups for evaluation (--holdout is then a share of the groups): the model is judged on sources it never trained on",
+    )
     parser.add_argument("--new-tokens", type=int, metavar="N", help="tokens to add instead of the budget's (quick 1024, standard 8192, full 16384)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
     parser.add_argument(

@@ -52,7 +52,7 @@ from vocabx.analyze.curve import (
 )
 from vocabx.analyze.examples import _Examples
 from vocabx.analyze.selection import (
-    KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, _group_key, group_spread, select_candidates,
+    KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, group_key, group_spread, select_candidates,
 )
 from vocabx.analyze.space import TokenSpace, is_letter_word, tokenizer_family
 from vocabx.corpus import byte_progress
@@ -62,8 +62,9 @@ from vocabx.errors import VocabxError
 __all__ = [
     "COUNTS_SCHEMA", "KINDS", "MIN_DOCS", "MIN_WORDS", "AnalyzeResult", "Candidate", "Counts", "GroupSpread",
     "SavingsModel", "SelectSettings", "TokenSpace", "analyze", "base_tokens", "cohesion", "count_corpus",
-    "curve_points", "fragmentation", "group_spread", "held_out_groups", "holdout_test", "is_letter_word", "knee", "project",
-    "select_candidates", "specificity", "specificity_weight", "split_holdout", "tokenizer_family",
+    "curve_points", "fragmentation", "group_key", "group_spread", "held_out_groups", "holdout_test",
+    "is_letter_word", "knee", "project", "select_candidates", "specificity", "specificity_weight", "split_holdout",
+    "tokenizer_family",
 ]
 
 MIN_DOCS = 10
@@ -199,7 +200,7 @@ def analyze(
                 labels = list(groups)  # type: ignore[arg-type]  # (read after the texts: a TextStream fills it as it goes)
                 if len(labels) != len(all_texts):
                     raise VocabxError(f"got {len(all_texts)} documents but {len(labels)} group labels; give one label per document")
-                keys = [_group_key(g) for g in labels]
+                keys = [group_key(g) for g in labels]
                 if by_group:
                     held_groups = held_out_groups(keys, holdout, seed)  # type: ignore[arg-type]
                     chosen_groups = set(held_groups)

@@ -678,7 +678,7 @@ class GroupSpread:
         return None
 
 
-def _group_key(group: Any) -> Any:
+def group_key(group: Any) -> Any:
     """A group label as a dict key: a JSON list or object label becomes its JSON text."""
     if isinstance(group, (str, int, float, bool, type(None))):
         return group
@@ -700,7 +700,7 @@ def group_spread(texts: list[str], groups: list[Any], counts: Counts, space: Tok
         raise VocabxError(f"got {len(texts)} documents but {len(groups)} group labels; give one label per document")
     by_group: dict[Any, list[str]] = {}
     for text, group in zip(texts, groups):
-        by_group.setdefault(_group_key(group), []).append(text)
+        by_group.setdefault(group_key(group), []).append(text)
     min_count, min_docs, max_words = settings.min_count, settings.min_docs, settings.max_phrase_words
     word_docs, phrase_docs = counts.word_docs, counts.phrase_docs
     words = dict.fromkeys((w for w, c in counts.words.items() if c >= min_count and word_docs[w] >= min_docs), 0)
