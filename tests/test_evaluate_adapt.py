@@ -218,6 +218,9 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
         ({"fit_steps": -1}, "--fit-steps must be 0 .no fit. or more, got -1"),
         ({"eval_texts": ["", "   "]}, "the --eval corpus holds no text to score"),
         ({"min_cohesion": -0.1}, "--min-cohesion must be a share between 0 and 1, got -0.1"),
+        ({"holdout": 0.7}, r"--holdout must be in \(0, 0.5\], got 0.7"),
+        ({"holdout_groups": True}, "--holdout-groups needs one group label per document"),
+        ({"holdout_groups": True, "eval_texts": ["a test note"]}, "--holdout-groups holds out groups of CORPUS to score on, but --eval gives"),
     ],
 )
 def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):
@@ -259,6 +262,25 @@ def test_compare_scores_a_separate_evaluation_corpus(tiny_base, tmp_path):
     # other training text, the same evaluation documents: the base model scores the same
     assert other["base_bpb"] == result["base_bpb"]
     assert other["corpus_tokens"] > result["corpus_tokens"]
+
+
+def test_compare_scores_held_out_groups(tiny_base, tmp_path):
+    from vocabx.analyze import held_out_groups
+    from vocabx.compare import compare
+
+    texts = _docs(30)
+    groups = ["site " + "ABC"[i % 3] for i in range(len(texts))]
+    result = compare(
+        texts, tmp_path / "cmp", model=str(tiny_base), budgets=(300,), seeds=(0,), strategies=("lora",), holdout=0.34,
+        new_tokens=32, batch_size=2, block_size=64, eval_docs=3, eval_chars=200, groups=groups, holdout_groups=True, log=lambda line: None,
+    )
+    (group,) = held_out_groups(groups, 0.34, 0)
+    assert result["method"]["split"] == (
+        f"by group: 3 documents of the held-out groups {group} (whole sources, cut to 200 characters), never seen by the analyzer or any run"
+    )
+    # the analyzer and the runs read the other groups only: what the extension was made from says so
+    made_from = json.loads((tmp_path / "cmp" / "extended" / "compare_input.json").read_text())
+    assert made_from["train_docs"] == sum(1 for g in groups if g != group)
 
 
 def test_budget_docs_take_the_tokens_asked_for(tiny_tokenizers):

@@ -293,6 +293,10 @@ def _add_group_args(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="leave out words and phrases found in fewer than K groups of documents, such as one site's templates (default 1: off)",
     )
+    _add_group_field(parser)
+
+
+def _add_group_field(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group-field",
         metavar="FIELD",
@@ -720,7 +724,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except ValueError:
             raise VocabxError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
-    texts = list(read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs))
+    stream = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
+    texts = list(stream)
     eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     result = compare(
@@ -738,6 +743,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         min_cohesion=args.min_cohesion,
         eval_texts=eval_texts,
         log=log,
+        holdout=args.holdout,
+        groups=list(stream.groups),
+        holdout_groups=args.holdout_groups,
     )
     from vocabx.compare import compare_markdown
 
@@ -758,6 +766,13 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-size", type=int, default=512)
     parser.add_argument("--eval-docs", type=int, default=48, help="held-out documents scored (default 48)")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="score on this text (such as other sources) instead of holding out a tenth of CORPUS")
+    parser.add_argument("--holdout", type=float, default=0.1, help="share of CORPUS held out to score on when there is no --eval (default 0.1)")
+    parser.add_argument(
+        "--holdout-groups",
+        action="store_true",
+        help="hold out whole groups instead of documents (--holdout is then a share of the groups): strategies are scored on sources none of them trained on",
+    )
+    _add_group_field(parser)
     parser.add_argument(
         "--fit-steps",
         type=int,

@@ -79,14 +79,19 @@ def compare(
     eval_texts: list[str] | None = None,
     log: Callable[[str], None] = print,
     min_cohesion: float = 0.0,
+    groups: list | None = None,
+    holdout_groups: bool = False,
 ) -> dict:
     """Run the strategy x budget x seed grid; write compare.json, compare.md and learning_curve.png.
 
     ``eval_texts``: score on these documents (for instance other sources than the training text's)
     instead of holding out ``holdout`` of ``texts``; then every document of ``texts`` may train.
-    ``min_cohesion``: the analyzer's (``SelectSettings.min_cohesion``) for the extended strategies' tokens."""
+    ``min_cohesion``: the analyzer's (``SelectSettings.min_cohesion``) for the extended strategies' tokens.
+    ``holdout_groups``: hold out ``holdout`` of the ``groups`` (one label per text), whole, instead of
+    documents (:func:`vocabx.analyze.held_out_groups`): the strategies are scored on sources that no run
+    and not the analyzer saw."""
     from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, corpus_fingerprint
-    from vocabx.analyze import SelectSettings, analyze, split_holdout
+    from vocabx.analyze import SelectSettings, analyze, group_key, held_out_groups, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, save_extension, tokens_from_report
     from vocabx.fit import FitSettings
@@ -103,7 +108,23 @@ def compare(
     if fit_steps < 0:
         raise VocabxError(f"--fit-steps must be 0 (no fit) or more, got {fit_steps}")
     select = SelectSettings(max_new=new_tokens, min_cohesion=min_cohesion)  # (checks both)
-    if eval_texts is not None:
+    held_groups = None
+    if eval_texts is None and not 0 < holdout <= 0.5:
+        raise VocabxError(f"--holdout must be in (0, 0.5], got {holdout}")
+    if holdout_groups:
+        if eval_texts is not None:
+            raise VocabxError("--holdout-groups holds out groups of CORPUS to score on, but --eval gives the text to score; leave one out")
+        if groups is None or len(groups) != len(texts):
+            raise VocabxError("--holdout-groups needs one group label per document (--group-field FIELD, or several files)")
+        labels = [group_key(g) for g in groups]
+        held_groups = held_out_groups(labels, holdout, seed=0)
+        chosen = set(held_groups)
+        train_texts = [t for t, label in zip(texts, labels) if label not in chosen]
+        seen = set(train_texts)  # (never scored on text a run trained on: a template another group also has)
+        held = take([t for t, label in zip(texts, labels) if label in chosen and t not in seen], eval_docs, eval_chars)
+        if not held:
+            raise VocabxError(f"the held-out groups {', '.join(map(str, held_groups))} hold no document that the others lack")
+    elif eval_texts is not None:
         train_texts, held = list(texts), take(eval_texts, eval_docs, eval_chars)
         if not any(t.strip() for t in held):
             raise VocabxError("the --eval corpus holds no text to score; give documents with text")
@@ -164,6 +185,8 @@ def compare(
             "split": (
                 f"{len(held)} documents of a separate evaluation corpus (cut to {eval_chars} characters), never seen by the analyzer or any run; every corpus document may train"
                 if eval_texts is not None
+                else f"by group: {len(held)} documents of the held-out groups {', '.join(map(str, held_groups))} (whole sources, cut to {eval_chars} characters), never seen by the analyzer or any run"
+                if held_groups is not None
                 else f"by document, seeded hash of the text; {len(held)} held-out documents (cut to {eval_chars} characters), never seen by the analyzer or any run"
             ),
             "budgets": "the first training documents in a seeded order holding that many base tokens",
