@@ -740,6 +740,10 @@ def test_holdout_groups_errors_name_the_fix(tok):
         analyze(texts, tok, holdout=0.2, holdout_groups=True)
     with pytest.raises(VocabxError, match=r"documents come from 1 group\(s\); pass a corpus of several sources"):
         analyze(texts, tok, holdout=0.2, groups=["A"] * len(texts), holdout_groups=True)
+    with pytest.raises(VocabxError, match=r"--holdout-groups holds out a --holdout share of the groups, but --holdout is 0"):
+        analyze(texts, tok, holdout=None, groups=groups, holdout_groups=True)
+    with pytest.raises(VocabxError, match=r"a --holdout share of the groups, in \(0, 0.5\]; got 0.8"):
+        held_out_groups(groups, 0.8, 0)
 
 
 def test_holdout_groups_on_the_command_line(tmp_path, tok, capsys):

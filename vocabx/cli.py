@@ -188,8 +188,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     holdout = args.holdout or None
     if holdout is not None and not 0 < holdout <= 0.5:
         raise VocabxError(f"--holdout must be in (0, 0.5], got {args.holdout}")
-    if args.holdout_groups and holdout is None:
-        raise VocabxError("--holdout-groups holds out a --holdout share of the groups, but --holdout is 0; give a share in (0, 0.5]")
     shard = _parse_shard(args.shard)
     if not args.corpus and not args.counts:
         raise VocabxError("give a CORPUS, or --counts FILE from vocabx merge-counts")

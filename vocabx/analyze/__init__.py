@@ -123,6 +123,8 @@ def held_out_groups(groups: Iterable[Any], fraction: float, seed: int) -> list[A
     >>> held_out_groups(["GARD", "GARD", "NIDDK", "CDC", "GHR"], 0.25, 0)  # doctest: +SKIP
     ['NIDDK']
     """
+    if not 0 < fraction <= 0.5:
+        raise VocabxError(f"--holdout-groups holds out a --holdout share of the groups, in (0, 0.5]; got {fraction}")
     distinct = list(dict.fromkeys(groups))
     if len(distinct) < 2:
         raise VocabxError(
@@ -181,7 +183,9 @@ def analyze(
         space = TokenSpace.of(tokenizer)
         notes: list[str] = []
         grouped = settings.min_groups > 1
-        by_group = bool(holdout_groups and holdout)
+        if holdout_groups and not holdout:
+            raise VocabxError("--holdout-groups holds out a --holdout share of the groups, but --holdout is 0; give a share in (0, 0.5]")
+        by_group = bool(holdout_groups)
         for needed, option in ((grouped, f"--min-groups {settings.min_groups}"), (by_group, "--holdout-groups")):
             if needed and (counts is not None or groups is None):
                 raise VocabxError(
