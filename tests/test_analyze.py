@@ -759,9 +759,16 @@ def test_holdout_groups_on_the_command_line(tmp_path, tok, capsys):
     assert main(args + ["--holdout", "0.34", "--shard", "0/2", "--group-field", "site"]) != 0
     assert "--holdout-groups works on a whole corpus, not on shards" in capsys.readouterr().err
     assert main(args + ["--holdout", "0.34", "--group-field", "site"]) == 0
-    (group,) = json.loads((out / "report.json").read_text())["holdout"]["groups"]
+    report = json.loads((out / "report.json").read_text())
+    (group,) = report["holdout"]["groups"]
     assert f"saved (held-out groups: {group})" in capsys.readouterr().out
     assert f"held-out groups: {group}" in (out / "report.md").read_text(encoding="utf-8")
+    assert not any("--holdout-groups holds out whole groups instead" in note for note in report["notes"])
+    # groups named but documents held out: the report says what that overstates
+    plain = [a for a in args if a != "--holdout-groups"] + ["--holdout", "0.34", "--group-field", "site", "--overwrite"]
+    assert main(plain) == 0
+    notes = json.loads((out / "report.json").read_text())["notes"]
+    assert any("overstates what the tokens save on other sources" in note for note in notes)
 
 
 def test_counting_and_selecting_leave_the_garbage_collector_as_they_found_it(space):

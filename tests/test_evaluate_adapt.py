@@ -342,6 +342,12 @@ def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):
     assert main(["adapt", str(corpus), "-o", str(tmp_path / "run"), "--holdout-groups", "--quiet"]) == 0
     assert calls[-1]["holdout_groups"] is True and calls[-1]["groups"] is not None
     capsys.readouterr()
+    sited = tmp_path / "sited.jsonl"
+    sited.write_text(json.dumps({"text": "The patient was admitted.", "site": "A"}) + "\n")
+    assert main(["adapt", str(sited), "-o", str(tmp_path / "run"), "--group-field", "site"]) == 0
+    assert "flatters the adapted model on other sources; --holdout-groups evaluates" in capsys.readouterr().err
+    assert main(["adapt", str(sited), "-o", str(tmp_path / "run"), "--group-field", "site", "--holdout-groups"]) == 0
+    assert "flatters" not in capsys.readouterr().err
     assert "held-out domain: bits per byte" in out
     assert "verdict: held-out domain: better, 30.0% fewer tokens" in out and f"run folder: {tmp_path / 'run'}" in out
     assert main(["adapt", str(corpus), "-o", str(tmp_path / "run"), "--json"]) == 0

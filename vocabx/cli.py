@@ -222,6 +222,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             result = analyze(
                 texts, tokenizer, sources=list(args.corpus), progress=bar.update, groups=texts.groups, holdout_groups=args.holdout_groups, **common
             )
+    if args.group_field and holdout and not args.holdout_groups and not args.counts:
+        result.report["notes"].append(_SAME_SOURCES_NOTE)
     files = write_report(result.report, args.output, overwrite=args.overwrite)
     r = result.report
     summary = {
@@ -256,6 +258,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         rows.append(("note", note))
     emit(args, summary, table(rows))
     return 0
+
+
+_SAME_SOURCES_NOTE = (
+    "the held-out documents come from the same groups as the analyzed ones, which overstates what the tokens "
+    "save on other sources (MedQuAD: 34.7% on unseen documents of its sites, 21.3% on other sites); "
+    "--holdout-groups holds out whole groups instead"
+)
 
 
 def _analyze_args(parser: argparse.ArgumentParser) -> None:
@@ -640,6 +649,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     replay = list(read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs)) if args.replay else None
     reference = list(read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs)) if args.reference else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
+    if args.group_field and eval_texts is None and not args.holdout_groups:
+        log(
+            "note: the held-out documents it is evaluated on come from the same groups as the training ones, which "
+            "flatters the adapted model on other sources; --holdout-groups evaluates on whole groups it never trained on"
+        )
     metrics = adapt(
         texts,
         args.output,
