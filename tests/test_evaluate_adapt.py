@@ -348,6 +348,10 @@ def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):
     assert "flatters the adapted model on other sources; --holdout-groups evaluates" in capsys.readouterr().err
     assert main(["adapt", str(sited), "-o", str(tmp_path / "run"), "--group-field", "site", "--holdout-groups"]) == 0
     assert "flatters" not in capsys.readouterr().err
+    # a run that did not pay names the compare command that scores the strategies on the same held-out groups
+    metrics["corpora"]["held-out domain"] = _corpus("domain", (100, 1.0), (70, 1.2), 0.2)
+    assert main(["adapt", str(sited), "-o", str(tmp_path / "run"), "--group-field", "site", "--holdout-groups", "--holdout", "0.3"]) == 0
+    assert f"(vocabx compare {sited} --group-field site --holdout 0.3 --holdout-groups -o DIR)" in capsys.readouterr().out
     assert "held-out domain: bits per byte" in out
     assert "verdict: held-out domain: better, 30.0% fewer tokens" in out and f"run folder: {tmp_path / 'run'}" in out
     assert main(["adapt", str(corpus), "-o", str(tmp_path / "run"), "--json"]) == 0

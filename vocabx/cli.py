@@ -679,7 +679,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         reference=reference,
         holdout_groups=args.holdout_groups,
     )
-    said = verdict(metrics, args.output, " ".join(args.corpus), " ".join(args.general) if args.general else "GENERAL")
+    # (what `vocabx compare` needs to score the strategies where this run was judged)
+    corpus = " ".join(args.corpus) + (
+        (f" --group-field {args.group_field}" if args.group_field else "") + f" --holdout {args.holdout} --holdout-groups" if args.holdout_groups else ""
+    )
+    said = verdict(metrics, args.output, corpus, " ".join(args.general) if args.general else "GENERAL")
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
     return 0
 
