@@ -348,3 +348,27 @@ def test_readable_shows_edge_spaces_and_control_characters():
 def test_importing_vocabx_report_does_not_load_matplotlib():
     code = "import sys, vocabx.report; print('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_the_recommended_point_sits_on_the_held_out_curve_when_there_is_one(report):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    def marked(rep: dict) -> float:
+        fig, ax = plt.subplots()
+        try:
+            report_module._mark_recommended(ax, rep)
+            (point,) = [line for line in ax.lines if line.get_label().startswith("recommended N")]
+            assert list(point.get_xdata()) == [rep["recommended_n"]]
+            return float(point.get_ydata()[0])
+        finally:
+            plt.close(fig)
+
+    recommended = report["recommended"]
+    assert recommended["holdout_fraction"] != recommended["fraction"]
+    assert marked(report) == pytest.approx(recommended["holdout_fraction"])  # (the knee is taken there)
+    without = copy.deepcopy(report)
+    del without["recommended"]["holdout_fraction"]
+    assert marked(without) == pytest.approx(recommended["fraction"])

@@ -527,7 +527,11 @@ def _mark_recommended(ax: Any, report: dict) -> None:
     n = report.get("recommended_n")
     if not n:
         return
-    fraction = (report.get("recommended") or {}).get("fraction")
+    # (on the held-out curve when there is one: the knee is taken there, and it is what N buys on unseen text)
+    recommended = report.get("recommended") or {}
+    fraction = recommended.get("holdout_fraction")
+    if fraction is None:
+        fraction = recommended.get("fraction")
     if fraction is None:
         fraction = next((p.get("fraction") for p in report.get("savings_curve") or [] if p.get("n") == n), None)
     ax.axvline(n, color="grey", linestyle=":", linewidth=1)
