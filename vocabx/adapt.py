@@ -153,7 +153,7 @@ def adapt(
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """
-    from vocabx.analyze import SelectSettings, analyze, group_key, held_out_groups, holdout_test
+    from vocabx.analyze import SelectSettings, analyze, holdout_test, split_by_groups
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
     from vocabx.extend import extend, save_extension, tokens_from_report
     from vocabx.models import load_model, load_tokenizer
@@ -196,20 +196,14 @@ def adapt(
         train_groups = list(groups) if groups is not None else None
         split = "all"  # (the analysis and training see every document, whatever the test corpus)
     else:
-        if holdout_groups:
-            labels = [group_key(g) for g in groups]  # type: ignore[union-attr]
-            evaluated_groups = held_out_groups(labels, holdout, seed)
-            held_set = set(evaluated_groups)
-            sides = [label in held_set for label in labels]
+        if holdout_groups:  # (never judged on a text it trained on, nor on a group it trained on)
+            train_texts, train_groups, held, evaluated_groups, _ = split_by_groups(texts, groups, holdout, seed)  # type: ignore[arg-type]
         else:
             is_held = holdout_test(holdout, seed)
             sides = [is_held(t) for t in texts]
-        held = [t for t, h in zip(texts, sides) if h]
-        train_texts = [t for t, h in zip(texts, sides) if not h]
-        train_groups = [g for g, h in zip(groups, sides) if not h] if groups is not None else None
-        if holdout_groups:  # (never judged on text it trained on: a template another group also has)
-            seen = set(train_texts)
-            held = [t for t in held if t not in seen]
+            held = [t for t, h in zip(texts, sides) if h]
+            train_texts = [t for t, h in zip(texts, sides) if not h]
+            train_groups = [g for g, h in zip(groups, sides) if not h] if groups is not None else None
         if not held:
             raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
         split = ("groups", holdout, corpus_fingerprint([str(g) for g in groups or []])) if holdout_groups else holdout
@@ -249,7 +243,7 @@ def adapt(
         if stage == "analyze":
             # Another seed than the evaluation split's: with the same one every training document would
             # hash to the training side again and the analyzer's own held-out curve would be empty.
-            by_group = holdout_groups and len({group_key(g) for g in train_groups or []}) >= 2
+            by_group = holdout_groups and len(set(train_groups or [])) >= 2  # (group keys: split_by_groups)
             result = analyze(
                 train_texts, tokenizer, holdout=holdout, seed=seed + 1, settings=select, sources=sources, groups=train_groups,
                 reference=reference, holdout_groups=by_group,

@@ -91,7 +91,7 @@ def compare(
     documents (:func:`vocabx.analyze.held_out_groups`): the strategies are scored on sources that no run
     and not the analyzer saw."""
     from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, corpus_fingerprint
-    from vocabx.analyze import SelectSettings, analyze, group_key, held_out_groups, split_holdout
+    from vocabx.analyze import SelectSettings, analyze, split_by_groups, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, save_extension, tokens_from_report
     from vocabx.fit import FitSettings
@@ -116,12 +116,9 @@ def compare(
             raise VocabxError("--holdout-groups holds out groups of CORPUS to score on, but --eval gives the text to score; leave one out")
         if groups is None or len(groups) != len(texts):
             raise VocabxError("--holdout-groups needs one group label per document (--group-field FIELD, or several files)")
-        labels = [group_key(g) for g in groups]
-        held_groups = held_out_groups(labels, holdout, seed=0)
-        chosen = set(held_groups)
-        train_texts = [t for t, label in zip(texts, labels) if label not in chosen]
-        seen = set(train_texts)  # (never scored on text a run trained on: a template another group also has)
-        held = take([t for t, label in zip(texts, labels) if label in chosen and t not in seen], eval_docs, eval_chars)
+        by_groups = split_by_groups(texts, groups, holdout, seed=0)  # (never scored on a text a run trained on)
+        train_texts, held_groups = by_groups.train, by_groups.held_groups
+        held = take(by_groups.held, eval_docs, eval_chars)
         if not held:
             raise VocabxError(f"the held-out groups {', '.join(map(str, held_groups))} hold no document that the others lack")
     elif eval_texts is not None:

@@ -43,7 +43,7 @@ import itertools
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from vocabx.analyze.counting import COUNTS_SCHEMA, Counts, _batches_by_bytes, count_corpus, _gc_paused
 from vocabx.analyze.curve import (
@@ -62,9 +62,9 @@ from vocabx.errors import VocabxError
 __all__ = [
     "COUNTS_SCHEMA", "KINDS", "MIN_DOCS", "MIN_WORDS", "AnalyzeResult", "Candidate", "Counts", "GroupSpread",
     "SavingsModel", "SelectSettings", "TokenSpace", "analyze", "base_tokens", "cohesion", "count_corpus",
-    "curve_points", "fragmentation", "group_key", "group_spread", "held_out_groups", "holdout_test",
-    "is_letter_word", "knee", "project", "select_candidates", "specificity", "specificity_weight", "split_holdout",
-    "tokenizer_family",
+    "curve_points", "fragmentation", "GroupSplit", "group_key", "group_spread", "held_out_groups", "holdout_test",
+    "is_letter_word", "knee", "project", "select_candidates", "specificity", "specificity_weight", "split_by_groups",
+    "split_holdout", "tokenizer_family",
 ]
 
 MIN_DOCS = 10
@@ -140,6 +140,31 @@ def held_out_groups(groups: Iterable[Any], fraction: float, seed: int) -> list[A
     return sorted(distinct, key=rank)[:k]
 
 
+class GroupSplit(NamedTuple):
+    """Documents split by whole groups (:func:`split_by_groups`)."""
+
+    train: list[str]
+    train_groups: list[Any]  # each training text's group key (:func:`group_key`)
+    held: list[str]  # the held-out groups' texts, less copies of training texts
+    held_groups: list[Any]
+    duplicates_left_out: int  # held-out texts left out because a training text is the same
+
+
+def split_by_groups(texts: list[str], groups: list[Any], fraction: float, seed: int) -> GroupSplit:
+    """Hold out the groups :func:`held_out_groups` picks, whole; a held-out text that a training group
+    also has (a shared template) is left out of the holdout, which never holds text seen in training."""
+    if len(groups) != len(texts):
+        raise VocabxError(f"got {len(texts)} documents but {len(groups)} group labels; give one label per document")
+    keys = [group_key(g) for g in groups]
+    held_groups = held_out_groups(keys, fraction, seed)
+    chosen = set(held_groups)
+    train = [t for t, k in zip(texts, keys) if k not in chosen]
+    seen = set(train)
+    in_held = [t for t, k in zip(texts, keys) if k in chosen]
+    held = [t for t in in_held if t not in seen]
+    return GroupSplit(train, [k for k in keys if k not in chosen], held, held_groups, len(in_held) - len(held))
+
+
 @_gc_paused()
 def analyze(
     texts: Iterable[str],
@@ -185,8 +210,7 @@ def analyze(
         grouped = settings.min_groups > 1
         if holdout_groups and not holdout:
             raise VocabxError("--holdout-groups holds out a --holdout share of the groups, but --holdout is 0; give a share in (0, 0.5]")
-        by_group = bool(holdout_groups)
-        for needed, option in ((grouped, f"--min-groups {settings.min_groups}"), (by_group, "--holdout-groups")):
+        for needed, option in ((grouped, f"--min-groups {settings.min_groups}"), (holdout_groups, "--holdout-groups")):
             if needed and (counts is not None or groups is None):
                 raise VocabxError(
                     f"{option} needs each document's group: pass a corpus with --group-field FIELD "
@@ -199,26 +223,19 @@ def analyze(
             train_texts: Iterable[str] = texts
             held: list[str] = []
             train_groups: list[Any] = []
-            if grouped or by_group:
+            if grouped or holdout_groups:
                 all_texts = list(texts)
                 labels = list(groups)  # type: ignore[arg-type]  # (read after the texts: a TextStream fills it as it goes)
                 if len(labels) != len(all_texts):
                     raise VocabxError(f"got {len(all_texts)} documents but {len(labels)} group labels; give one label per document")
-                keys = [group_key(g) for g in labels]
-                if by_group:
-                    held_groups = held_out_groups(keys, holdout, seed)  # type: ignore[arg-type]
-                    chosen_groups = set(held_groups)
-                    sides = [k in chosen_groups for k in keys]
+                if holdout_groups:
+                    train_texts, train_groups, held, held_groups, duplicates_left_out = split_by_groups(all_texts, labels, holdout, seed)  # type: ignore[arg-type]
                 else:
                     is_held = holdout_test(holdout, seed) if holdout else (lambda text: False)
                     sides = [is_held(t) for t in all_texts]
-                train_texts = [t for t, h in zip(all_texts, sides) if not h]
-                held = [t for t, h in zip(all_texts, sides) if h]
-                if by_group:  # (the holdout never holds text seen in training: a template another group also has)
-                    seen = set(train_texts)
-                    kept = [t for t in held if t not in seen]
-                    duplicates_left_out, held = len(held) - len(kept), kept
-                train_groups = [k for k, h in zip(keys, sides) if not h]
+                    train_texts = [t for t, h in zip(all_texts, sides) if not h]
+                    held = [t for t, h in zip(all_texts, sides) if h]
+                    train_groups = [group_key(g) for g, h in zip(labels, sides) if not h]
                 n_groups = len(set(train_groups))
                 if n_groups < settings.min_groups:
                     raise VocabxError(
