@@ -36,6 +36,7 @@ from vocabx.analyze import (
     project,
     select_candidates,
     specificity,
+    split_by_groups,
     split_holdout,
 )
 from vocabx.errors import VocabxError
@@ -736,6 +737,8 @@ def test_holdout_groups_holds_out_whole_groups_and_measures_their_savings(tok):
 
 def test_holdout_groups_errors_name_the_fix(tok):
     texts, groups = _sites()
+    with pytest.raises(VocabxError, match=r"got 24 documents but 2 group labels; give one label per document"):
+        split_by_groups(texts, ["A", "B"], 0.34, 0)
     with pytest.raises(VocabxError, match=r"--holdout-groups needs each document's group: pass a corpus with --group-field"):
         analyze(texts, tok, holdout=0.2, holdout_groups=True)
     with pytest.raises(VocabxError, match=r"documents come from 1 group\(s\); pass a corpus of several sources"):
