@@ -14,7 +14,7 @@ from vocabx.extend import NewToken, extend_tokenizer
 
 HEP = NewToken("Ġhepatosplenomegaly", " hepatosplenomegaly", "word")
 OF_THE = NewToken("ĠofĠthe", " of the", "phrase")
-KEYS = {"docs", "base_tokens", "extended_tokens", "token_reduction", "docs_longer", "roundtrip_failures", "in_word_matches", "new_token_adoption"}
+KEYS = {"docs", "base_tokens", "extended_tokens", "token_reduction", "docs_longer", "roundtrip_failures", "in_word_matches", "new_token_adoption", "unreachable"}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,21 @@ def test_unused_tokens_and_longer_words_are_counted_but_not_violations(base, goo
     result = check_corpus(base, ext, [" of theory", " hepatosplenomegalyx", ""], manifest)
     assert result["extended_tokens"] == result["base_tokens"] and result["token_reduction"] == 0.0
     assert (result["added_used"], result["new_token_adoption"], result["ok"]) == (0, 0.0, True)
+    assert result["unreachable"] == 0  # (unused here, but each is produced on its own surface)
+
+
+def test_a_token_nothing_produces_is_unreachable_and_breaks_the_guarantees(base, good):
+    ext, manifest = good
+    spec = _spec(ext)
+    new_id = max([*spec["model"]["vocab"].values(), *(t["id"] for t in spec["added_tokens"])]) + 1
+    spec["model"]["vocab"]["ĠzzqĠxxv"] = new_id  # a hand-edited entry: no phrase pattern ever makes it
+    edited = Tokenizer.from_str(json.dumps(spec))
+    added = manifest["added"] + [{"id": new_id, "token": "ĠzzqĠxxv", "surface": " zzq xxv", "kind": "phrase"}]
+    result = check_corpus(base, edited, [" zzq xxv and zzq xxv", " of the"], {"added": added})
+    assert (result["docs_longer"], result["roundtrip_failures"], result["in_word_matches"]) == (0, 0, 0)
+    assert result["unreachable"] == 1 and result["ok"] is False
+    assert result["examples"]["unreachable"] == "' zzq xxv'"
+    assert check_corpus(base, ext, [" zzq xxv"], manifest)["ok"] is True
 
 
 def test_add_tokens_inside_words_makes_documents_longer(base):

@@ -348,6 +348,29 @@ def test_extend_drops_tokens_no_check_text_produces(tiny_tokenizers):
     assert ext.model is None
 
 
+def test_every_rebuilt_tokenizer_is_checked_again(monkeypatch, tiny_tokenizers):
+    import vocabx.check
+
+    seen: list[list[str]] = []
+
+    def fails_the_last_token_three_times(base, ext, added, texts=None):
+        seen.append([a["token"] for a in added])
+        return [{"id": added[-1]["id"], "token": added[-1]["token"], "reason": "made up"}] if len(seen) <= 3 else []
+
+    monkeypatch.setattr(vocabx.check, "check_tokens", fails_the_last_token_three_times)
+    ext = extend("unused", HAND, tokenizer=tiny_tokenizers["byte_bpe"], tokenizer_only=True)
+    assert len(seen) == 4 and seen[-1] == [t.token for t in HAND[:2]]  # (the third rebuild was checked too)
+    assert [a["token"] for a in ext.added] == [t.token for t in HAND[:2]]
+    assert [d["token"] for d in ext.dropped] == [t.token for t in HAND[4:1:-1]]
+
+    def never_passes(base, ext, added, texts=None):
+        return [{"id": -1, "token": "Ġstuck", "reason": "made up"}]
+
+    monkeypatch.setattr(vocabx.check, "check_tokens", never_passes)
+    with pytest.raises(VocabxError, match=r"still fail the guarantees after 5 rounds .*'Ġstuck': made up\); pass fewer tokens"):
+        extend("unused", HAND, tokenizer=tiny_tokenizers["byte_bpe"], tokenizer_only=True)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Terms files
 

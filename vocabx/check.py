@@ -3,7 +3,7 @@
 1. Lossless: ``decode(encode(x)) == x`` wherever the base round-trips x.
 2. Never longer: no text gets more tokens than under the base.
 3. No partial-word matches: a new word or phrase token never fires inside a longer word.
-4. Reachable: every added token is produced on the texts (adoption > 0).
+4. Reachable: every added token is produced, on the texts or on its own surface (adoption > 0).
 
 The fifth guarantee, portability, is a property of the saved folder and is tested by loading it in a
 process where vocabx cannot be imported. ``check_tokens`` returns per-token failures for the extender to
@@ -227,6 +227,9 @@ def _check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: d
                     examples.setdefault("in_word_matches", f"{a['token']!r} in {text[max(0, start - 30):end + 30]!r}")
         if progress is not None:
             progress(sum(len(t.encode("utf-8")) for t in batch))
+    unreachable = _unreachable(ext, by_id, seen)
+    if unreachable:
+        examples.setdefault("unreachable", ", ".join(repr(a["surface"]) for a in unreachable[:5]) + (" ..." if len(unreachable) > 5 else ""))
     result = {
         "docs": out["docs"],
         "base_tokens": out["base_tokens"],
@@ -238,11 +241,25 @@ def _check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: d
         "new_token_adoption": round(new_tokens / out["extended_tokens"], 6) if out["extended_tokens"] else 0.0,
         "added": len(by_id),
         "added_used": sum(1 for i in by_id if seen[i]),
+        "unreachable": len(unreachable),
         "ignore_merges_changes": out["ignore_merges_changes"] if ignore_merges_base is not None else None,
         "examples": examples,
     }
-    result["ok"] = result["docs_longer"] == 0 and result["roundtrip_failures"] == 0 and result["in_word_matches"] == 0
+    result["ok"] = not (result["docs_longer"] or result["roundtrip_failures"] or result["in_word_matches"] or result["unreachable"])
     return result
+
+
+def _unreachable(ext: Any, by_id: dict[int, dict], seen: Counter) -> list[dict]:
+    """The added tokens that neither the checked texts nor their own surface produce (in context: a
+    subword after a letter), and that no produced subword is merged from."""
+    probes = [(i, c) for i, a in by_id.items() if not seen[i] for c in [a["surface"]] + ([f"x{a['surface']}"] if a["kind"] == "subword" else [])]
+    produced = {i for i in by_id if seen[i]}
+    for batch in batched(probes, 1024):
+        for (i, _), enc in zip(batch, ext.encode_batch([c for _, c in batch], add_special_tokens=False)):
+            if i in enc.ids:
+                produced.add(i)
+    needed = _merge_parts_of(list(by_id.values()), {by_id[i]["token"] for i in produced})
+    return [a for i, a in by_id.items() if i not in produced and a["token"] not in needed]
 
 
 def _infer_added(base: Any, ext: Any) -> list[dict]:

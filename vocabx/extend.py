@@ -22,7 +22,9 @@ What it leaves out: choosing the candidates (``vocabx.analyze``) and training (`
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import tempfile
 import time
@@ -31,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from vocabx.errors import VocabxError
+from vocabx.errors import VocabxError, read_json
 from vocabx.outputs import staged_dir
 
 EXTENSION_SCHEMA = "vocabx.extension/1"
 MAX_TERM_CHARS = 64
+log = logging.getLogger("vocabx")
+_DROP_ROUNDS = 5  # rounds of checking, dropping the failing tokens and rebuilding (one or two are usual)
 # GPT-2's pre-tokenizer pattern, which tokenizers' ByteLevel(use_regex=True) applies.
 GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 _NOT_FOLLOWED_BY_WORD = r"(?![\p{L}\p{N}])"
@@ -345,10 +349,17 @@ def extend(
     ext_tok, added, dropped = extend_tokenizer(tokenizer, new)
     # Guarantees and reachability; a dropped token is removed and the tokenizer rebuilt without it.
     texts = list(check_texts) if check_texts is not None else None
-    for _ in range(3):
+    log.info(f"extend: checking {len(added):,} new tokens against the guarantees" + (f" and on {len(texts):,} documents" if texts is not None else ""))
+    for rounds in itertools.count(1):
         failures = check_tokens(tokenizer, ext_tok, added, texts)
         if not failures:
             break
+        log.info(f"extend: {len(failures):,} failed a check; rebuilding the tokenizer without them")
+        if rounds > _DROP_ROUNDS:  # (each round drops what fails; a rebuilt tokenizer is always checked again)
+            raise VocabxError(
+                f"{len(failures)} new tokens still fail the guarantees after {_DROP_ROUNDS} rounds of dropping the failing ones "
+                f"(e.g. {failures[0]['token']!r}: {failures[0]['reason']}); pass fewer tokens (--top) and report this to vocabx"
+            )
         bad = {f["id"] for f in failures}
         dropped += [{**{k: a[k] for k in ("token", "surface", "kind")}, "reason": next(f["reason"] for f in failures if f["id"] == a["id"])} for a in added if a["id"] in bad]
         keep = {a["token"] for a in added if a["id"] not in bad}
@@ -380,6 +391,7 @@ def extend(
             pieces.append(ids)
         for a, p in zip(added, pieces):
             a["pieces"] = [base.id_to_token(i) for i in p]
+        log.info(f"extend: initializing {len(new_ids):,} new embedding rows ({init})")
         resize_for_new_tokens(model, max(new_ids) + 1, pad_to_multiple_of=pad_to_multiple_of)
         init_summary = initialize_new_rows(model, new_ids, pieces, init, seed=seed)
     manifest = _manifest(base_spec, tokenizer, ext_tok, model, added, dropped, init_summary, init, pad_to_multiple_of)
@@ -473,8 +485,8 @@ def read_manifest(path: str | Path) -> dict:
     file = Path(path) / "vocabx.json" if Path(path).is_dir() else Path(path)
     if not file.is_file():
         raise VocabxError(f"{str(path)!r} has no vocabx.json; pass a folder written by vocabx extend")
-    data = json.loads(file.read_text(encoding="utf-8"))
-    if data.get("schema") != EXTENSION_SCHEMA:
-        raise VocabxError(f"{file}: schema {data.get('schema')!r}, expected {EXTENSION_SCHEMA!r}")
+    data = read_json(file, "write the folder again with vocabx extend")
+    if not isinstance(data, dict) or data.get("schema") != EXTENSION_SCHEMA:
+        raise VocabxError(f"{file}: schema {data.get('schema') if isinstance(data, dict) else None!r}, expected {EXTENSION_SCHEMA!r}")
     return data
 
