@@ -116,7 +116,8 @@ def test_unknown_model_is_one_line(tmp_path, corpus_dir):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "vocabx: error: unknown model 'gpt-17': pass an embedded model (smollm2-135m), a local model folder, "
-        "or a Hugging Face hub id such as org/name"
+        "or a Hugging Face hub id such as org/name (a hub model known by its name alone, such as gpt2, goes by "
+        "its org/name id here: openai-community/gpt2)"
     ]
 
 
@@ -137,6 +138,51 @@ def test_stdin_corpus(tiny_model_dir):
     result = _run("stats", "-", "--model", str(tiny_model_dir), "--json", input="one doc\nanother doc\n")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["docs"] == 2
+
+
+def test_usage_errors_are_one_line_naming_the_help(tmp_path):
+    result = _run("stats", str(tmp_path), "--no-such-flag")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["vocabx: error: unrecognized arguments: --no-such-flag (see vocabx stats --help)"]
+    result = _run("train", str(tmp_path), "-o", str(tmp_path / "out"), "--mode", "bogus")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "invalid choice: 'bogus'" in result.stderr and "(see vocabx train --help)" in result.stderr
+
+
+def test_an_unexpected_failure_exits_3_not_as_a_broken_guarantee(capsys, monkeypatch, corpus_dir, tiny_model_dir):
+    import vocabx.stats
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something vocabx did not foresee\nsecond line")
+
+    monkeypatch.setattr(vocabx.stats, "corpus_stats", broken)
+    capsys.readouterr()  # (what the fixtures printed)
+    assert main(["stats", str(corpus_dir), "--model", str(tiny_model_dir)]) == 3
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "vocabx: error: RuntimeError: something vocabx did not foresee (rerun with --debug for the traceback)"
+    ]
+
+
+def test_a_reader_that_leaves_early_gets_no_error(corpus_dir, tiny_model_dir):
+    # `vocabx stats ... | head -0`: stdout closed before the table is written
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vocabx", "stats", str(corpus_dir), "--model", str(tiny_model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and "Error" not in err, err
+
+
+def test_an_unreadable_manifest_is_bad_input_naming_the_file(tmp_path, corpus_dir):
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    (ext / "vocabx.json").write_text("{not json")
+    result = _run("check", "--extended", str(ext), str(corpus_dir))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"vocabx: error: {ext / 'vocabx.json'} is not valid JSON (line 1, column 2: Expecting property name enclosed in double quotes); "
+        "write the folder again with vocabx extend"
+    ]
 
 
 def test_no_command_prints_help():

@@ -160,12 +160,21 @@ def sharded(work) -> dict:
     for i in range(2):
         code, _, stderr = cli("analyze", LEGAL, "--model", MODEL, "-o", str(shards), "--shard", f"{i}/2")
         assert code == 0, stderr
+    shards = shards.rename(work / "shards-moved")  # (the counts find their held-out files beside them)
     merged = shards / "merged.counts.json.gz"
-    files = [str(shards / f"counts-{i}-of-2.counts.json.gz") for i in range(2)]
+    # what `vocabx merge-counts shards/*.counts.json.gz` passes: the held-out counts beside the shards too
+    files = sorted(map(str, shards.glob("*.counts.json.gz")))
+    held_files = [str(shards / f"holdout-{i}-of-2.counts.json.gz") for i in range(2)]
+    assert len(files) == 4 and set(held_files) < set(files)
     code, stdout, stderr = cli("merge-counts", *files, "-o", str(merged), "--json")
     assert code == 0, stderr
-    assert last_json(stdout)["docs"] + last_json(stdout)["holdout_docs"] == 300
+    summary = last_json(stdout)
+    assert summary["docs"] + summary["holdout_docs"] == 300 and summary["files"] == 2 and summary["skipped"] == held_files
+    code, _, stderr = cli("merge-counts", *held_files, "-o", str(shards / "held-only.counts.json.gz"))
+    assert code == 2 and "only held-out counts; pass the counts-I-of-N files" in stderr
     out = work / "from-counts"
+    code, _, stderr = cli("analyze", "--counts", str(shards / "merged.holdout.counts.json.gz"), "--model", MODEL, "-o", str(out))
+    assert code == 2 and "holds held-out documents, not a corpus's counts" in stderr
     code, _, stderr = cli("analyze", "--counts", str(merged), "--model", MODEL, "-o", str(out))
     assert code == 0, stderr
     return json.loads((out / "report.json").read_text(encoding="utf-8"))

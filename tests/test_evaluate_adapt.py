@@ -56,6 +56,21 @@ def test_evaluate_compares_base_and_adapted(tiny_base, tmp_path):
     assert "| domain | domain |" in (out / "report.md").read_text()
 
 
+def test_evaluate_takes_a_model_name_and_a_folder_as_the_cli_does(tiny_base, tmp_path):
+    import vocabx
+
+    _extended(tiny_base, tmp_path)
+    texts = ["Examination revealed hepatosplenomegaly and lymphadenopathy."] * 2
+    by_name = vocabx.evaluate(str(tiny_base), tmp_path / "ext", {"domain": texts}, prompts=0)
+    base, adapted = vocabx.Side, vocabx.load_side(str(tiny_base), tmp_path / "ext")
+    assert isinstance(adapted, base) and by_name["adapted"] == str(tmp_path / "ext") and by_name["base"] == str(tiny_base)
+    loaded = vocabx.evaluate(str(tiny_base), adapted, {"domain": texts}, prompts=0)
+    for key in ("tokens", "bpb"):
+        assert by_name["corpora"]["domain"]["adapted"][key] == loaded["corpora"]["domain"]["adapted"][key]
+    with pytest.raises(VocabxError, match="pass base as a model name or folder"):
+        vocabx.evaluate(vocabx.Side(None, None), tmp_path / "ext", {"domain": texts})
+
+
 def test_evaluate_refuses_an_empty_corpus(tiny_base, tmp_path):
     from vocabx.models import load_model
 

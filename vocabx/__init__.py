@@ -50,6 +50,8 @@ _EXPORTS = {
 }
 
 _EXPORTS["evaluate"] = "vocabx.evaluate"
+_EXPORTS["Side"] = "vocabx.evaluate"
+_EXPORTS["load_side"] = "vocabx.evaluate"
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from vocabx.errors import VocabxError
+from vocabx.errors import VocabxError, read_json
 
 RUN_SCHEMA = "vocabx.run/1"
 
@@ -345,8 +345,8 @@ def _folder(stage: str) -> str:
 def _load_state(run: Path, overwrite: bool) -> dict:
     path = run / "run.json"
     if path.is_file():
-        state = json.loads(path.read_text(encoding="utf-8"))
-        if state.get("schema") == RUN_SCHEMA:
+        state = read_json(path, "pass --overwrite to start the run again or choose another -o")
+        if isinstance(state, dict) and state.get("schema") == RUN_SCHEMA:
             return state
     if run.exists() and any(run.iterdir()):
         if not overwrite:
@@ -391,7 +391,7 @@ def verdict(metrics: dict, run_dir: str | Path = "RUN_DIR", corpus: str = "CORPU
     lines = []
     for name, r in metrics["corpora"].items():
         change, shorter = r["bpb_change"], r["token_reduction"]
-        speed = f", scored {r['speedup']:.2f}x faster" if r.get("speedup") else ""
+        speed = (f", scored {r['speedup']:.2f}x faster" if r["speedup"] >= 1 else f", scored at {r['speedup']:.2f}x the base's speed") if r.get("speedup") else ""
         if r.get("role") == "general":
             if change <= GENERAL_TOLERANCE:
                 lines.append(f"{name}: kept (bits per byte {change:+.2%}, within {GENERAL_TOLERANCE:.0%} of the base)")

@@ -12,13 +12,21 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from vocabx import __version__
 from vocabx.errors import VocabxError, VocabxWarning
+
+# Exit codes: 0 done; 1 `vocabx check` found a broken guarantee; 2 bad input or usage (the one-line
+# error names it); 3 an unexpected failure (rerun with --debug for the traceback); 130 interrupted.
+EXIT_BROKEN = 1
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 3
+EXIT_PIPE_CLOSED = 141  # (as a shell reports a command that SIGPIPE ended)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -154,8 +162,8 @@ def _count_shard(args: argparse.Namespace, texts: Any, space: Any, shard: tuple[
     meta = {"model": args.model, "shard": f"{i}/{n}", "holdout": holdout, "seed": args.seed, "sources": list(args.corpus)}
     if held_texts:
         held_path = out / f"holdout-{i}-of-{n}.counts.json.gz"
-        count_corpus(held_texts, space, runs=True, **count_kwargs).save(held_path, meta=meta)
-        meta["holdout_file"] = str(held_path)
+        count_corpus(held_texts, space, runs=True, **count_kwargs).save(held_path, meta={**meta, "role": "holdout"})
+        meta["holdout_file"] = held_path.name  # (beside the counts file, wherever the folder is moved)
     path = out / f"counts-{i}-of-{n}.counts.json.gz"
     counts.save(path, meta=meta)
     emit(args, {"counts": str(path), "docs": counts.docs, "holdout_docs": len(held_texts)}, f"wrote {path} ({counts.docs:,} documents)")
@@ -207,9 +215,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     )
     if args.counts:
         counts, meta = Counts.load(args.counts)
+        if _held_out_counts(args.counts, meta):
+            raise VocabxError(f"--counts {args.counts} holds held-out documents, not a corpus's counts; pass the file vocabx merge-counts wrote (or a counts-I-of-N file)")
         if meta.get("model") not in (None, args.model):
             raise VocabxError(f"counts file {args.counts} was made with --model {meta.get('model')}, not {args.model}; count again")
-        held = Counts.load(meta["holdout_file"])[0] if meta.get("holdout_file") else None
+        held = Counts.load(_holdout_file(args.counts, meta))[0] if meta.get("holdout_file") else None
         result = analyze(None, tokenizer, counts=counts, held_counts=held, sources=[args.counts], **common)
     else:
         texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
@@ -315,13 +325,21 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
     """Merge counts files written by `vocabx analyze --shard I/N` into one, for `vocabx analyze --counts`."""
     from vocabx.analyze import Counts
 
-    merged, held, metas = Counts(), Counts(), []
+    merged, held, metas, skipped = Counts(), Counts(), [], []
     for path in args.files:
         counts, meta = Counts.load(path)
+        if _held_out_counts(path, meta):  # (merged through the shard's own file, which names it)
+            skipped.append(str(path))
+            continue
         merged.merge(counts)
         metas.append(meta)
         if meta.get("holdout_file"):
-            held.merge(Counts.load(meta["holdout_file"])[0])
+            held.merge(Counts.load(_holdout_file(path, meta))[0])
+    if not metas:
+        raise VocabxError(
+            f"{', '.join(map(str, args.files))}: only held-out counts; pass the counts-I-of-N files that "
+            "vocabx analyze --shard wrote (their held-out counts are merged with them)"
+        )
     models = {m.get("model") for m in metas}
     if len(models) > 1:
         raise VocabxError(f"counts files were made with different models ({', '.join(sorted(map(str, models)))}); count all shards with one --model")
@@ -329,11 +347,30 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
     meta = {"model": models.pop(), "merged": list(map(str, args.files)), "holdout": metas[0].get("holdout"), "seed": metas[0].get("seed")}
     if held.docs:
         held_path = out.with_name(out.name.replace(".counts.json.gz", "") + ".holdout.counts.json.gz")
-        held.save(held_path, meta=meta)
-        meta["holdout_file"] = str(held_path)
+        held.save(held_path, meta={**meta, "role": "holdout"})
+        meta["holdout_file"] = held_path.name
     merged.save(out, meta=meta)
-    emit(args, {"counts": str(out), "docs": merged.docs, "holdout_docs": held.docs, "files": len(args.files)}, f"wrote {out}: {merged.docs:,} documents from {len(args.files)} files")
+    line = f"wrote {out}: {merged.docs:,} documents from {len(metas)} files"
+    if held.docs:
+        line += f", and their {held.docs:,} held-out documents to {out.with_name(meta['holdout_file'])}"
+    if skipped:
+        line += f" (skipped {len(skipped)} held-out counts files given as shards: they come in through their shards)"
+    emit(args, {"counts": str(out), "docs": merged.docs, "holdout_docs": held.docs, "files": len(metas), "skipped": skipped}, line)
     return 0
+
+
+def _holdout_file(counts_path: str, meta: dict) -> Path:
+    """The held-out counts a counts file names: a name beside it (a path, in files written before
+    2026-12-05, relative to where the shard was counted)."""
+    named = Path(meta["holdout_file"])
+    beside = Path(counts_path).parent / named.name
+    return beside if beside.is_file() or not named.is_file() else named
+
+
+def _held_out_counts(path: str, meta: dict) -> bool:
+    """Whether a counts file holds a shard's held-out documents (written beside its counts by --shard):
+    merged as training counts, they would be scored as held-out text and counted as analyzed text."""
+    return meta.get("role") == "holdout" or re.fullmatch(r"(holdout-\d+-of-\d+|.*\.holdout)\.counts\.json\.gz", Path(path).name) is not None
 
 
 def _merge_counts_args(parser: argparse.ArgumentParser) -> None:
@@ -472,6 +509,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         ("round-trip failures", f"{result['roundtrip_failures']:,}"),
         ("in-word matches", f"{result['in_word_matches']:,}"),
         ("new-token adoption", f"{result['new_token_adoption']:.1%} of tokens; {result['added_used']:,} of {result['added']:,} added tokens used"),
+        ("unreachable tokens", f"{result['unreachable']:,}"),
     ]
     if result.get("ignore_merges_changes"):
         rows.append(("note", f"switching the base BPE to ignore_merges alone changes the tokenization of {result['ignore_merges_changes']} documents"))
@@ -479,7 +517,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         rows.append((f"e.g. {key.replace('_', ' ')}", example))
     rows.append(("guarantees", "kept" if result["ok"] else "BROKEN"))
     emit(args, {k: v for k, v in result.items()}, table(rows))
-    return 0 if result["ok"] else 1
+    return 0 if result["ok"] else EXIT_BROKEN
 
 
 def _check_args(parser: argparse.ArgumentParser) -> None:
@@ -718,7 +756,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-fraction", type=float, default=0.25, metavar="SHARE", help="share of the training blocks drawn from --replay (default 0.25)")
     parser.add_argument("--lr", type=float, metavar="X", help=f"LoRA's peak learning rate in training (default: the budget's, {ADAPT_LR:g} for quick and standard, the trainer's 2e-4 for full)")
     parser.add_argument("--lora-r", type=int, metavar="R", help="LoRA's rank in training, alpha twice it (default: the trainer's rank 4, alpha 8)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split, of the fit and of training (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run")
 
 
@@ -774,12 +812,12 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
     _add_model(parser)
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for runs, compare.json, compare.md, learning_curve.png")
     parser.add_argument("--budgets", default="10000,100000,1000000", help="training-token budgets (default 10000,100000,1000000)")
-    parser.add_argument("--strategies", default="tokens,lora+tokens,lora,full", help="strategies to compare")
+    parser.add_argument("--strategies", default="tokens,lora+tokens,lora,full", help="strategies to compare, comma-separated (default tokens,lora+tokens,lora,full)")
     parser.add_argument("--seeds", default="0,1", help="seeds (default 0,1)")
     parser.add_argument("--new-tokens", type=int, default=8192, help="tokens added for the extended strategies (default 8192)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion for those tokens (default 0: every phrase)")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--block-size", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=4, help="training blocks per step (default 4)")
+    parser.add_argument("--block-size", type=int, default=512, help="tokens per training block (default 512)")
     parser.add_argument("--eval-docs", type=int, default=48, help="held-out documents scored (default 48)")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="score on this text (such as other sources) instead of holding out a tenth of CORPUS")
     parser.add_argument("--holdout", type=float, default=0.1, help="share of CORPUS held out to score on when there is no --eval (default 0.1)")
@@ -849,8 +887,25 @@ def progress_bar(total: int | None, *, quiet: bool, desc: str, unit: str = "B") 
 # Entry point
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, as every other vocabx error (the usage is one --help away)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}  # (the top-level parser's: its subcommands)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"vocabx: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:  # (named by the command they were given to, whose --help lists its flags)
+            self.commands.get(getattr(parsed, "command", None) or "", self).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vocabx",
         description="Adapt a pretrained language model's vocabulary to a domain: analyze, extend, train, evaluate.",
     )
@@ -858,7 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (func, add_args) in COMMANDS.items():
         doc = (func.__doc__ or "").strip()
-        child = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
+        child = parser.commands[name] = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
         add_args(child)
         _add_common(child)
         child.set_defaults(func=func)
@@ -897,16 +952,22 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.debug:
             raise
         print(f"vocabx: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("vocabx: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout left (`vocabx ... | head`): nothing to report
+        try:  # (and nothing more to write at exit, when Python flushes stdout)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_PIPE_CLOSED
     except Exception as exc:  # an unexpected failure still gets one line; --debug shows where
         if args.debug:
             raise
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"vocabx: error: {type(exc).__name__}: {detail} (rerun with --debug for the traceback)", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     finally:
         warnings.formatwarning = previous  # type: ignore[assignment]
 

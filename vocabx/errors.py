@@ -4,6 +4,12 @@ Both carry a message written for the user: it names the input, the value receive
 CLI can print it as one line without a traceback.
 """
 
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
 
 class VocabxError(Exception):
     """Bad input or an unmet precondition; the CLI prints ``vocabx: error: <message>`` and exits 2."""
@@ -11,3 +17,15 @@ class VocabxError(Exception):
 
 class VocabxWarning(UserWarning):
     """Something was skipped or repaired (a binary file, invalid UTF-8); the work goes on."""
+
+
+def read_json(path: "str | os.PathLike[str]", fix: str) -> Any:
+    """The JSON in ``path``; a file that cannot be read or parsed is a :class:`VocabxError` naming the
+    file, where it breaks, and ``fix`` (what to do about it)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise VocabxError(f"{os.fspath(path)} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VocabxError(f"cannot read {os.fspath(path)}: {exc}; {fix}") from None

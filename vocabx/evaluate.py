@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from vocabx.errors import VocabxError
+from vocabx.errors import VocabxError, read_json
 
 METRICS_SCHEMA = "vocabx.metrics/1"
 
@@ -73,7 +73,7 @@ def _manifest(folder: Path) -> dict | None:
     for name in ("vocabx.json", "extension.json"):
         path = folder / name
         if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
+            return read_json(path, "write the folder again with vocabx extend")
     return None
 
 
@@ -125,8 +125,8 @@ def generation_adoption(side: Side, texts: list[str], *, prompts: int = 4, promp
 
 
 def evaluate(
-    base: Side,
-    adapted: Side,
+    base: Side | str,
+    adapted: Side | str | Path,
     corpora: dict[str, list[str]],
     general: dict[str, list[str]] | None = None,
     *,
@@ -135,8 +135,25 @@ def evaluate(
     prompts: int = 4,
     progress: Any = None,
 ) -> dict:
-    """Base against adapted on every corpus; the metrics dict (schema vocabx.metrics/1)."""
+    """Base against adapted on every corpus; the metrics dict (schema vocabx.metrics/1).
+
+    ``base`` is a model name or folder (or a loaded :class:`Side`); ``adapted`` a folder written by
+    ``vocabx extend`` or ``vocabx train``, or a merged model (loaded by :func:`load_side` against
+    ``base``), or a :class:`Side`. ``corpora`` and ``general`` map a name to its documents.
+
+    >>> m = evaluate("smollm2-135m", "runs/med/adapter", {"test": texts})   # doctest: +SKIP
+    >>> m["corpora"]["test"]["token_reduction"], m["corpora"]["test"]["bpb_change"]  # doctest: +SKIP
+    """
     from vocabx.stats import corpus_stats
+
+    if not isinstance(adapted, Side):
+        if not isinstance(base, (str, Side)) or not (base if isinstance(base, str) else base.label):
+            raise VocabxError("evaluate() loads adapted from a folder against its base: pass base as a model name or folder")
+        adapted = load_side(base if isinstance(base, str) else base.label, adapted)
+    if isinstance(base, str):
+        from vocabx.models import load_model, load_tokenizer
+
+        base = Side(load_model(base), load_tokenizer(base), set(), label=base)
 
     if not corpora:
         raise VocabxError("evaluation needs at least one corpus with text")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import re
 import logging
 import os
 import shutil
@@ -94,6 +95,11 @@ def resolve_model(spec: str | os.PathLike) -> str:
     looks_like_hub_id = len(parts) == 2 and all(parts) and not text.startswith((".", "~"))
     if looks_like_hub_id:
         return text
+    if len(parts) == 1 and re.fullmatch(r"[A-Za-z0-9][\w.-]*", text):  # (the hub's old ids without an owner)
+        raise VocabxError(
+            f"unknown model {text!r}: pass {_accepted()} (a hub model known by its name alone, such as gpt2, "
+            "goes by its org/name id here: openai-community/gpt2)"
+        )
     raise VocabxError(f"unknown model {text!r}: pass {_accepted()}")
 
 

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from vocabx.errors import VocabxError
+from vocabx.errors import VocabxError, read_json
 from vocabx.train.config import MARKER, ROWS_FILE, SCHEMA, TrainConfig
 from vocabx.train.model import _Rows, _token_layer, _torch
 
@@ -113,7 +113,7 @@ def _summary_md(record: dict, history: list[dict]) -> str:
         f"# vocabx training run ({record['schema']})",
         "",
         f"- model: `{record['model']}`, mode `{record['mode']}`, {record['trainable_parameters']:,} trained parameters",
-        f"- data: {record['data']['train_docs']:,} training documents in {record['data']['blocks']:,} blocks of {record['data']['block_size']} tokens; {record['data']['eval_docs']:,} eval documents",
+        f"- data: {record['data']['train_docs']:,} training documents in {record['data']['blocks']:,} blocks of {record['data']['block_size']} tokens; {record['data']['eval_docs']:,} eval document{'' if record['data']['eval_docs'] == 1 else 's'}",
         f"- steps: {m.get('steps')}, tokens: {m.get('tokens', 0):,}, {m.get('tokens_per_second')} tokens/s on {record['processes']} {record['device']} process(es), precision {record['mixed_precision']}",
         f"- final train loss (last 10 steps): {_fmt(m.get('train_loss'))}; eval loss {_fmt(m.get('eval_loss'))}, bits per byte {_fmt(m.get('eval_bpb'))}",
         f"- adapter weights: {record.get('adapter_bytes', 0) / 1e6:.2f} MB",
@@ -139,9 +139,9 @@ def read_run(adapter_dir: str | os.PathLike) -> dict:
     path = Path(adapter_dir) / MARKER
     if not path.is_file():
         raise VocabxError(f"{os.fspath(adapter_dir)!r} has no {MARKER}; pass a folder written by vocabx train")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("schema") != SCHEMA:
-        raise VocabxError(f"{path}: schema {record.get('schema')!r}, expected {SCHEMA!r}")
+    record = read_json(path, "train the adapter again with vocabx train")
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise VocabxError(f"{path}: schema {record.get('schema') if isinstance(record, dict) else None!r}, expected {SCHEMA!r}")
     if record.get("status") != "done":
         raise VocabxError(f"the training run in {os.fspath(adapter_dir)!r} did not finish; continue it with vocabx train --resume")
     return record

@@ -605,7 +605,7 @@ class _Run:
                 self.accelerator.init_trackers("vocabx", config=flat)
             self.note(
                 f"training {self.spec or type(self.model).__name__} ({config.mode}, {self.n_trainable:,} trained parameters) on "
-                f"{self.blocks.shape[0]:,} blocks of {config.block_size} tokens from {self.train_docs:,} documents; {len(self.held):,} eval documents"
+                f"{self.blocks.shape[0]:,} blocks of {config.block_size} tokens from {self.train_docs:,} documents; {len(self.held):,} eval document{'' if len(self.held) == 1 else 's'}"
                 + (f"; {config.replay_fraction:.0%} of the blocks replayed from {self.replay_blocks.shape[0]:,} blocks of {self.data['replay_docs']:,} replay documents" if self.replay_blocks is not None else "")
             )
             if self.progress if self.progress is not None else sys.stderr.isatty():
