@@ -152,8 +152,10 @@ def test_adapt_holds_out_whole_groups_for_evaluation(tiny_base, tmp_path):
     groups = ["site " + "ABC"[i % 3] for i in range(len(texts))]
     texts[1] = texts[0]  # one text that sites A and B both have
     run = tmp_path / "run"
-    metrics = adapt(texts, run, model=str(tiny_base), budget="quick", holdout=0.34, holdout_groups=True, groups=groups, log=lambda line: None)
+    lines: list[str] = []
+    metrics = adapt(texts, run, model=str(tiny_base), budget="quick", holdout=0.34, holdout_groups=True, groups=groups, log=lines.append)
     (group,) = held_out_groups(groups, 0.34, 0)
+    assert lines[0] == f"held out for evaluation: {group} (29 documents); the run trains on the other groups"
     assert json.loads((run / "run.json").read_text())["budget"]["holdout_groups"] == [group]
     evaluated = [t for t, g in zip(texts, groups) if g == group]
     trained_on = {t for t, g in zip(texts, groups) if g != group}

@@ -207,6 +207,8 @@ def adapt(
         if not held:
             raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
         split = ("groups", holdout, corpus_fingerprint([str(g) for g in groups or []])) if holdout_groups else holdout
+        if holdout_groups:
+            log(f"held out for evaluation: {', '.join(map(str, evaluated_groups))} ({len(held):,} documents); the run trains on the other groups")
     keys = {
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
