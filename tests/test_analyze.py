@@ -764,7 +764,7 @@ def test_holdout_groups_on_the_command_line(tmp_path, tok, capsys):
     assert main(args + ["--holdout", "0.34", "--group-field", "site"]) == 0
     report = json.loads((out / "report.json").read_text())
     (group,) = report["holdout"]["groups"]
-    assert f"saved (held-out groups: {group})" in capsys.readouterr().out
+    assert f"saved (held-out groups: {group}; " in capsys.readouterr().out
     assert f"held-out groups: {group}" in (out / "report.md").read_text(encoding="utf-8")
     assert not any("--holdout-groups holds out whole groups instead" in note for note in report["notes"])
     # groups named but documents held out: the report says what that overstates

@@ -252,8 +252,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         ("corpus", f"{r['corpus']['docs']:,} docs, {r['corpus']['tokens']:,} tokens, {r['corpus']['tokens_per_word']:.3f} tokens/word"),
         ("candidates", ", ".join(f"{v:,} {k}s" for k, v in summary["kinds"].items())),
     ]
-    held_groups = (r.get("holdout") or {}).get("groups")
-    held_label = f"saved (held-out groups: {', '.join(map(str, held_groups))})" if held_groups else "saved (held-out)"
+    held = r.get("holdout") or {}
+    held_docs = f"{held.get('docs', 0):,} docs"  # (a seeded hash picks them: near, not exactly, the --holdout share)
+    held_label = f"saved (held-out groups: {', '.join(map(str, held['groups']))}; {held_docs})" if held.get("groups") else f"saved (held-out, {held_docs})"
     for label, curve in (("saved (analyzed)", r["savings_curve"]), (held_label, r["holdout_curve"]), ("saved (reference)", r.get("reference_curve"))):
         if curve:
             rows.append((label, f"{curve[-1]['fraction']:.1%} of tokens with {curve[-1]['n']:,} new tokens"))
