@@ -63,6 +63,13 @@ def test_unused_tokens_and_longer_words_are_counted_but_not_violations(base, goo
     assert result["unreachable"] == 0  # (unused here, but each is produced on its own surface)
 
 
+def test_special_tokens_without_a_manifest_are_reachable(base):
+    ext = copy.deepcopy(base)
+    ext.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    result = check_corpus(base, ext, [" the patient"])
+    assert (result["added"], result["unreachable"], result["ok"]) == (2, 0, True)
+
+
 def test_a_token_nothing_produces_is_unreachable_and_breaks_the_guarantees(base, good):
     ext, manifest = good
     spec = _spec(ext)

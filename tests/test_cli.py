@@ -147,6 +147,11 @@ def test_usage_errors_are_one_line_naming_the_help(tmp_path):
     result = _run("train", str(tmp_path), "-o", str(tmp_path / "out"), "--mode", "bogus")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "invalid choice: 'bogus'" in result.stderr and "(see vocabx train --help)" in result.stderr
+    result = _run("--json", "stats", str(tmp_path))  # (a command's flag before the command)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "vocabx: error: unrecognized arguments: --json; a command's flags go after it (vocabx stats --json ...) (see vocabx --help)"
+    ]
 
 
 def test_an_unexpected_failure_exits_3_not_as_a_broken_guarantee(capsys, monkeypatch, corpus_dir, tiny_model_dir):
@@ -164,9 +169,12 @@ def test_an_unexpected_failure_exits_3_not_as_a_broken_guarantee(capsys, monkeyp
 
 
 def test_a_reader_that_leaves_early_gets_no_error(corpus_dir, tiny_model_dir):
-    # `vocabx stats ... | head -0`: stdout closed before the table is written
+    # `vocabx stats ... | head -0`: stdout closed before the table is written (and buffered, as in a
+    # shell, so that the write fails when it is flushed)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vocabx", "stats", str(corpus_dir), "--model", str(tiny_model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+        [sys.executable, "-m", "vocabx", "stats", str(corpus_dir), "--model", str(tiny_model_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env,
     )
     proc.stdout.close()
     err = proc.stderr.read().decode()

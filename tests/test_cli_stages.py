@@ -172,6 +172,13 @@ def sharded(work) -> dict:
     assert summary["docs"] + summary["holdout_docs"] == 300 and summary["files"] == 2 and summary["skipped"] == held_files
     code, _, stderr = cli("merge-counts", *held_files, "-o", str(shards / "held-only.counts.json.gz"))
     assert code == 2 and "only held-out counts; pass the counts-I-of-N files" in stderr
+    # the same glob again: now it also finds the merge and its held-out file, which must not count twice
+    again = sorted(map(str, shards.glob("*.counts.json.gz")))
+    code, stdout, stderr = cli("merge-counts", *again, "-o", str(merged), "--json")
+    assert code == 0, stderr
+    assert (last_json(stdout)["docs"], last_json(stdout)["holdout_docs"], last_json(stdout)["files"]) == (summary["docs"], summary["holdout_docs"], 2)
+    code, _, stderr = cli("merge-counts", *again, "-o", str(shards / "other.counts.json.gz"))
+    assert code == 2 and "is a merge of counts-0-of-2.counts.json.gz, counts-1-of-2.counts.json.gz, which are given too" in stderr
     out = work / "from-counts"
     code, _, stderr = cli("analyze", "--counts", str(shards / "merged.holdout.counts.json.gz"), "--model", MODEL, "-o", str(out))
     assert code == 2 and "holds held-out documents, not a corpus's counts" in stderr

@@ -67,8 +67,21 @@ def test_evaluate_takes_a_model_name_and_a_folder_as_the_cli_does(tiny_base, tmp
     loaded = vocabx.evaluate(str(tiny_base), adapted, {"domain": texts}, prompts=0)
     for key in ("tokens", "bpb"):
         assert by_name["corpora"]["domain"]["adapted"][key] == loaded["corpora"]["domain"]["adapted"][key]
+    by_path = vocabx.evaluate(Path(tiny_base), tmp_path / "ext", {"domain": texts}, prompts=0)
+    assert by_path["corpora"]["domain"]["adapted"]["bpb"] == by_name["corpora"]["domain"]["adapted"]["bpb"]
     with pytest.raises(VocabxError, match="pass base as a model name or folder"):
         vocabx.evaluate(vocabx.Side(None, None), tmp_path / "ext", {"domain": texts})
+
+
+def test_overwrite_replaces_a_run_folder_whose_run_json_is_unreadable(tmp_path):
+    from vocabx.adapt import _load_state
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"schema": "vocabx.run/1", "stag')
+    with pytest.raises(VocabxError, match=r"run.json is not valid JSON .*pass --overwrite to start the run again"):
+        _load_state(run, overwrite=False)
+    assert _load_state(run, overwrite=True) == {"schema": "vocabx.run/1", "stages": {}} and list(run.iterdir()) == []
 
 
 def test_evaluate_refuses_an_empty_corpus(tiny_base, tmp_path):

@@ -347,7 +347,12 @@ def _folder(stage: str) -> str:
 def _load_state(run: Path, overwrite: bool) -> dict:
     path = run / "run.json"
     if path.is_file():
-        state = read_json(path, "pass --overwrite to start the run again or choose another -o")
+        try:
+            state = read_json(path, "pass --overwrite to start the run again or choose another -o")
+        except VocabxError:
+            if not overwrite:
+                raise
+            state = None  # (unreadable: replaced below, as a folder that is not a run)
         if isinstance(state, dict) and state.get("schema") == RUN_SCHEMA:
             return state
     if run.exists() and any(run.iterdir()):

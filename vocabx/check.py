@@ -268,7 +268,7 @@ def _infer_added(base: Any, ext: Any) -> list[dict]:
     out = []
     for token, i in ext.get_vocab().items():
         if token not in base_vocab:
-            surface = ext.decode([i])
+            surface = ext.decode([i], skip_special_tokens=False)  # (a special token's surface is its content)
             out.append({"id": i, "token": token, "surface": surface, "kind": "word" if surface.startswith(" ") else "subword"})
     return out
 

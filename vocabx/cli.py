@@ -327,11 +327,21 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
     from vocabx.analyze import Counts
 
     merged, held, metas, skipped = Counts(), Counts(), [], []
+    out = Path(args.output)
     for path in args.files:
+        if Path(path).resolve() == out.resolve():  # (a rerun of `merge-counts DIR/*.counts.json.gz -o DIR/merged...`)
+            skipped.append(str(path))
+            continue
         counts, meta = Counts.load(path)
         if _held_out_counts(path, meta):  # (merged through the shard's own file, which names it)
             skipped.append(str(path))
             continue
+        again = {Path(p).name for p in meta.get("merged") or ()} & {Path(p).name for p in args.files}
+        if again:
+            raise VocabxError(
+                f"{path} is a merge of {', '.join(sorted(again))}, which are given too: they would count twice; "
+                f"leave out either {path} or the files it merged"
+            )
         merged.merge(counts)
         metas.append(meta)
         if meta.get("holdout_file"):
@@ -344,8 +354,7 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
     models = {m.get("model") for m in metas}
     if len(models) > 1:
         raise VocabxError(f"counts files were made with different models ({', '.join(sorted(map(str, models)))}); count all shards with one --model")
-    out = Path(args.output)
-    meta = {"model": models.pop(), "merged": list(map(str, args.files)), "holdout": metas[0].get("holdout"), "seed": metas[0].get("seed")}
+    meta = {"model": models.pop(), "merged": [str(p) for p in args.files if str(p) not in skipped], "holdout": metas[0].get("holdout"), "seed": metas[0].get("seed")}
     if held.docs:
         held_path = out.with_name(out.name.replace(".counts.json.gz", "") + ".holdout.counts.json.gz")
         held.save(held_path, meta={**meta, "role": "holdout"})
@@ -355,7 +364,7 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
     if held.docs:
         line += f", and their {held.docs:,} held-out documents to {out.with_name(meta['holdout_file'])}"
     if skipped:
-        line += f" (skipped {len(skipped)} held-out counts files given as shards: they come in through their shards)"
+        line += f" (skipped {len(skipped)}: held-out counts, which come in through their shards, or the output itself)"
     emit(args, {"counts": str(out), "docs": merged.docs, "holdout_docs": held.docs, "files": len(metas), "skipped": skipped}, line)
     return 0
 
@@ -555,7 +564,10 @@ def _exit_now(code: int) -> None:
     command has returned, so every file is written and synced across processes before this point.
     """
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # (the reader left; _run has already said nothing)
+            pass
     logging.shutdown()
     os._exit(code)
 
@@ -899,9 +911,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"vocabx: error: {message} (see {self.prog} --help)\n")
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
-        parsed, extra = self.parse_known_args(args, namespace)
+        argv = list(sys.argv[1:] if args is None else args)
+        parsed, extra = self.parse_known_args(argv, namespace)
         if extra:  # (named by the command they were given to, whose --help lists its flags)
-            self.commands.get(getattr(parsed, "command", None) or "", self).error(f"unrecognized arguments: {' '.join(extra)}")
+            command = getattr(parsed, "command", None)
+            before = argv[: argv.index(command)] if command in argv else argv
+            if command in self.commands and not set(extra) & set(before):
+                self.commands[command].error(f"unrecognized arguments: {' '.join(extra)}")
+            hint = f"; a command's flags go after it (vocabx {command} {' '.join(extra)} ...)" if command in self.commands else ""
+            self.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
         return parsed
 
 
@@ -948,7 +966,9 @@ def _run(argv: Sequence[str] | None) -> int:
             if not args.debug:
                 _quiet_libraries()
             _log_to_stderr(args.debug)
-            return args.func(args)
+            code = args.func(args)
+            sys.stdout.flush()  # (a closed pipe shows here, not at exit, where it is a stray traceback)
+            return code
     except VocabxError as exc:
         if args.debug:
             raise

@@ -13,6 +13,7 @@ What it leaves out: training (``vocabx.train``) and significance testing across 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,7 @@ def generation_adoption(side: Side, texts: list[str], *, prompts: int = 4, promp
 
 
 def evaluate(
-    base: Side | str,
+    base: Side | str | Path,
     adapted: Side | str | Path,
     corpora: dict[str, list[str]],
     general: dict[str, list[str]] | None = None,
@@ -146,6 +147,8 @@ def evaluate(
     """
     from vocabx.stats import corpus_stats
 
+    if isinstance(base, os.PathLike):
+        base = os.fspath(base)
     if not isinstance(adapted, Side):
         if not isinstance(base, (str, Side)) or not (base if isinstance(base, str) else base.label):
             raise VocabxError("evaluate() loads adapted from a folder against its base: pass base as a model name or folder")

@@ -354,12 +354,12 @@ def extend(
         failures = check_tokens(tokenizer, ext_tok, added, texts)
         if not failures:
             break
-        log.info(f"extend: {len(failures):,} failed a check; rebuilding the tokenizer without them")
         if rounds > _DROP_ROUNDS:  # (each round drops what fails; a rebuilt tokenizer is always checked again)
             raise VocabxError(
                 f"{len(failures)} new tokens still fail the guarantees after {_DROP_ROUNDS} rounds of dropping the failing ones "
                 f"(e.g. {failures[0]['token']!r}: {failures[0]['reason']}); pass fewer tokens (--top) and report this to vocabx"
             )
+        log.info(f"extend: {len(failures):,} failed a check; rebuilding the tokenizer without them")
         bad = {f["id"] for f in failures}
         dropped += [{**{k: a[k] for k in ("token", "surface", "kind")}, "reason": next(f["reason"] for f in failures if f["id"] == a["id"])} for a in added if a["id"] in bad]
         keep = {a["token"] for a in added if a["id"] not in bad}
