@@ -137,11 +137,23 @@ def check_tokens(base_tok: Any, ext_tok: Any, added: list[dict], texts: list[str
             if not seen[i] and a["token"] not in needed:
                 failures.setdefault(i, "never produced on the check texts (unreachable)")
     else:
-        for i, a in by_id.items():
-            contexts = [a["surface"]] + ([f"x{a['surface']}"] if a["kind"] == "subword" else [])
-            if not any(i in ext.encode(c, add_special_tokens=False).ids for c in contexts):
+        produced = _on_own_surface(ext, added)
+        for i in by_id:
+            if i not in produced:
                 failures.setdefault(i, "not produced on its own surface (unreachable)")
     return [{"id": i, "token": by_id[i]["token"], "reason": r} for i, r in failures.items()]
+
+
+def _on_own_surface(ext: Any, added: Iterable[dict]) -> set[int]:
+    """The ids of the added tokens that encoding their own surface produces (a subword also after a
+    letter, where it sits inside a word)."""
+    probes = [(a["id"], c) for a in added for c in [a["surface"]] + ([f"x{a['surface']}"] if a["kind"] == "subword" else [])]
+    produced: set[int] = set()
+    for batch in batched(probes, 1024):
+        for (i, _), enc in zip(batch, ext.encode_batch([c for _, c in batch], add_special_tokens=False)):
+            if i in enc.ids:
+                produced.add(i)
+    return produced
 
 
 def _merge_parts_of(added: list[dict], produced: set[str]) -> set[str]:
@@ -252,12 +264,8 @@ def _check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: d
 def _unreachable(ext: Any, by_id: dict[int, dict], seen: Counter) -> list[dict]:
     """The added tokens that neither the checked texts nor their own surface produce (in context: a
     subword after a letter), and that no produced subword is merged from."""
-    probes = [(i, c) for i, a in by_id.items() if not seen[i] for c in [a["surface"]] + ([f"x{a['surface']}"] if a["kind"] == "subword" else [])]
     produced = {i for i in by_id if seen[i]}
-    for batch in batched(probes, 1024):
-        for (i, _), enc in zip(batch, ext.encode_batch([c for _, c in batch], add_special_tokens=False)):
-            if i in enc.ids:
-                produced.add(i)
+    produced |= _on_own_surface(ext, [a for i, a in by_id.items() if i not in produced])
     needed = _merge_parts_of(list(by_id.values()), {by_id[i]["token"] for i in produced})
     return [a for i, a in by_id.items() if i not in produced and a["token"] not in needed]
 

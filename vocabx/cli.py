@@ -329,11 +329,13 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
     merged, held, metas, skipped = Counts(), Counts(), [], []
     out = Path(args.output)
     for path in args.files:
-        if Path(path).resolve() == out.resolve():  # (a rerun of `merge-counts DIR/*.counts.json.gz -o DIR/merged...`)
+        # (the output itself, on a rerun of `merge-counts DIR/*.counts.json.gz -o DIR/merged...`; held-out
+        # counts, merged through the shard's own file, which names them: known by name before loading)
+        if Path(path).resolve() == out.resolve() or _HELD_OUT_NAME.fullmatch(Path(path).name):
             skipped.append(str(path))
             continue
         counts, meta = Counts.load(path)
-        if _held_out_counts(path, meta):  # (merged through the shard's own file, which names it)
+        if _held_out_counts(path, meta):
             skipped.append(str(path))
             continue
         again = {Path(p).name for p in meta.get("merged") or ()} & {Path(p).name for p in args.files}
@@ -380,7 +382,10 @@ def _holdout_file(counts_path: str, meta: dict) -> Path:
 def _held_out_counts(path: str, meta: dict) -> bool:
     """Whether a counts file holds a shard's held-out documents (written beside its counts by --shard):
     merged as training counts, they would be scored as held-out text and counted as analyzed text."""
-    return meta.get("role") == "holdout" or re.fullmatch(r"(holdout-\d+-of-\d+|.*\.holdout)\.counts\.json\.gz", Path(path).name) is not None
+    return meta.get("role") == "holdout" or _HELD_OUT_NAME.fullmatch(Path(path).name) is not None
+
+
+_HELD_OUT_NAME = re.compile(r"(holdout-\d+-of-\d+|.*\.holdout)\.counts\.json\.gz")  # (the names --shard and merge-counts give them)
 
 
 def _merge_counts_args(parser: argparse.ArgumentParser) -> None:

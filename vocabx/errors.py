@@ -19,13 +19,13 @@ class VocabxWarning(UserWarning):
     """Something was skipped or repaired (a binary file, invalid UTF-8); the work goes on."""
 
 
-def read_json(path: "str | os.PathLike[str]", fix: str) -> Any:
+def read_json(path: "str | os.PathLike[str]", fix: str, *, what: str = "") -> Any:
     """The JSON in ``path``; a file that cannot be read or parsed is a :class:`VocabxError` naming the
-    file, where it breaks, and ``fix`` (what to do about it)."""
+    file (after ``what``, such as "report "), where it breaks, and ``fix`` (what to do about it)."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as exc:
-        raise VocabxError(f"{os.fspath(path)} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {fix}") from None
+        raise VocabxError(f"{what}{os.fspath(path)} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {fix}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise VocabxError(f"cannot read {os.fspath(path)}: {exc}; {fix}") from None
+        raise VocabxError(f"cannot read {what}{os.fspath(path)}: {exc}; {fix}") from None

@@ -32,7 +32,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from vocabx.errors import VocabxError
+from vocabx.errors import VocabxError, read_json
 from vocabx.outputs import staged_dir
 
 SCHEMA = "vocabx.report/1"
@@ -89,17 +89,9 @@ def read_report(path: str | Path) -> dict:
     """Load ``report.json`` from a report folder or from the file itself, checking its schema."""
     path = Path(path)
     file = path / REPORT_JSON if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VocabxError(f"no report at {file}: pass the folder that `vocabx analyze -o` wrote") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VocabxError(f"cannot read report {file}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise VocabxError(
-            f"report {file} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "rerun `vocabx analyze` to rewrite it"
-        ) from None
+    if not file.exists():
+        raise VocabxError(f"no report at {file}: pass the folder that `vocabx analyze -o` wrote")
+    data = read_json(file, "rerun `vocabx analyze` to rewrite it", what="report ")
     found = data.get("schema") if isinstance(data, dict) else None
     if found != SCHEMA:
         raise VocabxError(
