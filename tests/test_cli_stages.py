@@ -170,6 +170,12 @@ def sharded(work) -> dict:
     assert code == 0, stderr
     summary = last_json(stdout)
     assert summary["docs"] + summary["holdout_docs"] == 300 and summary["files"] == 2 and summary["skipped"] == held_files
+    renamed = work / "elsewhere" / "renamed.counts.json.gz"  # (a held-out file known by its meta alone)
+    renamed.parent.mkdir()
+    renamed.write_bytes(Path(held_files[0]).read_bytes())
+    shard_files = [f for f in files if f not in held_files]
+    code, stdout, stderr = cli("merge-counts", *shard_files, str(renamed), "-o", str(work / "elsewhere" / "m.counts.json.gz"), "--json")
+    assert code == 0 and last_json(stdout)["skipped"] == [str(renamed)] and last_json(stdout)["docs"] == summary["docs"], stderr
     code, _, stderr = cli("merge-counts", *held_files, "-o", str(shards / "held-only.counts.json.gz"))
     assert code == 2 and "only held-out counts; pass the counts-I-of-N files" in stderr
     # the same glob again: now it also finds the merge and its held-out file, which must not count twice
