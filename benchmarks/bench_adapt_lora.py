@@ -41,49 +41,54 @@ def main() -> None:
     args = parser.parse_args()
 
     from vocabx.corpus import read_corpus
-    from vocabx.evaluate import Side, evaluate, load_side, take
-    from vocabx.models import load_model, load_tokenizer
-    from vocabx.train import TrainConfig, train
 
-    state = json.loads((args.run / "run.json").read_text())
-    plan = state["budget"]
-    adapted_metrics = json.loads((args.run / "evaluation" / "metrics.json").read_text())
-    model = adapted_metrics["base"]
-    train_texts = list(read_corpus(args.corpus))
-    test = take([t for t in read_corpus(args.eval) if t.strip()], plan["eval_docs"], plan["eval_chars"])
-    general = take(read_corpus(args.general), plan["eval_docs"], plan["eval_chars"]) if args.general else None
     work = args.work or args.run / "lora-baseline"
-    # (the run's own LoRA learning rate, so the two sides differ only in the new tokens)
-    defaults = TrainConfig()
-    lr = plan["lr"] if plan.get("lr") is not None else defaults.lr
-    # (and its LoRA rank and alpha)
-    run_config = json.loads((args.run / "adapter" / "vocabx_train.json").read_text())["config"]
-    rank = {k: run_config.get(k, getattr(defaults, k)) for k in ("lora_r", "lora_alpha")}
-
-    started = time.monotonic()
+    general = list(read_corpus(args.general)) if args.general else None
     if args.reuse:
         summary = json.loads((work / "vocabx_train.json").read_text())
         same = {k: summary.get("config", {}).get(k) for k in ("max_steps", "batch_size", "block_size", "lr", "lora_r", "lora_alpha")}
-        wanted = {k: plan[k] for k in ("max_steps", "batch_size", "block_size")} | {"lr": lr} | rank
+        wanted = training_settings(args.run)
         if same != wanted:
             parser.error(f"--reuse: {work} was trained with {same}, not this run's budget")
+    results = lora_pair(args.run, list(read_corpus(args.corpus)), list(read_corpus(args.eval)), general, work, reuse=args.reuse)
+    write_results(args.out, results)
+
+
+def training_settings(run: Path) -> dict:
+    """The run's training budget and LoRA settings (steps, batch, block, learning rate, rank, alpha), which
+    its `lora` pair trains with, so that the two sides differ only in the new tokens."""
+    from vocabx.train import TrainConfig
+
+    plan = json.loads((run / "run.json").read_text())["budget"]
+    defaults = TrainConfig()
+    run_config = json.loads((run / "adapter" / "vocabx_train.json").read_text())["config"]
+    return (
+        {k: plan[k] for k in ("max_steps", "batch_size", "block_size")}
+        | {"lr": plan["lr"] if plan.get("lr") is not None else defaults.lr}
+        | {k: run_config.get(k, getattr(defaults, k)) for k in ("lora_r", "lora_alpha")}
+    )
+
+
+def lora_pair(run: Path, train_texts: list[str], eval_texts: list[str], general_texts: list[str] | None, work: Path, *, reuse: bool = False) -> dict:
+    """Train `lora` on the base model with a finished `vocabx adapt --eval` run's budget on the same
+    documents (or, with ``reuse``, score the adapter already in ``work``), score it on the run's own
+    test and general documents, and return the three sides (base, lora, the run's adapted model)."""
+    from vocabx.evaluate import Side, evaluate, load_side, take
+    from vocabx.models import load_model, load_tokenizer
+    from vocabx.train import train
+
+    state = json.loads((run / "run.json").read_text())
+    plan = state["budget"]
+    adapted_metrics = json.loads((run / "evaluation" / "metrics.json").read_text())
+    model = adapted_metrics["base"]
+    test = take([t for t in eval_texts if t.strip()], plan["eval_docs"], plan["eval_chars"])
+    general = take(general_texts, plan["eval_docs"], plan["eval_chars"]) if general_texts else None
+    settings = training_settings(run)
+    started = time.monotonic()
+    if reuse:
         trained, train_seconds = None, None
     else:
-        trained = train(
-            model,
-            train_texts,
-            work,
-            mode="lora",
-            max_steps=plan["max_steps"],
-            batch_size=plan["batch_size"],
-            block_size=plan["block_size"],
-            seed=0,
-            eval_every=0,
-            save_every=0,
-            overwrite=True,
-            lr=lr,
-            **rank,
-        )
+        trained = train(model, train_texts, work, mode="lora", seed=0, eval_every=0, save_every=0, overwrite=True, **settings)
         train_seconds = round(time.monotonic() - started, 1)
     lora = load_side(model, work)
     base = Side(load_model(model), load_tokenizer(model), set(), label=model)
@@ -103,20 +108,16 @@ def main() -> None:
             "adapted_vs_base": ours["bpb_change"],
             "tokens": {"base": theirs["base"]["tokens"], "adapted": ours["adapted"]["tokens"]},
         }
-    write_results(
-        args.out,
-        {
-            "run": str(args.run),
-            "model": model,
-            "budget": plan,
-            "lora_train": {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second")} if trained else {"reused": str(work)},
-            "lora_train_seconds": train_seconds,
-            "lora_lr": lr,
-            "lora_rank": rank,
-            "corpora": sides,
-        },
-    )
-
+    return {
+        "run": str(run),
+        "model": model,
+        "budget": plan,
+        "lora_train": {k: v for k, v in trained.as_dict().items() if k in ("train_loss", "eval_bpb", "steps", "tokens_per_second")} if trained else {"reused": str(work)},
+        "lora_train_seconds": train_seconds,
+        "lora_lr": settings["lr"],
+        "lora_rank": {k: settings[k] for k in ("lora_r", "lora_alpha")},
+        "corpora": sides,
+    }
 
 if __name__ == "__main__":
     main()

@@ -84,3 +84,47 @@ def test_logit_shift_matches_scoring_shifted_logits():
         nll = torch.nn.functional.cross_entropy(moved, torch.tensor(targets), reduction="sum").item()
         assert shifted_bpb(terms, shift) == pytest.approx(nll / 100 / math.log(2), rel=1e-5)
     assert shifted_bpb(terms, [0.7] * 3) != pytest.approx(shifted_bpb(terms, [0.0] * 3), rel=1e-5)
+
+
+def test_gpu_quality_parts_fit_two_calls_and_reassemble_to_the_gguf(smollm2_dir, tmp_path, monkeypatch):
+    """gpu_quality.py sends the embedded model's GGUF in two parts, each under one device call's limit
+    beside the working tree and (with the first) the corpora; the GPU machine rebuilds it byte for byte,
+    refuses a stale part by its checksum, and converts what it rebuilt."""
+    import hashlib
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import gpu_quality
+    finally:
+        sys.path.remove(str(BENCH))
+    from vocabx import models
+
+    corpora = tmp_path / "shared"
+    for rel in gpu_quality.CORPORA.values():
+        (corpora / rel).parent.mkdir(parents=True, exist_ok=True)
+        (corpora / rel).write_text(json.dumps({"text": "Signs and symptoms of the disease."}) + "\n")
+    tree = 3_000_000
+    manifest = gpu_quality.prepare(tmp_path / "build", corpora, wheel=False, tree=tree)
+    gguf = models._gguf_path(models.EMBEDDED["smollm2-135m"])
+    assert sum(manifest["parts"]) == gguf.stat().st_size == manifest["bytes"] and min(manifest["parts"]) > 0
+    assert max(manifest["call_bytes"]) <= gpu_quality.CALL_LIMIT, manifest
+    assert sorted(p.name for p in (tmp_path / "build" / "gq-1" / "corpora").rglob("*.gz")) == sorted(Path(c).name for c in gpu_quality.CORPORA)
+
+    converted: list[str] = []
+
+    def convert(model, path, out):  # the real conversion is ensure_embedded's, tested with the model itself
+        converted.append(hashlib.sha256(Path(path).read_bytes()).hexdigest())
+
+    monkeypatch.setattr(models, "_convert_gguf", convert)
+    monkeypatch.setenv("VOCABX_HOME", str(tmp_path / "home"))
+    target = gpu_quality.assemble(tmp_path / "build", tmp_path / "work")
+    assert converted == [manifest["sha256"]] and (target / models._MARKER).is_file()
+
+    # a part from another preparation is caught before anything is converted
+    monkeypatch.setenv("VOCABX_HOME", str(tmp_path / "home2"))
+    part = tmp_path / "build" / "gq-2" / "gguf.part"
+    stale = part.read_bytes()
+    part.write_bytes(stale[:-1] + bytes([stale[-1] ^ 0xFF]))
+    with pytest.raises(SystemExit, match="sha256"):
+        gpu_quality.assemble(tmp_path / "build", tmp_path / "work")
+    assert converted == [manifest["sha256"]]

@@ -502,3 +502,30 @@ def test_adapt_refuses_bad_token_options_before_writing(tiny_base, tmp_path, opt
     with pytest.raises(VocabxError, match=message):
         adapt(_docs(), tmp_path / "run", model=str(tiny_base), budget="quick", log=lambda line: None, **options)
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_scores_both_models_on_the_best_device(tiny_base, tmp_path, monkeypatch):
+    """With a GPU, scoring runs there (best_device says cuda); here the same wiring is checked on cpu."""
+    import torch
+
+    import vocabx.models
+    from vocabx.models import best_device, load_model
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert best_device() == "cuda"
+    monkeypatch.undo()
+    assert best_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+
+    tok, ext = _extended(tiny_base, tmp_path)
+    base = Side(load_model(tiny_base), tok, set(), label="base")
+    adapted = Side(ext.model, ext.tokenizer, set(ext.new_ids), label="ext")
+    moved = []
+    for side in (base, adapted):
+        monkeypatch.setattr(side.model, "to", lambda *a, _to=side.model.to, _label=side.label: (moved.append((_label, a)), _to(*a))[1])
+    monkeypatch.setattr(vocabx.models, "best_device", lambda: "cpu")
+    metrics = evaluate(base, adapted, {"domain": ["Examination revealed hepatosplenomegaly and lymphadenopathy."] * 2}, prompts=1)
+    assert moved == [("base", ("cpu",)), ("ext", ("cpu",))]
+    assert metrics["corpora"]["domain"]["generation"]["generated_tokens"] > 0
+    moved.clear()
+    evaluate(base, adapted, {"domain": ["The Distributor shall indemnify the Company."]}, prompts=0, device="cpu")
+    assert moved == [("base", ("cpu",)), ("ext", ("cpu",))]

@@ -195,3 +195,20 @@ def test_fitted_rows_score_held_out_text_better_than_the_mean_smollm2(smollm2_di
     fit_extension(ext, train, base_tokenizer=base, settings=FitSettings(steps=12, batch_size=2, block_size=128))
     fit_bpb = bits_per_byte(ext.model, ext.tokenizer, held, block_size=512, batch_size=4)["bpb"]
     assert math.isfinite(fit_bpb) and fit_bpb < mean_bpb
+
+
+def test_fit_runs_on_the_best_device_and_puts_the_model_back(tiny_tokenizers, monkeypatch):
+    """With a GPU the fit runs there (best_device says cuda) and the model returns to where it was, so the
+    extension saves as before; here the same wiring is checked with best_device saying cpu."""
+    import vocabx.models
+
+    base = tiny_tokenizers["byte_bpe"]
+    ext = _tiny_extension(base)
+    moved = []
+    monkeypatch.setattr(ext.model, "to", lambda *a, _to=ext.model.to: (moved.append(str(a[0])), _to(*a))[1])
+    monkeypatch.setattr(vocabx.models, "best_device", lambda: "cpu")
+    fit_extension(ext, _texts(), base_tokenizer=base, settings=FitSettings(steps=2, batch_size=2, block_size=32))
+    assert moved == ["cpu", "cpu"]  # there, and back where it was
+    moved.clear()
+    fit_extension(ext, _texts(), base_tokenizer=base, settings=FitSettings(steps=1, batch_size=2, block_size=32), device="cpu")
+    assert moved == ["cpu", "cpu"]

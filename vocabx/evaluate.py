@@ -116,7 +116,7 @@ def generation_adoption(side: Side, texts: list[str], *, prompts: int = 4, promp
     generated, new = 0, 0
     side.model.eval()
     for prompt in chosen:
-        ids = side.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+        ids = side.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(side.model.device)
         with torch.no_grad():
             out = side.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=side.tokenizer.pad_token_id or side.tokenizer.eos_token_id)
         cont = out[0, ids.shape[1] :].tolist()
@@ -135,12 +135,15 @@ def evaluate(
     batch_size: int = 8,
     prompts: int = 4,
     progress: Any = None,
+    device: str | None = None,
 ) -> dict:
     """Base against adapted on every corpus; the metrics dict (schema vocabx.metrics/1).
 
     ``base`` is a model name or folder (or a loaded :class:`Side`); ``adapted`` a folder written by
     ``vocabx extend`` or ``vocabx train``, or a merged model (loaded by :func:`load_side` against
     ``base``), or a :class:`Side`. ``corpora`` and ``general`` map a name to its documents.
+    ``device``: where both models are scored (None: a GPU when there is one,
+    :func:`vocabx.models.best_device`); given :class:`Side` objects, their models are moved there.
 
     >>> m = evaluate("smollm2-135m", "runs/med/adapter", {"test": texts})   # doctest: +SKIP
     >>> m["corpora"]["test"]["token_reduction"], m["corpora"]["test"]["bpb_change"]  # doctest: +SKIP
@@ -160,6 +163,10 @@ def evaluate(
 
     if not corpora:
         raise VocabxError("evaluation needs at least one corpus with text")
+    from vocabx.models import best_device
+
+    for side in (base, adapted):  # (both where the scoring runs, so their speeds compare)
+        side.model.to(device or best_device())
     result: dict = {"schema": METRICS_SCHEMA, "base": base.label, "adapted": adapted.label, "corpora": {}}
     everything = [(name, texts, "domain") for name, texts in corpora.items()] + [(name, texts, "general") for name, texts in (general or {}).items()]
     for name, texts, role in everything:

@@ -281,6 +281,16 @@ def _context_length(spec: str, trust_remote_code: bool) -> int:
     return _FALLBACK_MAX_LENGTH
 
 
+def best_device() -> str:
+    """Where to run a model that nothing else places: ``cuda`` when a GPU is visible, else ``cpu``.
+
+    Training has Accelerate choose; fitting rows (:func:`vocabx.fit.fit_extension`) and scoring
+    (:func:`vocabx.evaluate.evaluate`) move their models here."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_model(
     spec: str | os.PathLike = DEFAULT_MODEL, *, dtype: Any = None, trust_remote_code: bool = False
 ) -> Any:
