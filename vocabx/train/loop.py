@@ -303,9 +303,10 @@ def _forward_loss(step: Any, input_ids: Any) -> Any:
 
 
 def milestone(step: int, total: int) -> bool:
-    """Whether ``step`` (1-based) of ``total`` ends one of ten equal parts of the run (each step when
-    there are ten or fewer). 300 steps -> 30, 60, ..., 300."""
-    return step == total or step * 10 // total != (step - 1) * 10 // total
+    """Whether ``step`` (1-based) of ``total`` ends one of ten equal parts of the run; each step when
+    there are twenty or fewer (ten parts of 12 steps would skip one step in six, which reads as lost).
+    300 steps -> 30, 60, ..., 300."""
+    return total <= 20 or step == total or step * 10 // total != (step - 1) * 10 // total
 
 
 def _duration(seconds: float) -> str:
