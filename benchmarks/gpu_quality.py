@@ -26,6 +26,11 @@ floor's; these answer how the gap moves with training.
     # device run, carry ["build/gq-1"]:  bash benchmarks/gpu_quality.sh --receive
     # device run at once, carry ["build/gq-2"], timeout_s 600:  bash benchmarks/gpu_quality.sh
     python benchmarks/gpu_quality.py --smoke          # here, on CPU: every step on tiny budgets and the sample corpora
+
+The machine stays warm 30 s after a call: make the second call at once. If it finds part 1 gone (the
+machine went back between the calls), it stops at once saying so; with the device time left, send both
+again and shorten the run (``bash benchmarks/gpu_quality.sh --long-steps 600 --only gq-long,gq-long:lora``).
+The four steps need about 8-10 minutes on an H100 by the throughput measured there (not yet run).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """GPU throughput and memory of vocabx `lora+tokens` against the common recipe, bf16, block 2048.
 
 The GPU machine has torch, transformers, peft, accelerate and tokenizers, but no datasets, no gguf and no
-network, and model weights cannot be shipped to it. So the models are randomly initialized Llamas with
+network, and a 1B model's weights do not fit a call (the embedded 135M model's take two: gpu_quality.py).
+Throughput and memory do not depend on the weights, so the models are randomly initialized Llamas with
 SmolLM2-135M's shape and with a 1B shape (Llama-3.2-1B's: 16 blocks of 2048, 32 heads, 8 KV heads, MLP
 8192), both tied, over the real SmolLM2 tokenizer extended by the analyzer's top candidates for the
 sample medical corpus (made here by ``--prepare`` and carried along in build/gpu-tokenizer). Random
