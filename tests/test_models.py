@@ -124,3 +124,24 @@ def test_embedded_model_loads_and_predicts(smollm2_dir, smollm2_tokenizer):
     with torch.no_grad():
         logits = model(ids).logits
     assert smollm2_tokenizer.decode(logits[0, -1].argmax()) == " Paris"
+
+
+def test_place_moves_a_cpu_model_to_the_best_device_and_leaves_a_placed_one(monkeypatch):
+    """vocabx.models.place: what fitting and scoring use to run on a GPU when there is one."""
+    import torch
+
+    import tinymodels
+    import vocabx.models
+    from vocabx.models import best_device, place
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert best_device() == "cuda"
+    monkeypatch.undo()
+    model = tinymodels.make_causal_lm(64)
+    moved = []
+    monkeypatch.setattr(model, "to", lambda *a, _to=model.to: (moved.append(str(a[0])), _to(*a))[1])
+    monkeypatch.setattr(vocabx.models, "best_device", lambda: "cpu")  # (what a GPU machine says is cuda)
+    assert place(model) == torch.device("cpu") and moved == ["cpu"]
+    assert place(model, "cpu") == torch.device("cpu") and moved == ["cpu", "cpu"]
+    model.hf_device_map = {"": 0}  # spread by a device map (accelerate's hooks): never moved unasked
+    assert place(model) == torch.device("cpu") and moved == ["cpu", "cpu"]

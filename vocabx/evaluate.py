@@ -142,8 +142,9 @@ def evaluate(
     ``base`` is a model name or folder (or a loaded :class:`Side`); ``adapted`` a folder written by
     ``vocabx extend`` or ``vocabx train``, or a merged model (loaded by :func:`load_side` against
     ``base``), or a :class:`Side`. ``corpora`` and ``general`` map a name to its documents.
-    ``device``: where both models are scored (None: a GPU when there is one,
-    :func:`vocabx.models.best_device`); given :class:`Side` objects, their models are moved there.
+    ``device``: where both models are scored (None: models on the CPU move to a GPU when there is one,
+    and models placed elsewhere stay, :func:`vocabx.models.place`); given :class:`Side` objects, their
+    models are moved in place.
 
     >>> m = evaluate("smollm2-135m", "runs/med/adapter", {"test": texts})   # doctest: +SKIP
     >>> m["corpora"]["test"]["token_reduction"], m["corpora"]["test"]["bpb_change"]  # doctest: +SKIP
@@ -163,10 +164,10 @@ def evaluate(
 
     if not corpora:
         raise VocabxError("evaluation needs at least one corpus with text")
-    from vocabx.models import best_device
+    from vocabx.models import place
 
     for side in (base, adapted):  # (both where the scoring runs, so their speeds compare)
-        side.model.to(device or best_device())
+        place(side.model, device)
     result: dict = {"schema": METRICS_SCHEMA, "base": base.label, "adapted": adapted.label, "corpora": {}}
     everything = [(name, texts, "domain") for name, texts in corpora.items()] + [(name, texts, "general") for name, texts in (general or {}).items()]
     for name, texts, role in everything:

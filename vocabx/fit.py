@@ -281,20 +281,20 @@ def fit_extension(
     """Fit the rows of an :class:`vocabx.extend.Extension` (its model in place) and record it in its manifest.
 
     ``general``: general text to replay in each batch; ``on_step(step, loss)`` after each step (see
-    :func:`fit_rows`). ``device``: where the fit runs (None: a GPU when there is one,
-    :func:`vocabx.models.best_device`); the model goes back where it was afterwards."""
-    from vocabx.models import best_device
+    :func:`fit_rows`). ``device``: where the fit runs (None: a model on the CPU moves to a GPU when there
+    is one, :func:`vocabx.models.place`); the model goes back where it was afterwards."""
+    from vocabx.models import place
 
     if ext.model is None:
         raise VocabxError("this extension has no model (tokenizer only); extend a model to fit its rows")
     pieces = [[base_tokenizer.convert_tokens_to_ids(p) for p in a["pieces"]] for a in ext.added]
-    home = ext.model.get_input_embeddings().weight.device
-    ext.model.to(device or best_device())
+    home = place(ext.model, device)
     try:
         summary = fit_rows(
             ext.model, ext.tokenizer, base_tokenizer, [a["id"] for a in ext.added], pieces, [a["kind"] for a in ext.added], texts, settings, general=general, progress=progress, on_step=on_step
         )
     finally:
-        ext.model.to(home)
+        if next(ext.model.parameters()).device != home:
+            ext.model.to(home)
     ext.manifest.setdefault("init", {})["fit"] = summary
     return summary

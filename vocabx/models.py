@@ -291,6 +291,19 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def place(model: Any, device: str | None = None) -> Any:
+    """Move ``model`` to ``device``; with None, a model on the CPU goes to :func:`best_device`, and one
+    the caller placed (on a GPU, or spread over devices by a device map) stays where it is. Returns the
+    device its parameters were on before, for putting it back."""
+    before = next(model.parameters()).device
+    if device is None:
+        if getattr(model, "hf_device_map", None) or before.type != "cpu":
+            return before
+        device = best_device()
+    model.to(device)
+    return before
+
+
 def load_model(
     spec: str | os.PathLike = DEFAULT_MODEL, *, dtype: Any = None, trust_remote_code: bool = False
 ) -> Any:
