@@ -55,13 +55,17 @@ BUILD = ROOT / "build"
 MODEL = "smollm2-135m"
 CALL_LIMIT = 64 * 1024 * 1024  # what one device call carries, the working tree included
 MARGIN = 2 * 1024 * 1024
-# The corpora the GPU run reads, gzipped into part 1 (the machine has no ../shared).
-CORPORA = {
-    "medquad/train.jsonl.gz": "medical/medquad/train.jsonl",
-    "medquad/test.jsonl.gz": "medical/medquad/test.jsonl",
-    "general/web-ewt.jsonl.gz": "general/web-ewt/test.jsonl",
-    "general/wikipedia-xquad.jsonl.gz": "general/wikipedia-xquad/test.jsonl",
-}
+# The corpora the GPU run reads, gzipped into part 1 (the machine has no ../shared) in the same layout, so
+# that reading the general folder gives the documents, in the order, that `--general ../shared/corpora/general`
+# gave the CPU runs (its SOURCE.md files included: the folder reader takes .md files as documents).
+CORPORA = [
+    "medical/medquad/train.jsonl",
+    "medical/medquad/test.jsonl",
+    "general/web-ewt/SOURCE.md",
+    "general/web-ewt/test.jsonl",
+    "general/wikipedia-xquad/SOURCE.md",
+    "general/wikipedia-xquad/test.jsonl",
+]
 
 
 def tree_bytes() -> int:
@@ -75,15 +79,15 @@ def prepare(out: Path = BUILD, corpora: Path = SHARED, wheel: bool = True, tree:
     gzipped corpora (and the gguf wheel, which the GPU machine lacks) with the first. Returns the manifest."""
     from vocabx.models import EMBEDDED, _gguf_path
 
-    missing = [rel for rel in CORPORA.values() if not (corpora / rel).is_file()]
+    missing = [rel for rel in CORPORA if not (corpora / rel).is_file()]
     if missing:
         raise SystemExit(f"gpu_quality.py --prepare: {corpora} lacks {', '.join(missing)}; pass --corpora DIR (../shared/corpora)")
     first, second = out / "gq-1", out / "gq-2"
     for folder in (first, second):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-    for name, rel in CORPORA.items():
-        target = first / "corpora" / name
+    for rel in CORPORA:
+        target = first / "corpora" / f"{rel}.gz"
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(corpora / rel, "rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
             shutil.copyfileobj(src, dst)
@@ -144,7 +148,7 @@ def assemble(parts: Path = BUILD, work: Path = BUILD / "gq") -> Path:
     return target
 
 
-def run_all(corpora: Path, runs: Path, out: Path, budgets: dict, general_files: list[Path], order: list[str]) -> dict:
+def run_all(corpora: Path, runs: Path, out: Path, budgets: dict, order: list[str]) -> dict:
     """The steps of the module's docstring, in ``order``; figures written to ``out/gpu_quality.json`` after each."""
     import torch
 
@@ -153,9 +157,9 @@ def run_all(corpora: Path, runs: Path, out: Path, budgets: dict, general_files: 
     from vocabx.corpus import read_corpus
 
     adapt_module.BUDGETS.update(budgets)
-    train = list(read_corpus([corpora / "medquad" / "train.jsonl.gz"]))
-    test = list(read_corpus([corpora / "medquad" / "test.jsonl.gz"]))
-    general = list(read_corpus(general_files))
+    train = list(read_corpus([corpora / "medical" / "medquad" / "train.jsonl.gz"]))
+    test = list(read_corpus([corpora / "medical" / "medquad" / "test.jsonl.gz"]))
+    general = list(read_corpus([corpora / "general"]))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     import peft
     import transformers
@@ -237,7 +241,7 @@ def main() -> int:
         return smoke(args.out)
     assemble(args.build)
     corpora = args.build / "gq-1" / "corpora"
-    run_all(corpora, args.build / "gq-runs", args.out, budgets_for(args.long_steps, False), sorted((corpora / "general").glob("*.jsonl.gz")), args.only.split(","))
+    run_all(corpora, args.build / "gq-runs", args.out, budgets_for(args.long_steps, False), args.only.split(","))
     return 0
 
 
@@ -252,20 +256,16 @@ def smoke(out: Path) -> int:
         docs = [line for line in (ROOT / "corpora" / "medical" / "clinical_notes.jsonl").read_text().splitlines() if line.strip()]
         random.Random(0).shuffle(docs)
         general = (ROOT / "corpora" / "general" / "general.jsonl").read_text()
-        for rel, text in (
-            (CORPORA["medquad/train.jsonl.gz"], "\n".join(docs[:60])),
-            (CORPORA["medquad/test.jsonl.gz"], "\n".join(docs[60:80])),
-            (CORPORA["general/web-ewt.jsonl.gz"], general),
-            (CORPORA["general/wikipedia-xquad.jsonl.gz"], general),
-        ):
+        texts = {"medical/medquad/train.jsonl": "\n".join(docs[:60]), "medical/medquad/test.jsonl": "\n".join(docs[60:80])}
+        for rel in CORPORA:
             (corpora / rel).parent.mkdir(parents=True, exist_ok=True)
-            (corpora / rel).write_text(text + "\n")
+            (corpora / rel).write_text(texts.get(rel, general if rel.endswith(".jsonl") else "# Source\n\nA sample.") + "\n")
         build = scratch_path / "build"
         prepare(build, corpora, wheel=False, tree=tree_bytes())
         os.environ["VOCABX_HOME"] = str(scratch_path / "home")
         assemble(build)
         parts = build / "gq-1" / "corpora"
-        run_all(parts, scratch_path / "runs", out, budgets_for(0, True), sorted((parts / "general").glob("*.jsonl.gz")), "gq-long,gq-long:lora,gq-standard,gq-standard:lora".split(","))
+        run_all(parts, scratch_path / "runs", out, budgets_for(0, True), "gq-long,gq-long:lora,gq-standard,gq-standard:lora".split(","))
     return 0
 
 

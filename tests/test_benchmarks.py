@@ -100,7 +100,7 @@ def test_gpu_quality_parts_fit_two_calls_and_reassemble_to_the_gguf(smollm2_dir,
     from vocabx import models
 
     corpora = tmp_path / "shared"
-    for rel in gpu_quality.CORPORA.values():
+    for rel in gpu_quality.CORPORA:
         (corpora / rel).parent.mkdir(parents=True, exist_ok=True)
         (corpora / rel).write_text(json.dumps({"text": "Signs and symptoms of the disease."}) + "\n")
     tree = 3_000_000
@@ -108,7 +108,8 @@ def test_gpu_quality_parts_fit_two_calls_and_reassemble_to_the_gguf(smollm2_dir,
     gguf = models._gguf_path(models.EMBEDDED["smollm2-135m"])
     assert sum(manifest["parts"]) == gguf.stat().st_size == manifest["bytes"] and min(manifest["parts"]) > 0
     assert max(manifest["call_bytes"]) <= gpu_quality.CALL_LIMIT, manifest
-    assert sorted(p.name for p in (tmp_path / "build" / "gq-1" / "corpora").rglob("*.gz")) == sorted(Path(c).name for c in gpu_quality.CORPORA)
+    carried = tmp_path / "build" / "gq-1" / "corpora"
+    assert sorted(str(p.relative_to(carried)) for p in carried.rglob("*.gz")) == sorted(f"{c}.gz" for c in gpu_quality.CORPORA)
 
     converted: list[str] = []
 
