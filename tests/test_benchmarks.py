@@ -129,3 +129,34 @@ def test_gpu_quality_parts_fit_two_calls_and_reassemble_to_the_gguf(smollm2_dir,
     with pytest.raises(SystemExit, match="sha256"):
         gpu_quality.assemble(tmp_path / "build", tmp_path / "work")
     assert converted == [manifest["sha256"]]
+
+
+def test_lora_pair_trains_lora_with_the_runs_budget_and_scores_the_same_documents(tiny_base, tmp_path):
+    """bench_adapt_lora.lora_pair (the `lora` side of every adapt figure, and of gpu_quality.py's steps):
+    LoRA on the base model with the run's steps, batch, block, rate and rank, scored on the run's own
+    test and general documents beside the run's adapted model."""
+    from vocabx import read_corpus
+    from vocabx.adapt import adapt, budget_of
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_adapt_lora import lora_pair, training_settings
+    finally:
+        sys.path.remove(str(BENCH))
+    docs = [t[:1500] for _, t in zip(range(80), read_corpus(ROOT / "corpora" / "medical"))]
+    general = ["We walked to the market, bought some bread and cheese, and went home."] * 4
+    run = tmp_path / "run"
+    metrics = adapt(docs[:60], run, model=str(tiny_base), budget="quick", eval_texts=docs[60:], general=general, log=lambda line: None)
+    settings = training_settings(run)
+    quick = budget_of("quick")
+    assert settings == {"max_steps": quick.max_steps, "batch_size": quick.batch_size, "block_size": quick.block_size, "lr": quick.lr, "lora_r": 4, "lora_alpha": 8.0}
+    pair = lora_pair(run, docs[:60], docs[60:], general, tmp_path / "lora")
+    assert set(pair["corpora"]) == {"domain test", "general"}
+    test = pair["corpora"]["domain test"]
+    assert test["adapted_bpb"] == metrics["corpora"]["domain test"]["adapted"]["bpb"]  # the run's own figure
+    assert test["base_bpb"] == metrics["corpora"]["domain test"]["base"]["bpb"]  # the same documents
+    assert test["adapted_vs_lora"] == pytest.approx(test["adapted_bpb"] / test["lora_bpb"] - 1, abs=1e-5)
+    trained = json.loads((tmp_path / "lora" / "vocabx_train.json").read_text())
+    assert trained["config"]["mode"] == "lora" and {k: trained["config"][k] for k in settings} == settings
+    reused = lora_pair(run, docs[:60], docs[60:], general, tmp_path / "lora", reuse=True)
+    assert reused["corpora"] == pair["corpora"] and reused["lora_train"] == {"reused": str(tmp_path / "lora")}
