@@ -10,9 +10,10 @@ warm machine (ignored files that a call left there are kept for the next one).
 On the GPU machine, in order (the second part is sent while the machine is still warm from the first):
 
 1. ``vocabx adapt`` at a long budget: the standard budget's analysis, 8,192 tokens and fitted rows,
-   then ``--long-steps`` steps of 4 x 1024 tokens (default 1,500: ten times the standard budget's
-   training tokens) at the standard LoRA rate, scored on the standard budget's 48 test and 48 general
-   documents (4,000 characters);
+   then ``--long-steps`` steps of 4 x 2048 tokens (default 750: ten times the standard budget's
+   training tokens, in steps that cost about what a 4 x 512 one does on an H100, where a step this small
+   waits on kernel launches) at the standard LoRA rate, scored on the standard budget's 48 test and 48
+   general documents (4,000 characters);
 2. its `lora` pair: LoRA on the base model, same steps, documents, seed, rate and rank
    (``bench_adapt_lora.lora_pair``);
 3. the standard budget itself on the same analysis and rows (a check of the GPU run against the CPU
@@ -29,7 +30,7 @@ floor's; these answer how the gap moves with training.
 
 The machine stays warm 30 s after a call: make the second call at once. If it finds part 1 gone (the
 machine went back between the calls), it stops at once saying so; with the device time left, send both
-again and shorten the run (``bash benchmarks/gpu_quality.sh --long-steps 600 --only gq-long,gq-long:lora``).
+again and shorten the run (``bash benchmarks/gpu_quality.sh --long-steps 300 --only gq-long,gq-long:lora``).
 The four steps need about 8-10 minutes on an H100 by the throughput measured there (not yet run).
 """
 
@@ -210,7 +211,7 @@ def budgets_for(long_steps: int, smoke: bool) -> dict:
         standard = replace(standard, new_tokens=48, fit_steps=2, max_steps=2, batch_size=1, block_size=256, eval_docs=2, eval_chars=300)
         long_steps = 4
     # (batch 4 and a fit block of at most 256 keep the extend stage's inputs, so the long run's rows are the standard run's)
-    long = replace(standard, max_steps=long_steps, block_size=2 * standard.block_size)
+    long = replace(standard, max_steps=long_steps, block_size=4 * standard.block_size)
     return {"gq-long": long, "gq-standard": standard}
 
 
@@ -221,7 +222,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="here, on CPU: the whole path on tiny budgets and the repository's sample corpora")
     parser.add_argument("--corpora", type=Path, default=SHARED, help="with --prepare: the shared corpora (default ../shared/corpora)")
     parser.add_argument("--build", type=Path, default=BUILD, help="where the parts are (default build/)")
-    parser.add_argument("--long-steps", type=int, default=1500, help="training steps of 4 x 1024 tokens of the long run (default 1500)")
+    parser.add_argument("--long-steps", type=int, default=750, help="training steps of 4 x 2048 tokens of the long run (default 750)")
     parser.add_argument("--only", default="gq-long,gq-long:lora,gq-standard,gq-standard:lora", help="the steps, in order")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", BUILD / "gq-out")))
     args = parser.parse_args()
