@@ -31,7 +31,7 @@ floor's; these answer how the gap moves with training.
 The machine stays warm 30 s after a call: make the second call at once. If it finds part 1 gone (the
 machine went back between the calls), it stops at once saying so; with the device time left, send both
 again and shorten the run (``bash benchmarks/gpu_quality.sh --long-steps 300 --only gq-long,gq-long:lora``).
-The four steps need about 8-10 minutes on an H100 by the throughput measured there (not yet run).
+The four steps should take 6-9 minutes on an H100, estimated from the throughput measured there (not yet run).
 """
 
 from __future__ import annotations
