@@ -18,6 +18,9 @@ fi
 if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/device.txt"
 fi
+for part in build/gq-1/manifest.json build/gq-2/gguf.part; do
+    [ -f "$part" ] || { echo "gpu_quality.sh: $part is not on this machine (a fresh one, if the last went back between the calls): carry build/gq-1 in one call, then build/gq-2 in the next" >&2; exit 2; }
+done
 # The GPU machine has no gguf package (the embedded model's converter needs it): its wheel came in part 1.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gq-site build/gq-1/wheels/*.whl
 export PYTHONPATH="/tmp/gq-site:$PWD${PYTHONPATH:+:$PYTHONPATH}" VOCABX_HOME="$PWD/build/gq-home" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
