@@ -136,10 +136,13 @@ def assemble(parts: Path = BUILD, work: Path = BUILD / "gq") -> Path:
     manifest = json.loads(manifest_file.read_text())
     work.mkdir(parents=True, exist_ok=True)
     gguf = work / manifest["file"]
+    digest_of = hashlib.sha256()
     with open(gguf, "wb") as out:
         for part in (parts / "gq-1" / "gguf.part", parts / "gq-2" / "gguf.part"):
-            out.write(part.read_bytes())
-    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+            data = part.read_bytes()
+            digest_of.update(data)
+            out.write(data)
+    digest = digest_of.hexdigest()
     if digest != manifest["sha256"]:
         raise SystemExit(f"gpu_quality.py: the assembled {gguf} has sha256 {digest}, not the manifest's {manifest['sha256']}: a part is stale; prepare and carry both again")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -160,3 +160,18 @@ def test_lora_pair_trains_lora_with_the_runs_budget_and_scores_the_same_document
     assert trained["config"]["mode"] == "lora" and {k: trained["config"][k] for k in settings} == settings
     reused = lora_pair(run, docs[:60], docs[60:], general, tmp_path / "lora", reuse=True)
     assert reused["corpora"] == pair["corpora"] and reused["lora_train"] == {"reused": str(tmp_path / "lora")}
+
+
+def test_gpu_quality_sh_names_a_part_that_did_not_arrive(tmp_path):
+    """On a fresh machine (the last went back between the two calls) the script names the missing part
+    and what to carry, in one line, before anything else runs."""
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "gpu_quality.sh").write_text((BENCH / "gpu_quality.sh").read_text())
+    (tmp_path / "build" / "gq-1").mkdir(parents=True)
+    (tmp_path / "build" / "gq-1" / "manifest.json").write_text("{}")
+    run = subprocess.run(["bash", "benchmarks/gpu_quality.sh"], cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "OUT": str(tmp_path / "out")})
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "gpu_quality.sh: build/gq-2/gguf.part is not on this machine (a fresh one, if the last went back between the calls): "
+        "carry build/gq-1 in one call, then build/gq-2 in the next"
+    ]
