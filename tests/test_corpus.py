@@ -46,6 +46,49 @@ def test_folders_are_recursive_and_skip_unsupported_types_with_a_reason(tmp_path
     assert [p for p, _ in report.skipped_files] == [str(tmp_path / "notes.docx")]
 
 
+def test_a_text_file_beside_record_files_is_read_and_warned_about_once(tmp_path):
+    (tmp_path / "part").mkdir()
+    (tmp_path / "part" / "a.jsonl").write_text('{"text": "record one"}\n')
+    (tmp_path / "README.md").write_text("# what this data is\n")
+    for again in (False, True):  # (a second read of the same folder, as adapt's stages do, does not repeat it)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            docs, _ = _read(tmp_path)
+        assert docs == ["# what this data is\n", "record one"]  # (still a document: .md is a corpus format)
+        ours = [str(w.message) for w in caught if issubclass(w.category, VocabxWarning)]
+        assert ours == ([] if again else [
+            f"{tmp_path / 'README.md'}: a text file in a folder of record files (.jsonl), read as one document; if it "
+            "describes the data rather than being part of it, pass the record files or a glob such as "
+            f"{str(tmp_path / '**' / '*.jsonl')!r} instead of the folder"
+        ])
+    # text files alone, or one named on its own, are the corpus: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _read(tmp_path / "README.md")[0] == ["# what this data is\n"]
+        (tmp_path / "notes").mkdir()
+        (tmp_path / "notes" / "b.txt").write_text("a note")
+        (tmp_path / "notes" / "c.md").write_text("another")
+        assert _read(tmp_path / "notes")[0] == ["a note", "another"]
+
+
+def test_reading_closes_every_file(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n')
+    (tmp_path / "b.csv").write_text("text\ntwo\n")
+    (tmp_path / "c.txt").write_text("three")
+    with gzip.open(tmp_path / "d.json.gz", "wt") as f:
+        f.write('[{"text": "four"}]')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _read(tmp_path)[0] == ["one", "two", "three", "four"]
+        stream = read_corpus(tmp_path)
+        assert next(stream) == "one"  # (a reader that stops early)
+        del stream
+        import gc
+
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 def test_jsonl_json_csv_tsv_parquet_and_gzip_all_read_the_text_field(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

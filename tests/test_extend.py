@@ -26,7 +26,6 @@ from vocabx.extend import (
     EXTENSION_SCHEMA,
     NewToken,
     extend,
-    extend_tokenizer,
     load_extended_tokenizer,
     read_manifest,
     read_terms,

@@ -50,6 +50,9 @@ _BINARY_CONTROL_SHARE = 0.30
 
 # Invalid UTF-8 is replaced by U+FFFD like errors="replace", but counted so the user can be told.
 _decode_state = threading.local()
+# Text files already warned about as read beside a folder's record files (once per process: `adapt`
+# reads the same folders in several stages).
+_warned_beside_records: set[str] = set()
 
 
 def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
@@ -180,7 +183,17 @@ def _expand(source: str) -> list[str]:
 def _stream(reader: "_Reader", plan: list[list[str]], allow_empty: bool) -> Iterator[str]:
     for source, items in zip(reader.report.sources, plan):
         from_folder = len(items) != 1 or items[0] != source
+        beside = _text_beside_records(source, items)
         for item in items:
+            if item in beside and item not in _warned_beside_records:
+                _warned_beside_records.add(item)
+                warnings.warn(
+                    f"{item}: a text file in a folder of record files ({beside[item]}), read as one document; "
+                    f"if it describes the data rather than being part of it, pass the record files or a glob "
+                    f"such as {os.path.join(source, '**', '*' + beside[item].split(', ')[0])!r} instead of the folder",
+                    VocabxWarning,
+                    stacklevel=2,
+                )
             yield from reader.read(item, from_folder)
     if reader.report.docs == 0 and not allow_empty:
         r = reader.report
@@ -189,6 +202,22 @@ def _stream(reader: "_Reader", plan: list[list[str]], allow_empty: bool) -> Iter
             f"{r.empty_docs} empty documents, {len(r.skipped_files)} files skipped; "
             "check the paths and --text-field"
         )
+
+
+def _text_beside_records(source: str, items: list[str]) -> dict[str, str]:
+    """The .txt and .md files of a folder ``source`` that also holds record files (.jsonl, .csv, ...):
+    usually a README or a data card, which the contract's formats still read as a document. Each maps to
+    the record formats found, for the warning.
+
+    "data/" holding a.jsonl and README.md -> {"data/README.md": ".jsonl"}
+    """
+    if len(items) < 2 or not os.path.isdir(source):
+        return {}
+    formats = {item: _format_of(item)[0] for item in items}
+    records = sorted({f for f in formats.values() if f in RECORD_SUFFIXES})
+    if not records:
+        return {}
+    return {item: ", ".join(records) for item, f in formats.items() if f in TEXT_SUFFIXES}
 
 
 def _format_of(path: str) -> tuple[str, bool]:
@@ -296,25 +325,25 @@ class _Reader:
 
     def _text_docs(self, raw: IO[bytes], head: bytes, item: str, suffix: str) -> Iterator[str | None]:
         encoding = "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
-        if suffix in (".csv", ".tsv"):
-            text = io.TextIOWrapper(raw, encoding=encoding, errors="vocabx-replace", newline="")
-            yield from self._csv_docs(text, item, "\t" if suffix == ".tsv" else ",")
-            return
-        text = io.TextIOWrapper(raw, encoding=encoding, errors="vocabx-replace", newline=None)
-        if suffix == ".jsonl":
-            yield from self._jsonl_docs(text, item)
-        elif suffix == ".json":
-            yield from self._json_docs(text, item)
-        elif self.group_field is not None:
-            raise VocabxError(
-                f"{item}: --group-field {self.group_field!r} reads a field of JSON, CSV or parquet records, and this is "
-                "plain text; leave --group-field out to make each file a group"
-            )
-        elif self.line_docs:
-            for line in text:
-                yield line.rstrip("\n")
-        else:
-            yield text.read()
+        records = suffix in (".csv", ".tsv")
+        # (closed here, with the file under it: a wrapper left to the garbage collector warns that it was unclosed)
+        with io.TextIOWrapper(raw, encoding=encoding, errors="vocabx-replace", newline="" if records else None) as text:
+            if records:
+                yield from self._csv_docs(text, item, "\t" if suffix == ".tsv" else ",")
+            elif suffix == ".jsonl":
+                yield from self._jsonl_docs(text, item)
+            elif suffix == ".json":
+                yield from self._json_docs(text, item)
+            elif self.group_field is not None:
+                raise VocabxError(
+                    f"{item}: --group-field {self.group_field!r} reads a field of JSON, CSV or parquet records, and this is "
+                    "plain text; leave --group-field out to make each file a group"
+                )
+            elif self.line_docs:
+                for line in text:
+                    yield line.rstrip("\n")
+            else:
+                yield text.read()
 
     def _record_text(self, record: object, item: str, where: str) -> str | None:
         if isinstance(record, str):
