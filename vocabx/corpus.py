@@ -132,7 +132,8 @@ def read_corpus(
     :class:`VocabxError` when, at the end, no document had any text, unless ``allow_empty``.
     ``group_field`` names the record field (JSON, CSV, parquet, hf: column) whose value is each
     document's group in ``TextStream.groups`` (for ``analyze --min-groups``); without it the groups are
-    the files.
+    the files. In a folder that also holds record files (.jsonl, .csv, ...), a .txt or .md file (usually a
+    README) is read as a document too, with a warning once per process that names a glob leaving it out.
     """
     flat: list[str] = []
     for source in sources:
