@@ -292,6 +292,17 @@ def test_compare_scores_a_separate_evaluation_corpus(tiny_base, tmp_path):
     # other training text, the same evaluation documents: the base model scores the same
     assert other["base_bpb"] == result["base_bpb"]
     assert other["corpus_tokens"] > result["corpus_tokens"]
+    # a base model replaced at the same path: the extension in the folder is not reused
+    stamp = tmp_path / "cmp" / "extended" / "compare_input.json"
+    made_from = json.loads(stamp.read_text())
+    vocab = json.loads((tiny_base / "config.json").read_text())["vocab_size"]
+    tinymodels.make_causal_lm(vocab, seed=1).save_pretrained(tiny_base)
+    again = compare(
+        _docs(30), tmp_path / "cmp", model=str(tiny_base), budgets=(300,), seeds=(0,), strategies=("lora",),
+        new_tokens=32, batch_size=2, block_size=64, eval_docs=3, eval_chars=200, eval_texts=held, log=lambda line: None,
+    )
+    assert json.loads(stamp.read_text())["model_files"] != made_from["model_files"]
+    assert again["base_bpb"] != result["base_bpb"]
 
 
 def test_compare_scores_held_out_groups(tiny_base, tmp_path):
@@ -414,6 +425,39 @@ def test_adapt_reanalyzes_when_the_number_or_kind_of_tokens_changes(tiny_base, t
     assert report["settings"]["min_groups"] == 2 and report["corpus"]["groups"] == 2
     assert all(c["groups"] == 2 for c in report["candidates"] if c["kind"] != "subword")
     assert json.loads((run / "run.json").read_text())["budget"]["min_groups"] == 2
+
+
+def test_adapt_reruns_a_stage_stopped_midway_and_keys_the_analysis_holdout_and_the_model_files(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    loop = importlib.import_module("vocabx.train.loop")
+    texts, test = _docs(80)[:60], _docs(80)[60:70]
+    run = tmp_path / "run"
+    first = adapt(texts, run, model=str(tiny_base), budget="quick", eval_texts=test, log=lambda line: None)
+
+    def stopped(self):  # (Ctrl-C in the middle of training: the adapter folder holds a running marker only)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop._Run, "loop", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            adapt(texts, run, model=str(tiny_base), budget="quick", eval_texts=test, lr=1e-3, log=lambda line: None)
+    assert (run / "adapter").is_dir() and set(json.loads((run / "run.json").read_text())["stages"]) == {"analyze", "extend"}
+    # back to the first run's inputs: the stopped stage is not taken for the finished one it replaced
+    lines: list[str] = []
+    again = adapt(texts, run, model=str(tiny_base), budget="quick", eval_texts=test, log=lines.append)
+    assert _skipped(lines) == [True, True, False, False]
+    assert again["corpora"]["domain test"]["base"]["bpb"] == first["corpora"]["domain test"]["base"]["bpb"]
+    # with --eval the analysis still holds out --holdout of the documents for its own curve: an input
+    lines.clear()
+    adapt(texts, run, model=str(tiny_base), budget="quick", eval_texts=test, holdout=0.3, log=lines.append)
+    assert _skipped(lines) == [False, False, False, False]
+    # a local base model replaced at the same path is another model
+    vocab = json.loads((tiny_base / "config.json").read_text())["vocab_size"]
+    tinymodels.make_causal_lm(vocab, seed=1).save_pretrained(tiny_base)
+    lines.clear()
+    adapt(texts, run, model=str(tiny_base), budget="quick", eval_texts=test, holdout=0.3, log=lines.append)
+    assert _skipped(lines) == [False, False, False, False]
 
 
 def test_adapt_retrains_only_when_the_row_update_changes(tiny_base, tmp_path):

@@ -62,6 +62,7 @@ BUDGETS = {
     "full": Budget(new_tokens=16384, fit_steps=300, max_steps=2000, batch_size=8, block_size=1024, eval_docs=200, eval_chars=8000),
 }
 STAGES = ("analyze", "extend", "train", "evaluate")
+DEFAULT_HOLDOUT = 0.1  # (the share of documents held out when no --eval corpus is given)
 
 ADAPT_INIT = "mean"
 """The rows' initialization when training follows at once. ``vocabx extend`` defaults to ``mean_shift``,
@@ -111,7 +112,7 @@ def adapt(
     budget: str = "quick",
     general: list[str] | None = None,
     eval_texts: list[str] | None = None,
-    holdout: float = 0.1,
+    holdout: float = DEFAULT_HOLDOUT,
     seed: int = 0,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
@@ -194,7 +195,9 @@ def adapt(
             raise VocabxError("the --eval corpus holds no text; give documents to evaluate on, or leave --eval out to hold out part of the corpus")
         train_texts = list(texts)
         train_groups = list(groups) if groups is not None else None
-        split = "all"  # (the analysis and training see every document, whatever the test corpus)
+        # (the analysis and training see every document, whatever the test corpus; the analyzer still holds
+        # out ``holdout`` of them for its own held-out curve, so a share other than the default is an input)
+        split = "all" if holdout == DEFAULT_HOLDOUT else ("all", holdout)
     else:
         if holdout_groups:  # (never judged on a text it trained on, nor on a group it trained on)
             train_texts, train_groups, held, evaluated_groups, _ = split_by_groups(texts, groups, holdout, seed)  # type: ignore[arg-type]
@@ -213,7 +216,8 @@ def adapt(
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
         "analyze": _fingerprint(
-            corpus_id, model, split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else []),
+            corpus_id, model, *([("model files", _model_fingerprint(model))] if _local_model(model) else []),
+            split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else []),
             *([("reference", corpus_fingerprint(reference))] if reference is not None else []),
         ),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
@@ -231,10 +235,17 @@ def adapt(
     tokenizer = None
     for stage in STAGES:
         chain = _fingerprint(chain, keys[stage])
-        done = state["stages"].get(stage, {}).get("key") == chain and (run / _folder(stage)).is_dir()
+        done = state["stages"].get(stage, {}).get("key") == chain and _finished(run, stage)
         if done and not stale:
             log(f"{stage}: up to date, skipped")
             continue
+        if not stale:
+            # This stage and every later one are forgotten before their folders go: a run stopped in the
+            # middle of one (train writes into its folder as it goes) must not leave a key that a rerun
+            # with the earlier inputs would take for a finished stage.
+            for later in STAGES[STAGES.index(stage):]:
+                state["stages"].pop(later, None)
+            _save_state(run, state)
         stale = True
         started = time.monotonic()
         folder = run / _folder(stage)
@@ -342,6 +353,40 @@ def _unscored(texts: list[str], scored: set[str], flag: str) -> list[str]:
 
 def _folder(stage: str) -> str:
     return {"analyze": "report", "extend": "extended", "train": "adapter", "evaluate": "evaluation"}[stage]
+
+
+def _finished(run: Path, stage: str) -> bool:
+    """Whether a stage's folder holds what the stage writes last (train writes into its folder as it goes,
+    and marks it done at the end; the other stages move a finished folder into place)."""
+    folder = run / _folder(stage)
+    if stage == "train":
+        from vocabx.train.config import MARKER
+
+        try:
+            return json.loads((folder / MARKER).read_text(encoding="utf-8")).get("status") == "done"
+        except (OSError, ValueError, AttributeError):
+            return False
+    last = {"analyze": "report.json", "extend": "vocabx.json", "evaluate": "metrics.json"}[stage]
+    return (folder / last).is_file()
+
+
+def _local_model(model: str) -> bool:
+    """Whether ``model`` names a local folder (as :func:`vocabx.models.resolve_model` reads it)."""
+    from vocabx.models import EMBEDDED
+
+    return model not in EMBEDDED and Path(model).expanduser().is_dir()
+
+
+def _model_fingerprint(folder: str) -> str:
+    """A local model folder's files (name, size, modification time): a model retrained or replaced at the
+    same path is another base model. The embedded default and hub ids are keyed by their name (a new
+    revision pushed to the hub under the same id is not noticed)."""
+    entries = []
+    for path in sorted(Path(folder).expanduser().iterdir()):
+        if path.is_file():
+            stat = path.stat()
+            entries.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return _fingerprint(entries)
 
 
 def _load_state(run: Path, overwrite: bool) -> dict:

@@ -754,7 +754,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", default="quick", help="quick, standard or full (default quick)")
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains")
-    parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval (default 0.1)")
+    parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval; with it, the analysis still holds out this share for its own held-out curve (default 0.1)")
     parser.add_argument(
         "--holdout-groups",
         action="store_true",

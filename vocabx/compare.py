@@ -90,7 +90,7 @@ def compare(
     ``holdout_groups``: hold out ``holdout`` of the ``groups`` (one label per text), whole, instead of
     documents (:func:`vocabx.analyze.held_out_groups`): the strategies are scored on sources that no run
     and not the analyzer saw."""
-    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, corpus_fingerprint
+    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, _local_model, _model_fingerprint, corpus_fingerprint
     from vocabx.analyze import SelectSettings, analyze, split_by_groups, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, save_extension, tokens_from_report
@@ -145,6 +145,8 @@ def compare(
     made_from = {"model": model, "new_tokens": new_tokens, "init": init, "train_docs": len(train_texts), "train_fingerprint": corpus_fingerprint(train_texts)}
     if min_cohesion:
         made_from["min_cohesion"] = min_cohesion
+    if _local_model(model):  # (a model retrained or replaced at the same path is another base)
+        made_from["model_files"] = _model_fingerprint(model)
     stamp = ext_dir / "compare_input.json"
     if not (ext_dir / "vocabx.json").is_file() or not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != made_from:
         report = analyze(train_texts, tokenizer, holdout=None, settings=select).report
