@@ -73,6 +73,16 @@ def test_a_second_pack_of_the_same_texts_comes_from_the_cache(tok, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_the_cache_tells_a_tokenizer_that_splits_special_tokens_apart(tmp_path):
+    docs = ["a <|endoftext|> b and some more words here"] * 4
+    plain, splitting = tinymodels.make_tokenizer("byte_bpe"), tinymodels.make_tokenizer("byte_bpe")
+    splitting.split_special_tokens = True  # (a runtime setting: the same tokenizer.json, other ids)
+    expected = pack_texts(docs, splitting, 8, use_cache=False).blocks
+    pack_texts(docs, plain, 8, cache_dir=tmp_path)
+    again = pack_texts(docs, splitting, 8, cache_dir=tmp_path)
+    assert not again.cached and np.array_equal(again.blocks, expected)
+
+
 def test_without_datasets_the_blocks_are_the_same(tok, tmp_path, monkeypatch):
     expected = pack_texts(DOCS, tok, 16, use_cache=False).blocks
     real_import = builtins.__import__

@@ -530,6 +530,60 @@ def test_out_of_memory_suggests_a_smaller_batch_or_checkpointing(tied_models, co
     assert "out of memory at step 1 with --batch-size 2 x --block-size 32" in line and "--gradient-checkpointing" in line
 
 
+def test_a_non_finite_gradient_stops_before_the_step_and_keeps_the_checkpoint(tied_models, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    vt = importlib.import_module("vocabx.train.loop")
+    real = vt._forward_loss
+    calls = {"n": 0}
+
+    def inf_gradient_at_four(step, ids):  # (the loss stays finite; its gradient does not)
+        calls["n"] += 1
+        loss = real(step, ids)
+        return loss + torch.sqrt(loss - loss.detach()) if calls["n"] == 4 else loss
+
+    monkeypatch.setattr(vt, "_forward_loss", inf_gradient_at_four)
+    with pytest.raises(VocabxError, match=r"the gradient became (nan|inf) at step 4 \(loss [0-9.]+\); training stopped before applying it and the last checkpoint, \S*step-00000002, is kept"):
+        train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=6, save_every=2, keep_checkpoints=1, max_grad_norm=0.0))
+    kept = load_file(str(tmp_path / "run" / "checkpoints" / "step-00000002" / "model.safetensors"))
+    assert all(bool(torch.isfinite(t).all()) for t in kept.values())
+
+
+def test_out_of_memory_while_evaluating_names_the_eval_batch(tied_models, tmp_path, monkeypatch):
+    vt = importlib.import_module("vocabx.train.loop")
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(vt, "_evaluate", oom)
+    with pytest.raises(VocabxError, match=r"out of memory evaluating after step 2 with --eval-batch-size 8 x --block-size 32: lower --eval-batch-size; --resume with a smaller value finishes the run from \S*step-00000002$"):
+        train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=2, save_every=2))
+
+
+def test_a_refused_overwrite_leaves_the_earlier_run_in_place(tied_models, tmp_path):
+    train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=1))
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    with pytest.raises(VocabxError, match="--block-size 100000 is longer than the model's context"):
+        train(tied_models[1], _texts(), tmp_path / "run", overwrite=True, **dict(FAST, max_steps=1, block_size=100000))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before and "adapter_model.safetensors" in before
+
+
+def test_resuming_with_another_length_is_refused_and_a_finished_run_logs_its_last_eval_once(tied_models, tmp_path):
+    settings = dict(FAST, max_steps=2, save_every=1)
+    train(tied_models[1], _texts(), tmp_path / "run", **settings)
+    # (the cosine schedule and its warmup are built for the run's length)
+    with pytest.raises(VocabxError, match="--resume with --max-steps 4, but the run was started with 2; pass the same value"):
+        train(tied_models[1], _texts(), tmp_path / "run", resume=True, **{**settings, "max_steps": 4})
+    train(tied_models[1], _texts(), tmp_path / "run", resume=True, **settings)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["type"] == "eval"] == [2]
+
+
+def test_embedding_warmup_must_leave_lora_steps_in_the_computed_length(tied_models, tmp_path):
+    with pytest.raises(VocabxError, match=r"--embedding-warmup-steps 500 leaves no LoRA steps: one pass over this corpus is \d+ steps"):
+        train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, embedding_warmup_steps=500))
+
+
 def test_bad_settings_are_collected_into_one_error_naming_each_flag():
     with pytest.raises(VocabxError) as caught:
         TrainConfig(mode="adapter", batch_size=0, lr=-1, lora_dropout=1.5, rows_update="lazy", row_mass=0)
@@ -646,7 +700,7 @@ def test_replay_blocks_enter_the_batches_and_a_resumed_run_reads_the_same(tied_m
     train(tied_models[1], _texts(), tmp_path / "split", replay_texts=general, resume=True, **settings)
     assert _losses(tmp_path / "split") == pytest.approx(_losses(tmp_path / "whole"), rel=1e-6, abs=0)
     with pytest.raises(VocabxError, match="--resume with different --replay text"):
-        train(tied_models[1], _texts(), tmp_path / "split", resume=True, **{**settings, "max_steps": 8})
+        train(tied_models[1], _texts(), tmp_path / "split", resume=True, **settings)
     with pytest.raises(VocabxError, match=r"--replay-fraction must be in \(0, 1\), got 1.5"):
         train(tied_models[1], _texts(), tmp_path / "bad", replay_texts=general, **{**settings, "replay_fraction": 1.5})
 

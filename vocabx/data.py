@@ -160,6 +160,8 @@ def _fingerprint(texts: Sequence[str], tokenizer: Any, block_size: int, eos: int
     digest = hashlib.sha256()
     digest.update(json.dumps([_CACHE_VERSION, block_size, eos, len(texts)]).encode())
     digest.update(backend_of(tokenizer).to_str().encode("utf-8"))
+    if getattr(tokenizer, "split_special_tokens", False):  # (a runtime setting, not in the JSON above, that changes the ids)
+        digest.update(b"split_special_tokens")
     for text in texts:
         encoded = text.encode("utf-8", "surrogatepass")
         digest.update(len(encoded).to_bytes(8, "little"))

@@ -233,7 +233,8 @@ def _register_state_hooks(accelerator: Any, model: Any) -> None:
 
 
 # Settings that may change between a checkpoint and --resume without changing what the run computes.
-_RESUMABLE_CHANGES = {"adapter_dtype", "max_steps", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size", "merge", "num_proc", "trackers", "compile", "gradient_checkpointing", "max_eval_docs", "eval_fraction"}
+# (not --max-steps: the learning-rate schedule, warmup included, is built for the run's length)
+_RESUMABLE_CHANGES = {"adapter_dtype", "eval_every", "save_every", "keep_checkpoints", "eval_batch_size", "merge", "num_proc", "trackers", "compile", "gradient_checkpointing", "max_eval_docs", "eval_fraction"}
 
 
 def _prepare_output(out: Path, resume: bool, overwrite: bool, accelerator: Any) -> dict | None:
@@ -252,13 +253,19 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool, accelerator: Any) 
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise VocabxError(f"output folder {out} exists and is not empty; pass --resume to continue its run, --overwrite to replace it, or pick another -o folder")
     check_output_dir(out, overwrite, MARKER, "training run")
+    return None
+
+
+def _fresh_output(out: Path, accelerator: Any) -> None:
+    """Empty ``out`` for a new run. Called once the model, the data and the settings have been checked, so
+    an --overwrite run that is refused (a block longer than the context, a corpus too small) leaves the
+    earlier run in place."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    return None
 
 
 def _check_resume(previous: dict, config: TrainConfig, data: dict, rows: _Rows, world: int) -> None:
@@ -386,6 +393,8 @@ def train(
         run.load_model(model, tokenizer, trust_remote_code)
         run.load_data(texts, eval_texts, previous, replay_texts)
         run.build()
+        if previous is None:
+            _fresh_output(run.out, run.accelerator)
         run.start(previous)
         run.loop()
         return run.finish()
@@ -489,6 +498,11 @@ class _Run:
             }
         # (by default one pass over the domain's blocks, replayed blocks coming on top)
         self.max_steps = config.max_steps or max(1, math.ceil(self.blocks.shape[0] / ((1 - self.replay.fraction) * self.per_micro * config.grad_accum)))
+        if config.embedding_warmup_steps >= self.max_steps:  # (an explicit --max-steps is checked with the flags)
+            raise VocabxError(
+                f"--embedding-warmup-steps {config.embedding_warmup_steps} leaves no LoRA steps: one pass over this corpus is "
+                f"{self.max_steps} steps; lower it or pass a larger --max-steps"
+            )
         self.warmup = config.warmup_steps if config.warmup_steps is not None else round(0.05 * self.max_steps)
         self.held = held
         self.train_docs = len(train_docs)
@@ -658,9 +672,15 @@ class _Run:
                         active = (self.mass_ids, _active_rows(self.mass, config.row_mass, positions))
                         self.mass.zero_()
                     _keep_rows_in_batch(self.row_ids, step_ids, accelerator, active)
-                grad_norm = None
+                with_grad = [p for p in self.trained.values() if p.grad is not None]
                 if config.max_grad_norm > 0:
-                    grad_norm = float(accelerator.clip_grad_norm_([p for p in self.trained.values() if p.grad is not None], config.max_grad_norm))
+                    grad_norm = float(accelerator.clip_grad_norm_(with_grad, config.max_grad_norm))
+                else:  # (measured anyway: a non-finite gradient must stop the run before the step applies it)
+                    grad_norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.detach().float()) for p in with_grad]))) if with_grad else 0.0
+                if not math.isfinite(grad_norm):
+                    kept = self.checkpoints.newest()
+                    where = f"the last checkpoint, {kept[1]}, is kept" if kept else "no checkpoint was written yet"
+                    raise VocabxError(f"the gradient became {grad_norm} at step {self.step + 1} (loss {mean_loss:.4f}); training stopped before applying it and {where}; lower --lr or --embedding-lr, or check the data")
                 lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
                 self.optimizer.step()
                 self.scheduler.step()
@@ -703,8 +723,20 @@ class _Run:
                 self.bar = None
 
     def evaluate(self) -> None:
-        self.last_eval = _evaluate(self.accelerator, self.peft_model, self.tokenizer, self.held, self.config)
-        if self.last_eval:
+        try:
+            self.last_eval = _evaluate(self.accelerator, self.peft_model, self.tokenizer, self.held, self.config)
+        except Exception as exc:
+            if _is_oom(exc):
+                kept = self.checkpoints.newest()
+                then = f"; --resume with a smaller value finishes the run from {kept[1]}" if kept else ""
+                raise VocabxError(
+                    f"out of memory evaluating after step {self.step} with --eval-batch-size {self.config.eval_batch_size} "
+                    f"x --block-size {self.config.block_size}: lower --eval-batch-size{then}"
+                ) from exc
+            raise
+        # (a resumed run that had already finished scores its last step again: one record of it is enough)
+        logged = any(r.get("type") == "eval" and r.get("step") == self.step for r in self.history)
+        if self.last_eval and not logged:
             self.write_log({"type": "eval", "step": self.step, **self.last_eval})
             self.note(f"step {self.step}: eval loss {self.last_eval['eval_loss']:.4f}, {self.last_eval['eval_bpb']:.4f} bits per byte")
 
