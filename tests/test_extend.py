@@ -26,6 +26,7 @@ from vocabx.extend import (
     EXTENSION_SCHEMA,
     NewToken,
     extend,
+    extend_tokenizer,
     load_extended_tokenizer,
     read_manifest,
     read_terms,
@@ -420,6 +421,42 @@ def test_terms_file_bad_lines_are_dropped_with_reasons_and_the_rest_added(tmp_pa
     ext = extend("unused", new, tokenizer=base, tokenizer_only=True)
     assert [a["token"] for a in ext.added] == [n.token for n in new]
     assert _tokens(ext.tokenizer, "a non-exclusive license") == _tokens(base, "a") + ["Ġnon-exclusive"] + _tokens(base, " license")
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_a_phrase_ending_in_a_symbol_never_cuts_a_run_of_symbols_or_marks(tiny_tokenizers):
+    base = tiny_tokenizers["byte_bpe"]
+    new, _ = tokens_from_terms(["etc.", "Inc.", "C++"], base)
+    ext, added, dropped = extend_tokenizer(base, new)
+    assert not dropped and {a["token"] for a in added} == {"Ġetc.", "ĠInc.", "ĠC++"}
+    ids = {a["token"]: a["id"] for a in added}
+    # followed by more symbols or a combining mark, the split pattern glues them to the phrase's last
+    # symbols: the phrase must not fire there ('etc...)' was one token longer than the base's)
+    for text in ["and so on etc...)", "Acme Inc...,", "a C++\u0301 b", "Acme Inc.\u0301"]:
+        assert len(_encode(ext, text)) <= len(_encode(base, text)) and not set(_encode(ext, text)) & set(ids.values())
+    for text, token in [("Acme Inc. is", "ĠInc."), ("see etc.\n", "Ġetc."), ("in C++", "ĠC++")]:
+        assert ids[token] in _encode(ext, text) and len(_encode(ext, text)) < len(_encode(base, text))
+
+
+def test_a_term_starting_with_a_digit_keeps_its_space_where_the_pattern_splits_digits_off(tiny_tokenizers):
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    # Llama-3's layout: digits in runs of up to three without the space before them, so ' 2' is 'Ġ' + '2'
+    spec = json.loads(tiny_tokenizers["byte_bpe"].backend_tokenizer.to_str())
+    pattern = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
+    ]}
+    base = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), **tiny_tokenizers["byte_bpe"].special_tokens_map)
+    new, _ = tokens_from_terms(["2 diabetes"], base)
+    assert [(n.token, n.surface, n.kind) for n in new] == [("Ġ2Ġdiabetes", " 2 diabetes", "phrase")]
+    ext, added, dropped = extend_tokenizer(base, new)
+    assert not dropped and added[0]["id"] in _encode(ext, "type 2 diabetes")
 
 
 def test_terms_with_line_separator_characters_are_dropped_not_split(tmp_path):

@@ -521,6 +521,16 @@ def test_base_pieces_are_in_token_space(case):
 # The whole extension with a tiny model
 
 
+def test_a_unigram_word_with_a_character_the_vocabulary_lacks_reads_it_as_unknown(tiny_tokenizers):
+    from vocabx.extend import tokens_from_terms
+
+    tokenizer = tiny_tokenizers["unigram"]
+    new, _ = tokens_from_terms(["zorblax"], tokenizer)  # (z, x: not in the tiny Unigram vocabulary)
+    extension = extend(tinymodels.make_causal_lm(len(tokenizer)), new, tokenizer=tokenizer)
+    [added] = extension.added
+    assert added["token"].endswith("zorblax") and tokenizer.unk_token in added["pieces"]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_extend_resizes_a_tiny_model_for_each_family(tiny_tokenizers, family):
     """The whole extension: tokenizer, check on texts (as with an analyzed corpus), resized model, pieces."""

@@ -58,6 +58,8 @@ def _glued(surface: str) -> list[str]:
         f"\n{word}\n",
         f"«{word}»",
         f"{surface}'s",
+        f"{surface}...)",  # (a run of symbols, or a mark, right after the surface: 'etc...)', 'C++\u0301')
+        f"{surface}\u0301 x",
     ]
 
 

@@ -43,6 +43,10 @@ _DROP_ROUNDS = 5  # rounds of checking, dropping the failing tokens and rebuildi
 # GPT-2's pre-tokenizer pattern, which tokenizers' ByteLevel(use_regex=True) applies.
 GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 _NOT_FOLLOWED_BY_WORD = r"(?![\p{L}\p{N}])"
+# A phrase that ends in a symbol or a mark ('Inc.', 'C++') ends only before whitespace or the end of the
+# text: the split pattern glues a run of symbols and marks together, and cutting one after the phrase
+# could take more tokens than the base ('etc...)' -> ' etc.' '..' ')' against ' etc' '...)').
+_NOT_FOLLOWED_BY_TEXT = r"(?!\S)"
 
 
 @dataclass
@@ -144,8 +148,11 @@ def tokens_from_terms(terms: Iterable[str], tokenizer: Any) -> tuple[list[NewTok
     for term in terms:
         surface = term if term.startswith(" ") or not space.marker else " " + term
         pre = space.pre_tokens(surface)
-        if len(pre) > 1 and pre[0][0] == space.marker:
-            pre = pre[1:]  # SentencePiece layouts prepend '▁' themselves; that one is not the term's
+        if len(pre) > 1 and pre[0][0] == space.marker and space.marker != "Ġ":
+            # SentencePiece layouts prepend '▁' themselves; that one is not the term's. (A byte-level
+            # pattern that splits digits from their space, as Llama-3's does, gives ' 2 diabetes' a lone
+            # 'Ġ' of its own: that one is the term's.)
+            pre = pre[1:]
         if not pre:
             dropped.append({"token": term, "surface": term, "kind": "term", "reason": "empty after normalization"})
             continue
@@ -256,7 +263,8 @@ def _with_phrases(pre: dict | None, phrases: list[str]) -> dict:
 def phrase_pattern(phrases: list[str]) -> str:
     """A regex matching any of the phrases, longest first, when no letter or digit follows.
 
-    [' of the', ' of them', ' in'] -> '(?: (?:in|of\\ the(?:m)?))' with the lookahead after each end.
+    [' of the', ' of them', ' in'] -> '(?: (?:in|of\\ the(?:m)?))' with the lookahead after each end
+    (a phrase ending in a symbol or mark, such as ' Inc.', ends only before whitespace or the text's end).
     """
     trie: dict = {}
     for phrase in phrases:
@@ -267,13 +275,14 @@ def phrase_pattern(phrases: list[str]) -> str:
     return "(?:" + _trie_regex(trie) + ")"
 
 
-def _trie_regex(node: dict) -> str:
+def _trie_regex(node: dict, last: str = "") -> str:
     branches = []
     for ch in sorted(k for k in node if k):
-        branches.append(_escape(ch) + _trie_regex(node[ch]))
+        branches.append(_escape(ch) + _trie_regex(node[ch], ch))
     if "" in node:
-        # Longer phrases first; the end of this one only where no letter or digit follows.
-        branches.append(_NOT_FOLLOWED_BY_WORD)
+        # Longer phrases first; the end of this one only where no letter or digit follows (after a
+        # letter or digit) or where nothing but whitespace follows (after a symbol or mark).
+        branches.append(_NOT_FOLLOWED_BY_TEXT if last and unicodedata.category(last)[0] not in "LN" else _NOT_FOLLOWED_BY_WORD)
     if len(branches) == 1:
         return branches[0]
     return "(?:" + "|".join(branches) + ")"
@@ -387,7 +396,9 @@ def extend(
             else:
                 from vocabx.families import base_pieces  # token space: no prepended '▁', '##' mid-word
 
-                ids = [base.token_to_id(p) for p in base_pieces(space, a["token"])]
+                # (a character the vocabulary lacks, which Unigram leaves as unknown, is read as the unknown token)
+                found = [base.token_to_id(p) for p in base_pieces(space, a["token"])]
+                ids = [i for i in (tokenizer.unk_token_id if i is None else i for i in found) if i is not None]
             pieces.append(ids)
         for a, p in zip(added, pieces):
             a["pieces"] = [base.id_to_token(i) for i in p]
