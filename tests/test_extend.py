@@ -441,6 +441,24 @@ def test_a_phrase_ending_in_a_symbol_never_cuts_a_run_of_symbols_or_marks(tiny_t
         assert ids[token] in _encode(ext, text) and len(_encode(ext, text)) < len(_encode(base, text))
 
 
+def test_extending_an_extension_keeps_its_longer_phrases_first(tiny_tokenizers):
+    base = tiny_tokenizers["byte_bpe"]
+    first, added_first, _ = extend_tokenizer(base, tokens_from_terms(["of the best", "in the"], base)[0])
+    second, added_second, dropped = extend_tokenizer(first, tokens_from_terms(["of the", "C++"], first)[0])
+    assert not dropped
+    ids = {a["token"]: a["id"] for a in added_first + added_second}
+    assert _encode(second, "one of the best") == _encode(first, "one of the best") == _encode(base, "one") + [ids["ĠofĠtheĠbest"]]
+    assert ids["ĠofĠthe"] in _encode(second, "one of the worst") and ids["ĠinĠthe"] in _encode(second, "all in the end")
+    for text in ["one of the best of the rest in the C++ code", "of the bestseller", "in C++."]:
+        assert len(_encode(second, text)) <= len(_encode(first, text)) and second.decode(_encode(second, text)) == text
+    # one block of phrases in front of the split pattern, not two
+    split = next(p for p in json.loads(second.backend_tokenizer.to_str())["pre_tokenizer"]["pretokenizers"] if p["type"] == "Split")
+    from vocabx.extend import GPT2_PATTERN, _phrase_block
+
+    phrases, rest = _phrase_block(split["pattern"]["Regex"])
+    assert sorted(phrases) == [" C++", " in the", " of the", " of the best"] and rest == GPT2_PATTERN
+
+
 def test_a_term_starting_with_a_digit_keeps_its_space_where_the_pattern_splits_digits_off(tiny_tokenizers):
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast

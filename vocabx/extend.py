@@ -234,7 +234,8 @@ def _extend_byte_bpe(spec: dict, new: list[NewToken], space: Any) -> tuple[dict,
 
 
 def _with_phrases(pre: dict | None, phrases: list[str]) -> dict:
-    """Put the phrase alternatives in front of the pre-tokenizer's split pattern."""
+    """Put the phrase alternatives in front of the pre-tokenizer's split pattern (merged into one trie with
+    the phrases an earlier extension put there, so that a longer earlier phrase still wins)."""
     alternatives = phrase_pattern(phrases)
     if pre is None:
         raise VocabxError("phrase tokens need a pre-tokenizer with a split pattern; this tokenizer has none")
@@ -252,7 +253,12 @@ def _with_phrases(pre: dict | None, phrases: list[str]) -> dict:
         items = list(pre["pretokenizers"])
         for i, item in enumerate(items):
             if item.get("type") == "Split" and "Regex" in item.get("pattern", {}) and item.get("behavior") == "Isolated":
-                items[i] = {**item, "pattern": {"Regex": f"{alternatives}|{item['pattern']['Regex']}"}}
+                rest = item["pattern"]["Regex"]
+                earlier = _phrase_block(rest)
+                if earlier is not None:  # (extending an extension: one trie, or ' of the' would cut ' of the best')
+                    old, rest = earlier
+                    alternatives = phrase_pattern(old + [p for p in phrases if p not in set(old)])
+                items[i] = {**item, "pattern": {"Regex": f"{alternatives}|{rest}"}}
                 return {**pre, "pretokenizers": items}
             if item.get("type") == "ByteLevel" and item.get("use_regex", True):
                 items[i : i + 1] = _with_phrases(item, phrases)["pretokenizers"]
@@ -286,6 +292,49 @@ def _trie_regex(node: dict, last: str = "") -> str:
     if len(branches) == 1:
         return branches[0]
     return "(?:" + "|".join(branches) + ")"
+
+
+def _phrase_block(regex: str) -> tuple[list[str], str] | None:
+    """The phrases that :func:`phrase_pattern` put in front of a split pattern, and the pattern after them;
+    None when ``regex`` does not start with such a block. (It reads only what phrase_pattern writes.)
+
+    phrase_pattern([' of the', ' in']) + '|' + GPT2_PATTERN -> ([' in', ' of the'], GPT2_PATTERN)
+    """
+    if not regex.startswith("(?:"):
+        return None
+    phrases: list[str] = []
+    ends = (_NOT_FOLLOWED_BY_WORD, _NOT_FOLLOWED_BY_TEXT)
+
+    def node(pos: int, prefix: str) -> int:
+        if not regex.startswith("(?:", pos):
+            return branch(pos, prefix)
+        pos += 3
+        while True:
+            pos = branch(pos, prefix)
+            if regex[pos] == ")":
+                return pos + 1
+            if regex[pos] != "|":
+                raise ValueError(pos)
+            pos += 1
+
+    def branch(pos: int, prefix: str) -> int:
+        for end in ends:
+            if regex.startswith(end, pos):
+                phrases.append(prefix)
+                return pos + len(end)
+        if regex[pos] == "\\":
+            return node(pos + 2, prefix + regex[pos + 1])
+        if regex[pos] in "()|":
+            raise ValueError(pos)
+        return node(pos + 1, prefix + regex[pos])
+
+    try:
+        pos = node(3, "")
+    except (ValueError, IndexError, RecursionError):
+        return None
+    if not phrases or not regex.startswith(")|", pos):
+        return None
+    return phrases, regex[pos + 2 :]
 
 
 def _escape(ch: str) -> str:
