@@ -102,6 +102,48 @@ def test_an_extension_of_another_base_is_refused_naming_both(tiny_base, tmp_path
         load_side(str(other), tmp_path / "ext")
 
 
+def test_a_folder_of_another_model_or_vocabulary_is_refused_even_without_a_manifest(tiny_base, tmp_path, tiny_tokenizers):
+    tok = tiny_tokenizers["byte_bpe"]
+    wider = tmp_path / "wider"  # (the same tokenizer, another model: a larger one of the same family)
+    tok.save_pretrained(wider)
+    tinymodels.make_causal_lm(len(tok), hidden=64).save_pretrained(wider)
+    with pytest.raises(VocabxError, match=r"is not a model made from --base .*: hidden_size 64 against 32"):
+        load_side(str(tiny_base), wider)
+    foreign = tmp_path / "foreign"  # (no vocabx.json, as a merged folder: another vocabulary altogether)
+    tiny_tokenizers["unigram"].save_pretrained(foreign)
+    tinymodels.make_causal_lm(len(tok) + 8).save_pretrained(foreign)
+    with pytest.raises(VocabxError, match=r"was not made from --base .*: [0-9,]+ of the base's [0-9,]+ tokens are missing or at other ids"):
+        load_side(str(tiny_base), foreign)
+
+
+def test_evaluate_scores_like_with_like(tiny_base, tmp_path, monkeypatch):
+    import torch
+
+    import vocabx.metrics
+
+    _extended(tiny_base, tmp_path)
+    texts = ["", "Examination revealed hepatosplenomegaly and lymphadenopathy. " * 40]  # (an empty first document)
+    with pytest.raises(VocabxError, match="notes is given both as a domain corpus and as --general"):
+        evaluate(str(tiny_base), tmp_path / "ext", {"notes": texts}, {"notes": texts}, prompts=0)
+    # a folder in another precision is scored in the base's; windows never outrun either model's context
+    from vocabx.models import load_model
+
+    model = load_model(tmp_path / "ext")
+    model.config.max_position_embeddings = 64
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "ext")
+    blocks = []
+    real = vocabx.metrics.bits_per_byte
+
+    def recorded(*args, **kwargs):
+        blocks.append(kwargs.get("block_size"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vocabx.metrics, "bits_per_byte", recorded)
+    metrics = evaluate(str(tiny_base), tmp_path / "ext", {"notes": texts}, prompts=0)
+    assert metrics["dtype"] == "float32" and set(blocks) == {64}
+    assert metrics["corpora"]["notes"]["adapted"]["tokens"] < metrics["corpora"]["notes"]["base"]["tokens"]
+
+
 def test_unknown_budget_lists_the_budgets():
     with pytest.raises(VocabxError, match="--budget 'huge' does not exist; choose one of quick, standard, full"):
         budget_of("huge")

@@ -53,6 +53,7 @@ def load_side(base: str, adapted: str | Path) -> Side:
             f"{adapted} was made from {made_from.get('spec') or made_from.get('name_or_path')!r} "
             f"({made_from.get('vocab_size')} tokens), not from --base {base} ({len(base_tok)} tokens); pass its own base"
         )
+    _same_base_vocabulary(base, base_tok, folder)
     if (folder / "adapter_config.json").is_file():
         try:
             from vocabx.train import load_adapted
@@ -66,8 +67,49 @@ def load_side(base: str, adapted: str | Path) -> Side:
     else:
         tokenizer = load_extended_tokenizer(folder) if (folder / "tokenizer.json").is_file() else base_tok
         model = load_model(folder)
+        _same_architecture(base, model, adapted)
     new_ids = {a["id"] for a in (manifest or {}).get("added", [])} or set(range(len(base_tok), len(tokenizer)))
     return Side(model, tokenizer, new_ids, label=str(adapted))
+
+
+def _same_base_vocabulary(base: str, base_tok: Any, folder: Path) -> None:
+    """Refuse a folder whose tokenizer does not hold the base's vocabulary at the base's ids (made from
+    another base: a merged or fully trained folder has no manifest to say so)."""
+    from transformers import AutoTokenizer
+
+    if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+        return  # (no tokenizer of its own: it is scored with the base's)
+    theirs = AutoTokenizer.from_pretrained(folder).get_vocab()
+    moved = [t for t, i in base_tok.get_vocab().items() if theirs.get(t) != i]
+    if moved:
+        raise VocabxError(
+            f"--adapted {folder} was not made from --base {base}: {len(moved):,} of the base's {len(base_tok):,} tokens "
+            f"are missing or at other ids there (such as {moved[0]!r}); pass the base it was made from"
+        )
+
+
+def _same_architecture(base: str, model: Any, adapted: str | Path) -> None:
+    """Refuse a model folder whose shape differs from the base's (another model with the same tokenizer,
+    such as a larger one of the same family)."""
+    from transformers import AutoConfig
+
+    from vocabx.models import resolve_model
+
+    ours = AutoConfig.from_pretrained(resolve_model(base))
+    keys = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+    differ = [k for k in keys if getattr(ours, k, None) != getattr(model.config, k, None)]
+    if differ:
+        shown = ", ".join(f"{k} {getattr(model.config, k, None)} against {getattr(ours, k, None)}" for k in differ)
+        raise VocabxError(f"--adapted {adapted} is not a model made from --base {base}: {shown}; pass the base it was made from")
+
+
+def _context(model: Any) -> int | None:
+    """The longest input the model was built for (None when its config does not say)."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(model.config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def _manifest(folder: Path) -> dict | None:
@@ -89,7 +131,8 @@ def score(side: Side, texts: list[str], words: int, *, block_size: int = 1024, b
     new = sum(1 for e in encodings for i in e.ids if i in side.new_ids)
     size = sum(len(t.encode("utf-8")) for t in texts)
     # One untimed pass on a short text first: the first forward pays for allocations and thread start-up.
-    bits_per_byte(side.model, side.tokenizer, [texts[0][:200]], block_size=block_size, batch_size=1)
+    warm = next((t for t in texts if t.strip()), "")
+    bits_per_byte(side.model, side.tokenizer, [warm[:200] or " "], block_size=block_size, batch_size=1)
     started = time.perf_counter()
     result = bits_per_byte(side.model, side.tokenizer, texts, block_size=block_size, batch_size=batch_size)
     seconds = time.perf_counter() - started
@@ -157,6 +200,9 @@ def evaluate(
         if not isinstance(base, (str, Side)) or not (base if isinstance(base, str) else base.label):
             raise VocabxError("evaluate() loads adapted from a folder against its base: pass base as a model name or folder")
         adapted = load_side(base if isinstance(base, str) else base.label, adapted)
+        loaded = True
+    else:
+        loaded = False
     if isinstance(base, str):
         from vocabx.models import load_model, load_tokenizer
 
@@ -164,14 +210,23 @@ def evaluate(
 
     if not corpora:
         raise VocabxError("evaluation needs at least one corpus with text")
+    both = sorted(set(corpora) & set(general or {}))
+    if both:
+        raise VocabxError(f"{', '.join(both)} is given both as a domain corpus and as --general; pass each corpus in one role")
     from vocabx.models import place
 
+    if loaded and adapted.model.dtype != base.model.dtype:
+        # (a merged model is written in float32: scored in its own precision it would look slower, or faster)
+        adapted.model.to(base.model.dtype)
     for side in (base, adapted):  # (both where the scoring runs, so their speeds compare)
         place(side.model, device)
-    result: dict = {"schema": METRICS_SCHEMA, "base": base.label, "adapted": adapted.label, "corpora": {}}
+    # Windows no longer than either model's context: past it, positions are out of range or untrained.
+    contexts = [c for c in (_context(base.model), _context(adapted.model)) if c]
+    block_size = min([block_size, *contexts])
+    result: dict = {"schema": METRICS_SCHEMA, "base": base.label, "adapted": adapted.label, "dtype": str(base.model.dtype).replace("torch.", ""), "corpora": {}}
     everything = [(name, texts, "domain") for name, texts in corpora.items()] + [(name, texts, "general") for name, texts in (general or {}).items()]
     for name, texts, role in everything:
-        if not texts:
+        if not any(t.strip() for t in texts):
             raise VocabxError(f"evaluation corpus {name} has no text")
         words = corpus_stats(texts, base.tokenizer).words
         b = score(base, texts, words, block_size=block_size, batch_size=batch_size)
