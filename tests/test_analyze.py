@@ -810,6 +810,9 @@ def test_curve_points_and_knee():
     curve = [{"n": n, "fraction": f} for n, f in [(1, 0.0), (2, 0.30), (4, 0.35), (8, 0.37), (16, 0.38)]]
     assert knee(curve) == 2
     assert knee([]) == 0 and knee(curve[:2]) == 2
+    # a curve that does not rise: the smallest N at its top, and 0 where nothing is saved at all
+    assert knee([{"n": n, "fraction": f} for n, f in [(1, 0.3), (2, 0.35), (4, 0.35), (8, 0.2)]]) == 2
+    assert knee([{"n": n, "fraction": 0.0} for n in (1, 2, 4, 100)]) == 0
 
 
 def test_specificity_ranks_domain_terms_above_general_ones(space):

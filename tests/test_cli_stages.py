@@ -188,7 +188,27 @@ def sharded(work) -> dict:
     out = work / "from-counts"
     code, _, stderr = cli("analyze", "--counts", str(shards / "merged.holdout.counts.json.gz"), "--model", MODEL, "-o", str(out))
     assert code == 2 and "holds held-out documents, not a corpus's counts" in stderr
-    code, _, stderr = cli("analyze", "--counts", str(merged), "--model", MODEL, "-o", str(out))
+    # shards that would count twice, or were counted otherwise, do not merge
+    (work / "shards-copy").mkdir()
+    for name in ("counts-0-of-2.counts.json.gz", "holdout-0-of-2.counts.json.gz"):
+        (work / "shards-copy" / name).write_bytes((shards / name).read_bytes())
+    code, _, stderr = cli("merge-counts", *shard_files, shard_files[0].replace("shards-moved", "shards-copy"), "-o", str(work / "twice.counts.json.gz"))
+    assert code == 2 and "shard 0/2 is given more than once (from different folders?)" in stderr
+    code, _, stderr = cli("analyze", LEGAL, "--model", MODEL, "-o", str(work / "other-split"), "--shard", "0/3", "--holdout", "0")
+    assert code == 0, stderr
+    code, _, stderr = cli("merge-counts", shard_files[1], str(work / "other-split" / "counts-0-of-3.counts.json.gz"), "-o", str(work / "mixed.counts.json.gz"))
+    assert code == 2 and "counts files were made with different --holdout" in stderr
+    code, _, stderr = cli("merge-counts", *shard_files, "-o", str(shards))
+    assert code == 2 and "is a folder; merge-counts writes one file" in stderr
+    code, _, stderr = cli("analyze", LEGAL, "--model", MODEL, "-o", str(merged), "--shard", "0/2")
+    assert code == 2 and "is a file; --shard writes its counts files into a folder" in stderr
+    # the held-out split is the one made when counting, whatever --holdout and --seed say here
+    code, _, stderr = cli("analyze", "--counts", str(merged), "--model", MODEL, "-o", str(out), "--seed", "7")
+    assert code == 0, stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["settings"]["seed"] == 0 and any("do not change them here" in n for n in report["notes"])
+    assert f"vocabx analyze --counts {merged}" in (out / "report.md").read_text(encoding="utf-8")
+    code, _, stderr = cli("analyze", "--counts", str(merged), "--model", MODEL, "-o", str(out), "--overwrite")
     assert code == 0, stderr
     return json.loads((out / "report.json").read_text(encoding="utf-8"))
 

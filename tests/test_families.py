@@ -521,6 +521,16 @@ def test_base_pieces_are_in_token_space(case):
 # The whole extension with a tiny model
 
 
+def test_analyze_says_which_kinds_a_family_cannot_have(tiny_tokenizers):
+    from vocabx.analyze import analyze
+
+    texts = [f"{' '.join(tinymodels.TRAINING_TEXT)} (note {i})" for i in range(40)]
+    notes = analyze(texts, tiny_tokenizers["unigram"], holdout=None).report["notes"]
+    assert "subword candidates are BPE merges, and this tokenizer is unigram: none were looked for" in notes
+    assert any(n.startswith("phrase candidates are proposed for byte-level BPE tokenizers, and this one is unigram") for n in notes)
+    assert not any("candidates are" in n for n in analyze(texts, tiny_tokenizers["byte_bpe"], holdout=None).report["notes"])
+
+
 def test_a_unigram_word_with_a_character_the_vocabulary_lacks_reads_it_as_unknown(tiny_tokenizers):
     from vocabx.extend import tokens_from_terms
 

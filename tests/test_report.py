@@ -169,9 +169,9 @@ def test_candidates_tsv_has_a_header_and_one_line_per_candidate(report, tmp_path
     rows = [dict(zip(TSV_COLUMNS, line.split("\t"), strict=True)) for line in lines[1:]]
     for row, candidate in zip(rows, report["candidates"]):
         assert row["rank"] == str(candidate["rank"])
-        assert row["token"] == candidate["token"]
+        assert row["token"] == candidate["token"].replace('"', '\\"')
         assert row["kind"] == candidate["kind"]
-        assert row["base_pieces"] == " ".join(candidate["base_pieces"])
+        assert row["base_pieces"] == " ".join(candidate["base_pieces"]).replace('"', '\\"')
         assert row["n_base_pieces"] == str(len(candidate["base_pieces"]))
         assert row["cumulative_saved"] == str(candidate["cumulative_saved"])
         assert row["specificity"] == ("" if candidate["specificity"] is None else str(candidate["specificity"]))
@@ -184,6 +184,14 @@ def test_tsv_fields_never_break_a_line(report, tmp_path):
     lines = (tmp_path / "r" / "candidates.tsv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1 + len(report["candidates"])
     assert lines[1].split("\t")[-1] == "back\\\\slash, line\\u2028separator, cr\\r, form\\u000cfeed"
+    # a field that starts with a quote does not open a quoted field in CSV-style readers
+    import csv
+
+    report["candidates"][0]["example"] = '"an unmatched quote, then the next candidates'
+    write_report(report, tmp_path / "q")
+    with open(tmp_path / "q" / "candidates.tsv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    assert len(rows) == 1 + len(report["candidates"]) and rows[1][-1] == '\\"an unmatched quote, then the next candidates'
 
 
 def test_report_md_has_the_recommendation_curve_candidates_and_command(report, tmp_path):

@@ -153,13 +153,19 @@ def _count_shard(args: argparse.Namespace, texts: Any, space: Any, shard: tuple[
     from vocabx.analyze import count_corpus, split_holdout
 
     i, n = shard
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise VocabxError(f"-o {args.output} is a file; --shard writes its counts files into a folder: pick another -o")
     mine = (t for k, t in enumerate(texts) if k % n == i)
     train, held_texts = split_holdout(mine, holdout, args.seed) if holdout else (mine, [])
     with progress_bar(None, quiet=args.quiet, desc=f"counting shard {i}/{n}") as bar:
         counts = count_corpus(train, space, progress=bar.update, **count_kwargs)
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"model": args.model, "shard": f"{i}/{n}", "holdout": holdout, "seed": args.seed, "sources": list(args.corpus)}
+    meta = {
+        "model": args.model, "shard": f"{i}/{n}", "holdout": holdout, "seed": args.seed, "sources": list(args.corpus),
+        # (what the counts hold: shards counted otherwise do not merge)
+        "max_phrase_words": count_kwargs["max_phrase_words"], "phrases": count_kwargs["phrases"],
+    }
     if held_texts:
         held_path = out / f"holdout-{i}-of-{n}.counts.json.gz"
         count_corpus(held_texts, space, runs=True, **count_kwargs).save(held_path, meta={**meta, "role": "holdout"})
@@ -220,7 +226,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if meta.get("model") not in (None, args.model):
             raise VocabxError(f"counts file {args.counts} was made with --model {meta.get('model')}, not {args.model}; count again")
         held = Counts.load(_holdout_file(args.counts, meta))[0] if meta.get("holdout_file") else None
+        # The held-out split was made when counting: the report records that one, not this command's flags.
+        common.update(holdout=meta.get("holdout") or None, seed=meta.get("seed", args.seed))
         result = analyze(None, tokenizer, counts=counts, held_counts=held, sources=[args.counts], **common)
+        result.report["counts_file"] = str(args.counts)
+        if (args.holdout or None) != common["holdout"] or args.seed != common["seed"]:
+            result.report.setdefault("notes", []).append(
+                f"the held-out documents were set apart when the shards were counted (--holdout {common['holdout'] or 0}, "
+                f"--seed {common['seed']}); --holdout and --seed do not change them here"
+            )
     else:
         texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
         if shard is not None:
@@ -328,6 +342,8 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
 
     merged, held, metas, skipped = Counts(), Counts(), [], []
     out = Path(args.output)
+    if out.is_dir():
+        raise VocabxError(f"-o {args.output} is a folder; merge-counts writes one file, such as {out / 'merged.counts.json.gz'}")
     for path in args.files:
         # (the output itself, on a rerun of `merge-counts DIR/*.counts.json.gz -o DIR/merged...`; held-out
         # counts, merged through the shard's own file, which names them: known by name before loading)
@@ -356,11 +372,25 @@ def cmd_merge_counts(args: argparse.Namespace) -> int:
     models = {m.get("model") for m in metas}
     if len(models) > 1:
         raise VocabxError(f"counts files were made with different models ({', '.join(sorted(map(str, models)))}); count all shards with one --model")
+    for key, flag in (("holdout", "--holdout"), ("seed", "--seed"), ("max_phrase_words", "--max-phrase-words"), ("phrases", "--kinds")):
+        values = {json.dumps(m.get(key)) for m in metas if key in m}
+        if len(values) > 1:
+            raise VocabxError(f"counts files were made with different {flag} ({', '.join(sorted(values))}); count all shards with the same {flag}")
+    shards = [m["shard"] for m in metas if m.get("shard")]
+    if len({s.split("/")[1] for s in shards}) > 1:
+        raise VocabxError(f"counts files are shards of different splits ({', '.join(sorted(set(shards)))}); merge the shards of one --shard I/N split")
+    twice = sorted({s for s in shards if shards.count(s) > 1})
+    if twice:
+        raise VocabxError(f"shard {', '.join(twice)} is given more than once (from different folders?): its documents would count twice")
     meta = {"model": models.pop(), "merged": [str(p) for p in args.files if str(p) not in skipped], "holdout": metas[0].get("holdout"), "seed": metas[0].get("seed")}
+    out.parent.mkdir(parents=True, exist_ok=True)
     if held.docs:
         held_path = out.with_name(out.name.replace(".counts.json.gz", "") + ".holdout.counts.json.gz")
         held.save(held_path, meta={**meta, "role": "holdout"})
         meta["holdout_file"] = held_path.name
+    for key in ("max_phrase_words", "phrases"):
+        if key in metas[0]:
+            meta[key] = metas[0][key]
     merged.save(out, meta=meta)
     line = f"wrote {out}: {merged.docs:,} documents from {len(metas)} files"
     if held.docs:

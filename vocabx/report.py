@@ -11,8 +11,8 @@
 The folder appears whole or not at all: everything is written into a hidden temporary folder beside it,
 which is renamed into place at the end. ``read_report`` loads ``report.json`` back and checks its schema.
 
-In ``candidates.tsv`` a backslash, tab, newline or carriage return inside a field is written as ``\\\\``,
-``\\t``, ``\\n`` or ``\\r``, and the other characters that ``str.splitlines`` breaks on as ``\\uXXXX``, so
+In ``candidates.tsv`` a backslash, double quote, tab, newline or carriage return inside a field is written as
+``\\\\``, ``\\"``, ``\\t``, ``\\n`` or ``\\r``, and the other characters that ``str.splitlines`` breaks on as ``\\uXXXX``, so
 each candidate is exactly one line. Everywhere a reader looks, a surface is shown with its control
 characters escaped and its leading and trailing spaces as ``␣`` (``" of the"`` reads ``␣of the``).
 
@@ -309,7 +309,9 @@ def reproduce_command(report: dict) -> str:
     Each setting becomes its flag (``min_count`` -> ``--min-count 5``; a true boolean a bare flag, a false
     one left out; a list comma-separated); ``REPORT_DIR`` stands for a fresh output folder.
     """
-    words = ["vocabx", "analyze", *((report.get("corpus") or {}).get("sources") or ["CORPUS"])]
+    sources = (report.get("corpus") or {}).get("sources") or ["CORPUS"]
+    counted = report.get("counts_file")  # (analyzed from merged counts: the file is the input, not a corpus)
+    words = ["vocabx", "analyze", *(["--counts", str(counted)] if counted else sources)]
     words += ["--model", str((report.get("model") or {}).get("spec") or "M"), "-o", "REPORT_DIR"]
     if report.get("reference"):
         words += ["--reference", *(report["reference"].get("sources") or [])]
@@ -334,6 +336,7 @@ def _notes(report: dict) -> list[str]:
 
 _TSV_ESCAPES = {
     ord("\\"): "\\\\",
+    ord('"'): '\\"',  # (a field that starts with a quote would open a quoted field in CSV-style readers)
     ord("\t"): "\\t",
     ord("\n"): "\\n",
     ord("\r"): "\\r",

@@ -281,6 +281,10 @@ def analyze(
                 cand.specificity = round(z, 3)
                 return specificity_weight(z)
 
+        if "subword" in settings.kinds and space.family not in ("byte_bpe", "sp_bpe"):
+            notes.append(f"subword candidates are BPE merges, and this tokenizer is {space.family}: none were looked for")
+        if "phrase" in settings.kinds and space.marker != "Ġ":
+            notes.append(f"phrase candidates are proposed for byte-level BPE tokenizers, and this one is {space.family}: none were looked for")
         examples.begin(counts.examples)
         chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add, spread=spread)
         found = examples.result()
@@ -296,6 +300,11 @@ def analyze(
         held_curve = project(chosen, held_counts, space, points) if held_counts is not None and held_counts.docs else None
         ref_curve = project(chosen, ref_sample_counts, space, points) if ref_sample_counts is not None and ref_sample_counts.docs else None
         recommended_n = knee(held_curve or in_sample)
+        if held_curve and chosen and recommended_n == 0:
+            notes.append(
+                "the held-out documents gain nothing from these candidates at any N (they do not carry over to text the "
+                "selection did not see), so the recommended N is 0"
+            )
         _group_variants(chosen)
         for cand, example in zip(chosen, found):
             cand.example = example

@@ -130,15 +130,19 @@ def specificity_weight(z: float) -> float:
 
 
 def knee(curve: list[dict]) -> int:
-    """The N where the curve (fraction against N) bends most: Kneedle's maximum distance above the chord."""
+    """The N where the curve (fraction against N) bends most: Kneedle's maximum distance above the chord.
+    A curve that does not rise gives the smallest N that reaches its highest point, and 0 when it saves
+    nothing at any N (adding more would cost rows and buy nothing)."""
     if not curve:
         return 0
-    if len(curve) < 3:
-        return curve[-1]["n"]
     xs = [float(p["n"]) for p in curve]
     ys = [p["fraction"] for p in curve]
+    if max(ys) <= 0:
+        return 0
     x0, x1, y0, y1 = xs[0], xs[-1], ys[0], ys[-1]
     if y1 <= y0 or x1 <= x0:
+        return next(p["n"] for p in curve if p["fraction"] >= max(ys))
+    if len(curve) < 3:
         return curve[-1]["n"]
     best, best_n = -1.0, curve[-1]["n"]
     for x, y, p in zip(xs, ys, curve):
