@@ -248,7 +248,7 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
     row = result["table"]["full"]["1200"]
     values = [r["bpb"] for r in result["runs"] if r["strategy"] == "full" and r["budget"] == 1200]
     assert row["mean"] == pytest.approx(sum(values) / 2, abs=1e-4) and row["n"] == 2
-    assert result["recommendation"]["strategy"] in ("tokens", "lora+tokens", "lora", "full")
+    assert result["recommendation"]["strategy"] in (None, "tokens", "lora+tokens", "lora", "full")
     assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == ["compare.json", "compare.md", "extended", "fitted", "learning_curve.png", "runs"]
     assert all(r["fit_steps"] == (3 if r["budget"] == 300 else 10) for r in result["runs"] if r["strategy"] != "lora")
     assert "fitted" in result["method"]["init"]
@@ -293,6 +293,8 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
         ({"holdout": 0.7}, r"--holdout must be in \(0, 0.5\], got 0.7"),
         ({"holdout_groups": True}, "--holdout-groups needs one group label per document"),
         ({"holdout_groups": True, "eval_texts": ["a test note"]}, "--holdout-groups holds out groups of CORPUS to score on, but --eval gives"),
+        ({"seeds": ()}, "--seeds must name at least one seed"),
+        ({"budgets": (100, 5000)}, r"--budgets 100 is less than one block of the rows' fit \(257 tokens\)"),
     ],
 )
 def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):
@@ -301,6 +303,39 @@ def test_compare_names_a_bad_option_and_its_value(tmp_path, options, message):
     with pytest.raises(VocabxError, match=message):
         compare(_docs(20), tmp_path / "cmp", log=lambda line: None, **options)
     assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_summary_crosses_over_only_for_good_and_recommends_against_the_base():
+    from vocabx.compare import _summarize, compare_markdown
+
+    def runs(**by_strategy):
+        return [{"strategy": s, "budget": b, "seed": 0, "bpb": v} for s, values in by_strategy.items() for b, v in zip((10, 100, 1000), values)]
+
+    # full wins only at the smallest budget, then loses: no crossover; lora+tokens wins from 100 on
+    grid = runs(lora=[1.50, 1.40, 1.30], **{"lora+tokens": [1.60, 1.35, 1.20]}, full=[1.49, 1.45, 1.35])
+    summary = _summarize(grid, (10, 100, 1000), ("lora", "lora+tokens", "full"), 900, base_bpb=1.45)
+    assert {(c["conservative"], c["flexible"]): c["overtakes_at"] for c in summary["crossovers"]} == {("lora", "lora+tokens"): 100, ("lora+tokens", "full"): None}
+    assert summary["recommendation"]["strategy"] == "lora+tokens"
+    # every strategy worse than the untrained base at the corpus's size: no training recommended
+    worse = _summarize(grid, (10, 100, 1000), ("lora", "lora+tokens", "full"), 10, base_bpb=1.0)
+    assert worse["recommendation"]["strategy"] is None and worse["recommendation"]["best_trained"] == "full"
+    result = {"model": "m", "base_bpb": 1.0, "runs": grid, "method": {"seeds": [0]}, **worse}
+    md = compare_markdown(result)
+    assert "**no training**: the best strategy there, full, scores no better than the base model (1.0000)" in md
+    assert "| full | 1.4900 | 1.4500 | 1.3500 |" in md  # (one seed: no spread to show)
+
+
+def test_compare_never_trains_on_an_evaluation_document_and_leaves_out_budgets_beyond_the_corpus(tiny_base, tmp_path):
+    from vocabx.compare import compare
+
+    texts, lines = _docs(30), []
+    result = compare(
+        texts, tmp_path / "cmp", model=str(tiny_base), budgets=(300, 10**9), seeds=(0,), strategies=("lora",),
+        new_tokens=32, batch_size=2, block_size=64, eval_docs=3, eval_chars=200, eval_texts=texts[:3], log=lines.append,
+    )
+    assert "left out of training 3 documents that the --eval corpus holds too" in lines
+    assert any(line.startswith("left out budgets 1,000,000,000: more than the ") for line in lines)
+    assert {r["budget"] for r in result["runs"]} == {300} and "left out, as more than" in result["method"]["budgets"]
 
 
 def test_a_saved_extension_loads_back_with_its_rows_and_manifest(tiny_base, tmp_path):

@@ -613,6 +613,20 @@ def test_an_unknown_config_key_names_the_file_and_key(tmp_path):
         TrainConfig.from_file(path)
 
 
+def test_a_config_file_reads_numbers_and_words_as_their_settings_mean(tmp_path):
+    path = tmp_path / "c.yaml"
+    # (YAML 1.1 reads 1e-3 as a string and no as false)
+    path.write_text("lr: 1e-3\nembedding-lr: 5e-4\nmixed_precision: no\nlora_alpha: 16\n")
+    config = TrainConfig.from_file(path)
+    assert (config.lr, config.embedding_lr, config.mixed_precision, config.lora_alpha) == (1e-3, 5e-4, "no", 16)
+    path.write_text("max-steps: 5\nmax_steps: 9\n")
+    with pytest.raises(VocabxError, match=r"sets 'max_steps' twice \(as 'max_steps' too\); keep one"):
+        TrainConfig.from_file(path)
+    path.write_text("lr: fast\n")
+    with pytest.raises(VocabxError, match=r"--lr must be a positive number, got 'fast'"):
+        TrainConfig.from_file(path)
+
+
 def test_two_processes_under_accelerate_launch(tied_models, corpus_file, tmp_path):
     # On CPU, accelerate launch starts several processes through torchrun only with --multi_gpu (its
     # --cpu flag launches one process, or needs mpirun); the processes then find no GPU and use gloo.

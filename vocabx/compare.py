@@ -93,7 +93,7 @@ def compare(
     from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, _local_model, _model_fingerprint, corpus_fingerprint
     from vocabx.analyze import SelectSettings, analyze, split_by_groups, split_holdout
     from vocabx.evaluate import take
-    from vocabx.extend import extend, save_extension, tokens_from_report
+    from vocabx.extend import extend, read_manifest, save_extension, tokens_from_report
     from vocabx.fit import FitSettings
     from vocabx.metrics import bits_per_byte
     from vocabx.models import load_model, load_tokenizer
@@ -107,6 +107,15 @@ def compare(
         raise VocabxError(f"--budgets must be positive token counts, got {','.join(map(str, budgets))}")
     if fit_steps < 0:
         raise VocabxError(f"--fit-steps must be 0 (no fit) or more, got {fit_steps}")
+    if not seeds:
+        raise VocabxError("--seeds must name at least one seed, such as 0,1")
+    budgets, seeds = tuple(sorted(set(budgets))), tuple(dict.fromkeys(seeds))  # (a budget or seed given twice: run once)
+    fit_block = min(block_size, FIT_BLOCK)
+    if fit_steps and any(s != "lora" for s in strategies) and budgets[0] <= fit_block:
+        raise VocabxError(
+            f"--budgets {budgets[0]} is less than one block of the rows' fit ({fit_block + 1} tokens); "
+            f"give budgets above {fit_block} tokens, or --fit-steps 0"
+        )
     select = SelectSettings(max_new=new_tokens, min_cohesion=min_cohesion)  # (checks both)
     held_groups = None
     if eval_texts is None and not 0 < holdout <= 0.5:
@@ -122,9 +131,14 @@ def compare(
         if not held:
             raise VocabxError(f"the held-out groups {', '.join(map(str, held_groups))} hold no document that the others lack")
     elif eval_texts is not None:
-        train_texts, held = list(texts), take(eval_texts, eval_docs, eval_chars)
+        held = take(eval_texts, eval_docs, eval_chars)
         if not any(t.strip() for t in held):
             raise VocabxError("the --eval corpus holds no text to score; give documents with text")
+        # (a document that is also an evaluation document never trains: the scores stay held out)
+        scored = set(eval_texts)
+        train_texts = [t for t in texts if t not in scored]
+        if len(train_texts) < len(texts):
+            log(f"left out of training {len(texts) - len(train_texts)} documents that the --eval corpus holds too")
     else:
         train_iter, held = split_holdout(iter(texts), holdout, seed=0)
         train_texts = list(train_iter)
@@ -138,6 +152,13 @@ def compare(
     tokenizer = load_tokenizer(model)
     corpus_tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in train_texts)
     log(f"{len(train_texts)} training documents ({corpus_tokens:,} tokens), {len(held)} held-out documents")
+    beyond = [b for b in budgets if b > corpus_tokens]
+    if beyond:
+        # (such a budget would train on every document, for more steps: it is not that much data)
+        budgets = tuple(b for b in budgets if b <= corpus_tokens)
+        if not budgets:
+            raise VocabxError(f"every budget is more than the {corpus_tokens:,} tokens of the training documents; give smaller --budgets")
+        log(f"left out budgets {', '.join(f'{b:,}' for b in beyond)}: more than the {corpus_tokens:,} tokens of the training documents")
     ext_dir = out / "extended"
     init = ADAPT_INIT if fit_steps else "mean_shift"
     # reused only when made from the same training text, model, size and rows (a rerun with other
@@ -153,8 +174,8 @@ def compare(
         save_extension(extend(model, tokens_from_report(report, new_tokens), tokenizer=tokenizer, init=init, base_spec=model), ext_dir, overwrite=True)
         stamp.write_text(json.dumps(made_from, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(out / "fitted", ignore_errors=True)
-    extended_runs = any(s != "lora" for s in strategies)
-    fit_block = min(block_size, FIT_BLOCK)
+    # (no new token survived extend's checks: nothing to fit)
+    extended_runs = any(s != "lora" for s in strategies) and bool(read_manifest(ext_dir).get("added"))
     runs: list[dict] = []
     base_bpb = bits_per_byte(load_model(model), tokenizer, held, block_size=1024)["bpb"]
     for budget in budgets:
@@ -176,7 +197,7 @@ def compare(
                     run["fit_steps"] = fitted["steps"]
                 runs.append(run)
                 log(f"budget {budget:,} seed {seed} {strategy}: {bpb:.4f} bits per byte")
-    summary = _summarize(runs, budgets, strategies, corpus_tokens)
+    summary = _summarize(runs, budgets, strategies, corpus_tokens, base_bpb)
     result = {
         "schema": COMPARE_SCHEMA,
         "model": model,
@@ -188,7 +209,9 @@ def compare(
                 if held_groups is not None
                 else f"by document, seeded hash of the text; {len(held)} held-out documents (cut to {eval_chars} characters), never seen by the analyzer or any run"
             ),
-            "budgets": "the first training documents in a seeded order holding that many base tokens",
+            "budgets": "the first training documents in a seeded order holding that many base tokens"
+            + (f" (left out, as more than the {corpus_tokens:,} training tokens: {', '.join(map(str, beyond))})" if beyond else ""),
+            "tokens": "the extended strategies' new tokens are chosen once, from every training document (not only a budget's own)",
             "steps": f"ceil(budget / ({batch_size} x {block_size})) optimizer steps for every strategy",
             "init": (
                 f"new rows from the pieces' mean ({init}), then fitted (vocabx.fit, model frozen) on the budget's documents only: "
@@ -230,7 +253,7 @@ def _fitted(ext_dir: Path, folder: Path, docs: list[str], tokenizer: Any, settin
     return summary
 
 
-def _summarize(runs: list[dict], budgets: tuple[int, ...], strategies: tuple[str, ...], corpus_tokens: int) -> dict:
+def _summarize(runs: list[dict], budgets: tuple[int, ...], strategies: tuple[str, ...], corpus_tokens: int, base_bpb: float | None = None) -> dict:
     table: dict[str, dict[str, dict]] = {}
     for strategy in strategies:
         table[strategy] = {}
@@ -244,15 +267,22 @@ def _summarize(runs: list[dict], budgets: tuple[int, ...], strategies: tuple[str
     ordered = [s for s in FLEXIBILITY if s in strategies]
     crossovers = []
     for conservative, flexible in zip(ordered, ordered[1:]):
-        wins = [b for b in budgets if table[flexible][str(b)]["mean"] < table[conservative][str(b)]["mean"]]
-        crossovers.append({"flexible": flexible, "conservative": conservative, "overtakes_at": min(wins) if wins else None})
+        # the smallest budget from which the flexible strategy wins at every larger one (a win at a small
+        # budget that later budgets take back is no crossover)
+        wins = [table[flexible][str(b)]["mean"] < table[conservative][str(b)]["mean"] for b in budgets]
+        overtakes = None
+        for i in range(len(budgets) - 1, -1, -1):
+            if not wins[i]:
+                break
+            overtakes = budgets[i]
+        crossovers.append({"flexible": flexible, "conservative": conservative, "overtakes_at": overtakes})
     nearest = min(budgets, key=lambda b: abs(math.log(b) - math.log(max(corpus_tokens, 1))))
     best = min(strategies, key=lambda s: table[s][str(nearest)]["mean"])
-    return {
-        "table": table,
-        "crossovers": crossovers,
-        "recommendation": {"corpus_tokens": corpus_tokens, "nearest_budget": nearest, "strategy": best},
-    }
+    recommendation: dict = {"corpus_tokens": corpus_tokens, "nearest_budget": nearest, "strategy": best}
+    if base_bpb is not None and table[best][str(nearest)]["mean"] >= base_bpb:
+        recommendation["strategy"] = None  # (training made held-out text worse: keep the base model)
+        recommendation["best_trained"] = best
+    return {"table": table, "crossovers": crossovers, "recommendation": recommendation}
 
 
 def compare_markdown(result: dict) -> str:
@@ -267,15 +297,24 @@ def compare_markdown(result: dict) -> str:
         "| :-- | " + " | ".join("--:" for _ in budgets) + " |",
     ]
     for strategy, row in result["table"].items():
-        lines.append(f"| {strategy} | " + " | ".join(f"{row[str(b)]['mean']:.4f} ± {row[str(b)]['std']:.4f}" for b in budgets) + " |")
+        lines.append(
+            f"| {strategy} | "
+            + " | ".join(f"{row[str(b)]['mean']:.4f}" + (f" ± {row[str(b)]['std']:.4f}" if row[str(b)]["n"] > 1 else "") for b in budgets)
+            + " |"
+        )
     lines += ["", "## Where the more flexible strategy wins", ""]
     for c in result["crossovers"]:
         at = f"from {c['overtakes_at']:,} tokens" if c["overtakes_at"] else "at none of these budgets"
         lines.append(f"- {c['flexible']} beats {c['conservative']} {at}")
     rec = result["recommendation"]
+    choice = (
+        f"**{rec['strategy']}**"
+        if rec["strategy"]
+        else f"**no training**: the best strategy there, {rec.get('best_trained')}, scores no better than the base model ({result['base_bpb']:.4f})"
+    )
     lines += [
         "",
-        f"Recommendation for this corpus ({rec['corpus_tokens']:,} training tokens, nearest budget {rec['nearest_budget']:,}): **{rec['strategy']}**.",
+        f"Recommendation for this corpus ({rec['corpus_tokens']:,} training tokens, nearest budget {rec['nearest_budget']:,}): {choice}.",
         "",
         "## Method",
         "",

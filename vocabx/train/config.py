@@ -151,12 +151,32 @@ class TrainConfig:
             raise VocabxError(f"--config {os.fspath(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from exc
         if not isinstance(data, dict):
             raise VocabxError(f"--config {os.fspath(path)!r} must hold a mapping of settings, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        settings = {str(k).replace("-", "_"): v for k, v in data.items()}
-        unknown = sorted(set(settings) - known)
+        known = {f.name: f for f in fields(cls)}
+        settings: dict[str, Any] = {}
+        for key, value in data.items():
+            name = str(key).replace("-", "_")
+            if name in settings:
+                raise VocabxError(f"--config {os.fspath(path)!r} sets {name!r} twice (as {key!r} too); keep one")
+            settings[name] = value
+        unknown = sorted(set(settings) - set(known))
         if unknown:
             raise VocabxError(f"--config {os.fspath(path)!r}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        for name, value in settings.items():
+            settings[name] = _from_yaml(value, known[name].default)
         return cls(**{**settings, **overrides})
+
+
+def _from_yaml(value: Any, default: Any) -> Any:
+    """A YAML value as the setting's type: YAML 1.1 reads ``1e-3`` as a string (it wants ``1.0e-3``) and
+    ``no`` as false, where a setting means the number 0.001 and the word no."""
+    if isinstance(value, str) and isinstance(default, float) and not isinstance(default, bool):
+        try:
+            return float(value)
+        except ValueError:
+            return value  # (the setting's own check names it)
+    if isinstance(value, bool) and isinstance(default, str):
+        return "yes" if value else "no"  # (mixed_precision: no, compile: yes)
+    return value
 
 
 def flag(name: str) -> str:
