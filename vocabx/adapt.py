@@ -157,7 +157,7 @@ def adapt(
     from vocabx.analyze import SelectSettings, analyze, holdout_test, split_by_groups
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
     from vocabx.extend import extend, save_extension, tokens_from_report
-    from vocabx.models import load_model, load_tokenizer
+    from vocabx.models import load_model, load_tokenizer, local_model_fingerprint
     from vocabx.report import write_report
     from vocabx.train import ROWS_UPDATES, train
 
@@ -216,7 +216,7 @@ def adapt(
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
         "analyze": _fingerprint(
-            corpus_id, model, *([("model files", _model_fingerprint(model))] if _local_model(model) else []),
+            corpus_id, model, *([("model files", files)] if (files := local_model_fingerprint(model)) else []),
             split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else []),
             *([("reference", corpus_fingerprint(reference))] if reference is not None else []),
         ),
@@ -368,25 +368,6 @@ def _finished(run: Path, stage: str) -> bool:
             return False
     last = {"analyze": "report.json", "extend": "vocabx.json", "evaluate": "metrics.json"}[stage]
     return (folder / last).is_file()
-
-
-def _local_model(model: str) -> bool:
-    """Whether ``model`` names a local folder (as :func:`vocabx.models.resolve_model` reads it)."""
-    from vocabx.models import EMBEDDED
-
-    return model not in EMBEDDED and Path(model).expanduser().is_dir()
-
-
-def _model_fingerprint(folder: str) -> str:
-    """A local model folder's files (name, size, modification time): a model retrained or replaced at the
-    same path is another base model. The embedded default and hub ids are keyed by their name (a new
-    revision pushed to the hub under the same id is not noticed)."""
-    entries = []
-    for path in sorted(Path(folder).expanduser().iterdir()):
-        if path.is_file():
-            stat = path.stat()
-            entries.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return _fingerprint(entries)
 
 
 def _load_state(run: Path, overwrite: bool) -> dict:

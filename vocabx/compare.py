@@ -90,13 +90,13 @@ def compare(
     ``holdout_groups``: hold out ``holdout`` of the ``groups`` (one label per text), whole, instead of
     documents (:func:`vocabx.analyze.held_out_groups`): the strategies are scored on sources that no run
     and not the analyzer saw."""
-    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, _local_model, _model_fingerprint, corpus_fingerprint
+    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, corpus_fingerprint
     from vocabx.analyze import SelectSettings, analyze, split_by_groups, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, read_manifest, save_extension, tokens_from_report
     from vocabx.fit import FitSettings
     from vocabx.metrics import bits_per_byte
-    from vocabx.models import load_model, load_tokenizer
+    from vocabx.models import load_model, load_tokenizer, local_model_fingerprint
     from vocabx.outputs import check_output_dir
     from vocabx.train import train
 
@@ -166,8 +166,9 @@ def compare(
     made_from = {"model": model, "new_tokens": new_tokens, "init": init, "train_docs": len(train_texts), "train_fingerprint": corpus_fingerprint(train_texts)}
     if min_cohesion:
         made_from["min_cohesion"] = min_cohesion
-    if _local_model(model):  # (a model retrained or replaced at the same path is another base)
-        made_from["model_files"] = _model_fingerprint(model)
+    files = local_model_fingerprint(model)
+    if files:  # (a model retrained or replaced at the same path is another base)
+        made_from["model_files"] = files
     stamp = ext_dir / "compare_input.json"
     if not (ext_dir / "vocabx.json").is_file() or not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != made_from:
         report = analyze(train_texts, tokenizer, holdout=None, settings=select).report

@@ -53,33 +53,39 @@ def load_side(base: str, adapted: str | Path) -> Side:
             f"{adapted} was made from {made_from.get('spec') or made_from.get('name_or_path')!r} "
             f"({made_from.get('vocab_size')} tokens), not from --base {base} ({len(base_tok)} tokens); pass its own base"
         )
-    _same_base_vocabulary(base, base_tok, folder)
-    if (folder / "adapter_config.json").is_file():
+    adapter = (folder / "adapter_config.json").is_file()
+    if adapter:
         try:
             from vocabx.train import load_adapted
         except ImportError as exc:  # training is optional for evaluation of extended models
             raise VocabxError(f"{adapted} is an adapter, and loading adapters needs vocabx.train") from exc
         from transformers import AutoTokenizer
 
-        # merged: LoRA's extra matmuls would make the adapted side look slower than it is
-        model = load_adapted(base, folder, merge=True)
         tokenizer = AutoTokenizer.from_pretrained(folder)
     else:
         tokenizer = load_extended_tokenizer(folder) if (folder / "tokenizer.json").is_file() else base_tok
+    _same_base_vocabulary(base, base_tok, tokenizer, folder)
+    if adapter:
+        # merged: LoRA's extra matmuls would make the adapted side look slower than it is
+        model = load_adapted(base, folder, merge=True)
+    else:
         model = load_model(folder)
         _same_architecture(base, model, adapted)
     new_ids = {a["id"] for a in (manifest or {}).get("added", [])} or set(range(len(base_tok), len(tokenizer)))
     return Side(model, tokenizer, new_ids, label=str(adapted))
 
 
-def _same_base_vocabulary(base: str, base_tok: Any, folder: Path) -> None:
-    """Refuse a folder whose tokenizer does not hold the base's vocabulary at the base's ids (made from
-    another base: a merged or fully trained folder has no manifest to say so)."""
-    from transformers import AutoTokenizer
+def _same_base_vocabulary(base: str, base_tok: Any, tokenizer: Any, folder: Path) -> None:
+    """Refuse a folder whose tokenizer (``tokenizer``, as loaded for scoring) does not hold the base's
+    vocabulary at the base's ids (made from another base: a merged or fully trained folder has no manifest
+    to say so)."""
+    if tokenizer is base_tok:  # (no tokenizer.json: scored with the base's, but a slow one may be there)
+        if not (folder / "tokenizer_config.json").is_file():
+            return
+        from transformers import AutoTokenizer
 
-    if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
-        return  # (no tokenizer of its own: it is scored with the base's)
-    theirs = AutoTokenizer.from_pretrained(folder).get_vocab()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    theirs = tokenizer.get_vocab()
     moved = [t for t, i in base_tok.get_vocab().items() if theirs.get(t) != i]
     if moved:
         raise VocabxError(
@@ -101,15 +107,6 @@ def _same_architecture(base: str, model: Any, adapted: str | Path) -> None:
     if differ:
         shown = ", ".join(f"{k} {getattr(model.config, k, None)} against {getattr(ours, k, None)}" for k in differ)
         raise VocabxError(f"--adapted {adapted} is not a model made from --base {base}: {shown}; pass the base it was made from")
-
-
-def _context(model: Any) -> int | None:
-    """The longest input the model was built for (None when its config does not say)."""
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(model.config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 def _manifest(folder: Path) -> dict | None:
@@ -196,13 +193,11 @@ def evaluate(
 
     if isinstance(base, os.PathLike):
         base = os.fspath(base)
-    if not isinstance(adapted, Side):
+    loaded = not isinstance(adapted, Side)  # (loaded here: its precision may be set to the base's)
+    if loaded:
         if not isinstance(base, (str, Side)) or not (base if isinstance(base, str) else base.label):
             raise VocabxError("evaluate() loads adapted from a folder against its base: pass base as a model name or folder")
         adapted = load_side(base if isinstance(base, str) else base.label, adapted)
-        loaded = True
-    else:
-        loaded = False
     if isinstance(base, str):
         from vocabx.models import load_model, load_tokenizer
 
@@ -221,7 +216,9 @@ def evaluate(
     for side in (base, adapted):  # (both where the scoring runs, so their speeds compare)
         place(side.model, device)
     # Windows no longer than either model's context: past it, positions are out of range or untrained.
-    contexts = [c for c in (_context(base.model), _context(adapted.model)) if c]
+    from vocabx.models import config_context
+
+    contexts = [c for c in (config_context(base.model.config), config_context(adapted.model.config)) if c]
     block_size = min([block_size, *contexts])
     result: dict = {"schema": METRICS_SCHEMA, "base": base.label, "adapted": adapted.label, "dtype": str(base.model.dtype).replace("torch.", ""), "corpora": {}}
     everything = [(name, texts, "domain") for name, texts in corpora.items()] + [(name, texts, "general") for name, texts in (general or {}).items()]

@@ -257,7 +257,8 @@ def _with_phrases(pre: dict | None, phrases: list[str]) -> dict:
                 earlier = _phrase_block(rest)
                 if earlier is not None:  # (extending an extension: one trie, or ' of the' would cut ' of the best')
                     old, rest = earlier
-                    alternatives = phrase_pattern(old + [p for p in phrases if p not in set(old)])
+                    known = set(old)
+                    alternatives = phrase_pattern(old + [p for p in phrases if p not in known])
                 items[i] = {**item, "pattern": {"Regex": f"{alternatives}|{rest}"}}
                 return {**pre, "pretokenizers": items}
             if item.get("type") == "ByteLevel" and item.get("use_regex", True):

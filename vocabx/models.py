@@ -274,11 +274,31 @@ def _context_length(spec: str, trust_remote_code: bool) -> int:
         config = _from_pretrained(AutoConfig, spec, "config", trust_remote_code=trust_remote_code)
     except VocabxError:
         return _FALLBACK_MAX_LENGTH
+    return config_context(config) or _FALLBACK_MAX_LENGTH
+
+
+def config_context(config: Any) -> int | None:
+    """The longest input a model config says the model was built for (None when it does not say)."""
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
         value = getattr(config, key, None)
         if isinstance(value, int) and 0 < value <= _UNSET_MAX_LENGTH:
             return value
-    return _FALLBACK_MAX_LENGTH
+    return None
+
+
+def local_model_fingerprint(spec: str | os.PathLike) -> str | None:
+    """For a local model folder (as :func:`resolve_model` reads ``spec``), a hash of its files' names, sizes
+    and modification times: a model retrained or replaced at the same path is another model. None for the
+    embedded default and hub ids, which are known by their name (a new revision pushed to the hub under the
+    same id is not noticed)."""
+    import hashlib
+
+    text = os.fspath(spec)
+    folder = Path(text).expanduser()
+    if text in EMBEDDED or not folder.is_dir():
+        return None
+    entries = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()]
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
 
 
 def best_device() -> str:

@@ -52,7 +52,7 @@ from vocabx.analyze.curve import (
 )
 from vocabx.analyze.examples import _Examples
 from vocabx.analyze.selection import (
-    KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, group_key, group_spread, select_candidates,
+    KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, group_key, group_spread, offered_kinds, select_candidates,
 )
 from vocabx.analyze.space import TokenSpace, is_letter_word, tokenizer_family
 from vocabx.corpus import byte_progress
@@ -63,7 +63,7 @@ __all__ = [
     "COUNTS_SCHEMA", "KINDS", "MIN_DOCS", "MIN_WORDS", "AnalyzeResult", "Candidate", "Counts", "GroupSpread",
     "SavingsModel", "SelectSettings", "TokenSpace", "analyze", "base_tokens", "cohesion", "count_corpus",
     "curve_points", "fragmentation", "GroupSplit", "group_key", "group_spread", "held_out_groups", "holdout_test",
-    "is_letter_word", "knee", "project", "select_candidates", "specificity", "specificity_weight", "split_by_groups",
+    "is_letter_word", "knee", "offered_kinds", "project", "select_candidates", "specificity", "specificity_weight", "split_by_groups",
     "split_holdout", "tokenizer_family",
 ]
 
@@ -281,9 +281,10 @@ def analyze(
                 cand.specificity = round(z, 3)
                 return specificity_weight(z)
 
-        if "subword" in settings.kinds and space.family not in ("byte_bpe", "sp_bpe"):
+        offered = offered_kinds(space)
+        if "subword" in settings.kinds and "subword" not in offered:
             notes.append(f"subword candidates are BPE merges, and this tokenizer is {space.family}: none were looked for")
-        if "phrase" in settings.kinds and space.marker != "Ġ":
+        if "phrase" in settings.kinds and "phrase" not in offered:
             notes.append(f"phrase candidates are proposed for byte-level BPE tokenizers, and this one is {space.family}: none were looked for")
         examples.begin(counts.examples)
         chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add, spread=spread)

@@ -778,6 +778,12 @@ def _seed_rows(
     return _SeedRows(rows[positive], gains[positive])
 
 
+def offered_kinds(space: TokenSpace) -> tuple[str, ...]:
+    """The kinds of candidate the analyzer looks for with this tokenizer: subwords are BPE merges, and
+    phrases need tokens that carry their space (byte-level BPE)."""
+    return ("word",) + (("subword",) if space.family in ("byte_bpe", "sp_bpe") else ()) + (("phrase",) if space.marker == "Ġ" else ())
+
+
 def _initial_candidates(
     counts: Counts,
     space: TokenSpace,
@@ -805,11 +811,12 @@ def _initial_candidates(
             if len(pieces) < 2 or not _allowed(surfaces.get(word, word), allow_digits) or space.has_fallback(pieces):
                 continue
             yield Candidate(word, surfaces.get(word, word), "word", count, word_docs[word], list(pieces))
-    if "phrase" in settings.kinds and space.marker == "Ġ" and table is not None:
+    offered = offered_kinds(space)
+    if "phrase" in settings.kinds and "phrase" in offered and table is not None:
         if model.fired or not seeds:
             raise ValueError("table seeds are the gains of a fresh model")
         yield _seed_rows(table, counts, space, settings, model, spread)
-    elif "phrase" in settings.kinds and space.marker == "Ġ":
+    elif "phrase" in settings.kinds and "phrase" in offered:
         phrase_docs, max_words, pieces_of = counts.phrase_docs, settings.max_phrase_words, space.pieces
         # per word: (its surface, whether it may be a phrase's first word, whether it may follow another)
         fit: dict[str, tuple[str, bool, bool]] = {}
@@ -840,7 +847,7 @@ def _initial_candidates(
                 continue
             pieces = [piece for p in parts for piece in pieces_of(p)]
             yield Candidate(token, "".join(f[0] for f in words), "phrase", count, docs, pieces, parts=list(parts))
-    if "subword" in settings.kinds and space.family in ("byte_bpe", "sp_bpe"):
+    if "subword" in settings.kinds and "subword" in offered:
         # the model's pair statistics, still those of the base segmentation: nothing is applied yet
         for (a, b), count in model.pair_count.items():
             cand = _merge_candidate(a, b, count, model.pair_words[(a, b)], space, settings)

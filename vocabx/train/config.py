@@ -169,7 +169,7 @@ class TrainConfig:
 def _from_yaml(value: Any, default: Any) -> Any:
     """A YAML value as the setting's type: YAML 1.1 reads ``1e-3`` as a string (it wants ``1.0e-3``) and
     ``no`` as false, where a setting means the number 0.001 and the word no."""
-    if isinstance(value, str) and isinstance(default, float) and not isinstance(default, bool):
+    if isinstance(value, str) and isinstance(default, float):
         try:
             return float(value)
         except ValueError:

@@ -659,9 +659,7 @@ class _Run:
                     losses.append(loss.detach().float())
                 mean_loss = accelerator.reduce(torch.stack(losses).mean(), "mean").item()
                 if not math.isfinite(mean_loss):
-                    kept = self.checkpoints.newest()
-                    where = f"the last checkpoint, {kept[1]}, is kept" if kept else "no checkpoint was written yet"
-                    raise VocabxError(f"the loss became {mean_loss} at step {self.step + 1}; training stopped and {where}; lower --lr or --embedding-lr, or check the data")
+                    raise VocabxError(f"the loss became {mean_loss} at step {self.step + 1}; training stopped and {self._kept()}; lower --lr or --embedding-lr, or check the data")
                 if self.step < config.embedding_warmup_steps:
                     for p in self.other_params:  # rows alone: LoRA gets no update and no optimizer state yet
                         p.grad = None
@@ -676,11 +674,9 @@ class _Run:
                 if config.max_grad_norm > 0:
                     grad_norm = float(accelerator.clip_grad_norm_(with_grad, config.max_grad_norm))
                 else:  # (measured anyway: a non-finite gradient must stop the run before the step applies it)
-                    grad_norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.detach().float()) for p in with_grad]))) if with_grad else 0.0
+                    grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in with_grad])) if with_grad else 0.0
                 if not math.isfinite(grad_norm):
-                    kept = self.checkpoints.newest()
-                    where = f"the last checkpoint, {kept[1]}, is kept" if kept else "no checkpoint was written yet"
-                    raise VocabxError(f"the gradient became {grad_norm} at step {self.step + 1} (loss {mean_loss:.4f}); training stopped before applying it and {where}; lower --lr or --embedding-lr, or check the data")
+                    raise VocabxError(f"the gradient became {grad_norm} at step {self.step + 1} (loss {mean_loss:.4f}); training stopped before applying it and {self._kept()}; lower --lr or --embedding-lr, or check the data")
                 lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
                 self.optimizer.step()
                 self.scheduler.step()
@@ -721,6 +717,11 @@ class _Run:
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
+
+    def _kept(self) -> str:
+        """What a run stopped by a bad step leaves: the newest checkpoint, if any."""
+        kept = self.checkpoints.newest()
+        return f"the last checkpoint, {kept[1]}, is kept" if kept else "no checkpoint was written yet"
 
     def evaluate(self) -> None:
         try:
