@@ -54,6 +54,15 @@ def test_evaluate_compares_base_and_adapted(tiny_base, tmp_path):
     out = write_metrics(metrics, tmp_path / "eval")
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "metrics.png", "report.md"]
     assert "| domain | domain |" in (out / "report.md").read_text()
+    # a figure that could not be measured is JSON null, not NaN (which strict readers refuse)
+    row["adapted"]["bpb"] = row["bpb_change"] = float("nan")
+    out = write_metrics(metrics, tmp_path / "eval-nan")
+
+    def strict(name):
+        raise ValueError(f"{name} is not JSON")
+
+    written = json.loads((out / "metrics.json").read_text(), parse_constant=strict)["corpora"]["domain"]
+    assert written["adapted"]["bpb"] is None and written["bpb_change"] is None and math.isnan(row["adapted"]["bpb"])
 
 
 def test_evaluate_takes_a_model_name_and_a_folder_as_the_cli_does(tiny_base, tmp_path):
@@ -336,6 +345,22 @@ def test_compare_never_trains_on_an_evaluation_document_and_leaves_out_budgets_b
     assert "left out of training 3 documents that the --eval corpus holds too" in lines
     assert any(line.startswith("left out budgets 1,000,000,000: more than the ") for line in lines)
     assert {r["budget"] for r in result["runs"]} == {300} and "left out, as more than" in result["method"]["budgets"]
+
+
+def test_compare_with_no_surviving_new_token_runs_only_what_can_train(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    from vocabx.compare import compare
+
+    monkeypatch.setattr(importlib.import_module("vocabx.extend"), "tokens_from_report", lambda report, n: [])  # (extend keeps nothing)
+    options = dict(model=str(tiny_base), budgets=(300,), seeds=(0,), new_tokens=8, batch_size=2, block_size=64, eval_docs=2, eval_chars=200)
+    lines: list[str] = []
+    result = compare(_docs(30), tmp_path / "cmp", strategies=("tokens", "lora+tokens", "lora"), log=lines.append, **options)
+    assert {r["strategy"] for r in result["runs"]} == {"lora"} and set(result["table"]) == {"lora"}
+    assert "left out strategies tokens, lora+tokens: no new token survived extend's checks" in lines
+    assert result["method"]["strategies_left_out"].startswith("tokens, lora+tokens")
+    with pytest.raises(VocabxError, match="--strategies tokens have nothing to train; add lora or full"):
+        compare(_docs(30), tmp_path / "cmp", strategies=("tokens",), log=lines.append, **options)
 
 
 def test_a_saved_extension_loads_back_with_its_rows_and_manifest(tiny_base, tmp_path):
@@ -643,3 +668,29 @@ def test_evaluate_scores_both_models_on_the_best_device(tiny_base, tmp_path, mon
     moved.clear()
     evaluate(base, adapted, {"domain": ["The Distributor shall indemnify the Company."]}, prompts=0, device="cpu")
     assert moved == [("base", ("cpu",)), ("ext", ("cpu",))]
+
+
+def test_evaluate_scores_both_models_on_the_same_pieces_of_text(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    from vocabx.models import load_model
+
+    metrics_module = importlib.import_module("vocabx.metrics")
+    tok, ext = _extended(tiny_base, tmp_path)
+    long_doc = " ".join(["Examination revealed hepatosplenomegaly and lymphadenopathy."] * 40)
+    seen: dict[str, list[str]] = {}
+    real = metrics_module.bits_per_byte
+
+    def recording(model, tokenizer, texts, **kw):
+        texts = list(texts)
+        if len(texts) > 1:  # (not the one-text warm-up)
+            seen["base" if tokenizer is tok else "adapted"] = texts
+        return real(model, tokenizer, texts, **kw)
+
+    monkeypatch.setattr(metrics_module, "bits_per_byte", recording)
+    base = Side(load_model(tiny_base), tok, set(), label="base")
+    adapted = Side(ext.model, ext.tokenizer, set(ext.new_ids), label="ext")
+    evaluate(base, adapted, {"domain": [long_doc, "A short note."]}, block_size=32, prompts=0)
+    scored = list(seen.values())
+    assert len(scored) == 2 and scored[0] == scored[1] and len(scored[0]) > 2
+    assert "".join(scored[0]) == long_doc + "A short note."

@@ -136,3 +136,30 @@ def test_smollm2_bits_per_byte_on_plain_english_is_plausible(smollm2_tokenizer):
     result = bits_per_byte(load_model("smollm2-135m"), smollm2_tokenizer, ENGLISH)
     assert math.isfinite(result["bpb"]) and 0.5 < result["bpb"] < 2.5, result
     assert result["tokens"] == token_counts(smollm2_tokenizer, ENGLISH)["tokens"]
+
+
+def test_text_windows_cut_at_the_same_characters_within_the_block(family_tokenizer):
+    from vocabx.metrics import text_windows
+
+    texts = [DOCS[1] * 4, "short one", "x" * 300 + " and then words\n\nafter a break " * 6, DOCS[2] * 40, ""]
+    pieces = text_windows(texts, family_tokenizer, 16)
+    assert "".join(pieces) == "".join(texts)  # (byte for byte: every byte is scored once)
+    assert "short one" in pieces and "" in pieces  # (a text that fits stays whole)
+    lengths = [len(family_tokenizer(p, add_special_tokens=False)["input_ids"]) for p in pieces]
+    # cut under the tokenization of the whole text: a piece alone may gain its word marker (sentencepiece)
+    assert max(lengths) <= 16 + 1
+    spaced = [p for p in pieces if p and p[0].isspace()]
+    assert len(spaced) >= len(pieces) // 2  # (cut before the whitespace that starts a word)
+    with pytest.raises(VocabxError, match="block_size must be a positive int, got 0"):
+        text_windows(texts, family_tokenizer, 0)
+
+
+def test_text_windows_give_both_tokenizers_the_same_text(tiny_tokenizers):
+    from vocabx.metrics import text_windows
+
+    tokenizer = tiny_tokenizers["byte_bpe"]
+    text = " ".join(f"word{i} and more" for i in range(200))
+    pieces = text_windows([text], tokenizer, 32)
+    assert len(pieces) > 5 and all(p.startswith(" ") for p in pieces[1:])
+    # a piece never starts inside a word, whatever tokenizer scores it next
+    assert all(not p[-1].isspace() for p in pieces[:-1])

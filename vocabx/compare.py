@@ -39,6 +39,7 @@ COMPARE_SCHEMA = "vocabx.compare/1"
 STRATEGIES = ("tokens", "lora+tokens", "lora", "full")
 # from the most conservative to the most flexible, for the crossover question
 FLEXIBILITY = ("tokens", "lora", "lora+tokens", "full")
+NEEDS_NEW_TOKENS = ("tokens", "lora+tokens")  # (with no new token, nothing to train or the same as `lora`)
 
 
 def budget_docs(texts: list[str], tokenizer: Any, budget: int, seed: int) -> list[str]:
@@ -95,9 +96,9 @@ def compare(
     from vocabx.evaluate import take
     from vocabx.extend import extend, read_manifest, save_extension, tokens_from_report
     from vocabx.fit import FitSettings
-    from vocabx.metrics import bits_per_byte
+    from vocabx.metrics import bits_per_byte, text_windows
     from vocabx.models import load_model, load_tokenizer, local_model_fingerprint
-    from vocabx.outputs import check_output_dir
+    from vocabx.outputs import check_output_dir, json_safe
     from vocabx.train import train
 
     bad = [s for s in strategies if s not in STRATEGIES]
@@ -135,8 +136,8 @@ def compare(
         if not any(t.strip() for t in held):
             raise VocabxError("the --eval corpus holds no text to score; give documents with text")
         # (a document that is also an evaluation document never trains: the scores stay held out)
-        scored = set(eval_texts)
-        train_texts = [t for t in texts if t not in scored]
+        evaluated = set(eval_texts)
+        train_texts = [t for t in texts if t not in evaluated]
         if len(train_texts) < len(texts):
             log(f"left out of training {len(texts) - len(train_texts)} documents that the --eval corpus holds too")
     else:
@@ -175,10 +176,21 @@ def compare(
         save_extension(extend(model, tokens_from_report(report, new_tokens), tokenizer=tokenizer, init=init, base_spec=model), ext_dir, overwrite=True)
         stamp.write_text(json.dumps(made_from, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(out / "fitted", ignore_errors=True)
-    # (no new token survived extend's checks: nothing to fit)
-    extended_runs = any(s != "lora" for s in strategies) and bool(read_manifest(ext_dir).get("added"))
+    added = bool(read_manifest(ext_dir).get("added"))
+    dropped = [] if added else [s for s in strategies if s in NEEDS_NEW_TOKENS]
+    if dropped:
+        # (no new token survived extend's checks: `tokens` would train nothing and `lora+tokens` is `lora`)
+        strategies = tuple(s for s in strategies if s not in NEEDS_NEW_TOKENS)
+        if not strategies:
+            raise VocabxError(
+                f"no new token survived extend's checks on {len(train_texts)} training documents, so "
+                f"--strategies {','.join(dropped)} have nothing to train; add lora or full, or give more text"
+            )
+        log(f"left out strategies {', '.join(dropped)}: no new token survived extend's checks")
+    extended_runs = any(s != "lora" for s in strategies) and added  # (no new token: nothing to fit)
     runs: list[dict] = []
-    base_bpb = bits_per_byte(load_model(model), tokenizer, held, block_size=1024)["bpb"]
+    scored = text_windows(held, tokenizer, 1024)  # (every strategy scores the same bytes, cut the same way)
+    base_bpb = bits_per_byte(load_model(model), tokenizer, scored, block_size=1024)["bpb"]
     for budget in budgets:
         steps = max(1, math.ceil(budget / (batch_size * block_size)))
         for seed in seeds:
@@ -192,7 +204,7 @@ def compare(
                 source = model if strategy == "lora" else str(source_ext)
                 run_dir = out / "runs" / f"{strategy}-{budget}-{seed}"
                 result = train(source, docs, run_dir, mode=strategy, max_steps=steps, batch_size=batch_size, block_size=block_size, seed=seed, eval_texts=held[:1], eval_every=0, save_every=0, overwrite=True)
-                bpb = bits_per_byte(result.model, result.tokenizer, held, block_size=1024)["bpb"]
+                bpb = bits_per_byte(result.model, result.tokenizer, scored, block_size=1024)["bpb"]
                 run = {"strategy": strategy, "budget": budget, "seed": seed, "steps": steps, "docs": len(docs), "bpb": round(bpb, 5), "train_loss": result.train_loss}
                 if fitted and strategy != "lora":
                     run["fit_steps"] = fitted["steps"]
@@ -222,6 +234,7 @@ def compare(
             ),
             "seeds": list(seeds),
             "new_tokens": new_tokens,
+            **({"strategies_left_out": f"{', '.join(dropped)}: no new token survived extend's checks"} if dropped else {}),
             "min_cohesion": min_cohesion,
         },
         "base_bpb": round(base_bpb, 5),
@@ -230,7 +243,7 @@ def compare(
         **summary,
         "seconds": round(time.monotonic() - started, 1),
     }
-    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "compare.json").write_text(json.dumps(json_safe(result), indent=2) + "\n", encoding="utf-8")
     (out / "compare.md").write_text(compare_markdown(result), encoding="utf-8")
     (out / "learning_curve.png").write_bytes(learning_curve_png(result))
     return result

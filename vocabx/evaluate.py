@@ -117,8 +117,12 @@ def _manifest(folder: Path) -> dict | None:
     return None
 
 
-def score(side: Side, texts: list[str], words: int, *, block_size: int = 1024, batch_size: int = 8) -> dict:
-    """Token counts, bits per byte and throughput of one model on one corpus."""
+def score(side: Side, texts: list[str], words: int, *, block_size: int = 1024, batch_size: int = 8, pieces: list[str] | None = None) -> dict:
+    """Token counts, bits per byte and throughput of one model on one corpus.
+
+    ``pieces``: ``texts`` cut by :func:`vocabx.metrics.text_windows` (the same for both models, so both
+    score the same bytes with the same context); None scores the texts whole, cut at ``block_size``
+    tokens of this model."""
     from vocabx.metrics import bits_per_byte
     from vocabx.stats import backend_of
 
@@ -131,7 +135,7 @@ def score(side: Side, texts: list[str], words: int, *, block_size: int = 1024, b
     warm = next((t for t in texts if t.strip()), "")
     bits_per_byte(side.model, side.tokenizer, [warm[:200] or " "], block_size=block_size, batch_size=1)
     started = time.perf_counter()
-    result = bits_per_byte(side.model, side.tokenizer, texts, block_size=block_size, batch_size=batch_size)
+    result = bits_per_byte(side.model, side.tokenizer, texts if pieces is None else pieces, block_size=block_size, batch_size=batch_size)
     seconds = time.perf_counter() - started
     out = {
         "docs": len(texts),
@@ -189,6 +193,7 @@ def evaluate(
     >>> m = evaluate("smollm2-135m", "runs/med/adapter", {"test": texts})   # doctest: +SKIP
     >>> m["corpora"]["test"]["token_reduction"], m["corpora"]["test"]["bpb_change"]  # doctest: +SKIP
     """
+    from vocabx.metrics import text_windows
     from vocabx.stats import corpus_stats
 
     if isinstance(base, os.PathLike):
@@ -226,8 +231,9 @@ def evaluate(
         if not any(t.strip() for t in texts):
             raise VocabxError(f"evaluation corpus {name} has no text")
         words = corpus_stats(texts, base.tokenizer).words
-        b = score(base, texts, words, block_size=block_size, batch_size=batch_size)
-        a = score(adapted, texts, words, block_size=block_size, batch_size=batch_size)
+        pieces = text_windows(texts, base.tokenizer, block_size)  # (cut at the same characters for both)
+        b = score(base, texts, words, block_size=block_size, batch_size=batch_size, pieces=pieces)
+        a = score(adapted, texts, words, block_size=block_size, batch_size=batch_size, pieces=pieces)
         row = {
             "role": role,
             "base": b,
@@ -298,10 +304,10 @@ def metrics_plot(metrics: dict) -> bytes:
 
 def write_metrics(metrics: dict, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     """metrics.json, report.md and metrics.png into ``out_dir`` (atomically)."""
-    from vocabx.outputs import staged_dir
+    from vocabx.outputs import json_safe, staged_dir
 
     with staged_dir(out_dir, overwrite=overwrite, marker="metrics.json", what="evaluation") as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(metrics_markdown(metrics), encoding="utf-8")
         (tmp / "metrics.png").write_bytes(metrics_plot(metrics))
     return Path(out_dir)

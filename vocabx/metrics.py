@@ -11,7 +11,11 @@ How the texts are scored:
 - a document longer than ``block_size`` tokens is cut into consecutive windows of ``block_size`` inputs,
   each predicting the next ``block_size`` tokens, so every token is scored exactly once. A token after a
   window boundary sees only its own window as context, which costs a little against a sliding window
-  (the base and the adapted model are cut the same way) and keeps the cost at one forward pass per token;
+  and keeps the cost at one forward pass per token;
+- to compare two tokenizers, cut the texts first with :func:`text_windows` under the longer (base)
+  tokenization and score the same pieces with both: cut at the same token count instead, the shorter
+  tokenization would fit more text in each window, and each of its tokens would see more bytes of context
+  than the base's, a gain that comes from the window and not from the model;
 - windows of all documents are sorted by length and batched, padded on the right; padding is masked out
   of attention and never scored.
 
@@ -20,6 +24,7 @@ What it leaves out: generation-based metrics, throughput and adoption, which `ev
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any, Iterable
 
@@ -57,6 +62,55 @@ def windows(ids: list[int], context_id: int, block_size: int) -> list[list[int]]
     """
     full = [context_id, *ids]
     return [full[start : start + block_size + 1] for start in range(0, len(ids), block_size)]
+
+
+def text_windows(texts: Iterable[str], tokenizer: Any, block_size: int) -> list[str]:
+    """``texts`` cut into pieces of at most ``block_size`` tokens of ``tokenizer``, at the same characters
+    for every tokenizer that scores them.
+
+    A text that fits stays whole. A longer one is cut before the whitespace that starts a word, at the
+    last such place that keeps the piece within ``block_size`` tokens (at a token boundary when the block
+    holds no whitespace), so the pieces joined give the text back, byte for byte. Cut under the base
+    tokenizer, an extended one (never longer) fits each piece too, and both models score the same bytes
+    with the same context: ``"one two three four"``, 2 tokens a word, block 4 ->
+    ``["one two", " three four"]``.
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise VocabxError(f"block_size must be a positive int, got {block_size!r}")
+    texts = list(texts)
+    encodings = backend_of(tokenizer).encode_batch(texts, add_special_tokens=False) if texts else []
+    pieces: list[str] = []
+    for text, enc in zip(texts, encodings):
+        starts = [start for start, _ in enc.offsets]
+        if len(starts) <= block_size:
+            pieces.append(text)
+            continue
+        begin, first = 0, 0  # (the piece's first character, and its first token)
+        while len(starts) - first > block_size:
+            limit = starts[first + block_size]  # (where the first token past the block starts)
+            cut = _word_start_before(text, begin, limit)
+            if cut <= begin:
+                # (no space in the block: cut at the token boundary; tokens of one character share its
+                # offsets, so move on to the first token that starts after the piece's beginning)
+                k = first + block_size
+                while k < len(starts) and starts[k] <= begin:
+                    k += 1
+                if k == len(starts):
+                    break
+                cut = starts[k]
+            pieces.append(text[begin:cut])
+            begin = cut
+            first = bisect.bisect_left(starts, cut, lo=first)
+        pieces.append(text[begin:])
+    return pieces
+
+
+def _word_start_before(text: str, begin: int, limit: int) -> int:
+    """The last index in ``(begin, limit]`` where whitespace follows a non-space (``begin`` if none)."""
+    for c in range(min(limit, len(text) - 1), begin, -1):
+        if text[c].isspace() and not text[c - 1].isspace():
+            return c
+    return begin
 
 
 def bits_per_byte(

@@ -9,6 +9,7 @@ replaced only with ``overwrite`` and only when it holds the stage's own marker f
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import shutil
@@ -84,3 +85,19 @@ def move_into_place(staging: Path, out_dir: Path) -> None:
         os.replace(old, out_dir)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def json_safe(value: object) -> object:
+    """``value`` with every NaN or infinite float replaced by None (``null``).
+
+    ``json.dumps`` writes them as ``NaN`` and ``Infinity``, which is not JSON: jq, JavaScript's
+    ``JSON.parse`` and Go refuse the whole file. A figure that could not be measured (a model whose loss
+    is not finite) is written as ``null``; the in-memory result keeps the float.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
