@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -391,6 +392,60 @@ def test_a_crash_while_saving_keeps_the_last_checkpoint(tied_models, tmp_path, m
     assert [p.name for p in checkpoints.iterdir() if not p.name.startswith(".")] == ["step-00000002"]
     result = train(tied_models[1], _texts(), tmp_path / "run", resume=True, **settings)
     assert result.steps == 4 and sorted(p.name for p in checkpoints.iterdir()) == ["step-00000004"]
+
+
+def test_a_kill_while_deleting_an_old_checkpoint_leaves_no_stray_folder(tied_models, tmp_path, monkeypatch):
+    import shutil
+
+    real = shutil.rmtree
+
+    def killed_halfway(path, *args, **kwargs):
+        # The old checkpoint loses its state file and weights, then the process dies.
+        if "step-00000002" in Path(path).name and not Path(path).name.endswith(".tmp"):
+            monkeypatch.setattr(shutil, "rmtree", real)
+            for name in ("vocabx_state.json", "model.safetensors"):
+                (Path(path) / name).unlink()
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", killed_halfway)
+    settings = dict(FAST, max_steps=6, save_every=2, keep_checkpoints=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(tied_models[1], _texts(), tmp_path / "run", **settings)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert len(list(checkpoints.iterdir())) == 2  # step 4 and what is left of step 2
+    result = train(tied_models[1], _texts(), tmp_path / "run", resume=True, **settings)
+    assert result.steps == 6 and [r["step"] for r in result.history if r["type"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000006"]
+
+
+def test_resume_passes_over_a_newest_checkpoint_missing_its_files(tied_models, tmp_path, monkeypatch):
+    import shutil
+
+    settings = dict(FAST, max_steps=6, save_every=2, keep_checkpoints=2)
+    _crash_in_step_four(monkeypatch, lambda: train(tied_models[1], _texts(), tmp_path / "run", **settings))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    # A half-deleted folder that still has its state file, newer than the complete one.
+    shutil.copytree(checkpoints / "step-00000002", checkpoints / "step-00000004")
+    (checkpoints / "step-00000004" / "model.safetensors").unlink()
+    result = train(tied_models[1], _texts(), tmp_path / "run", resume=True, **settings)
+    assert result.steps == 6 and [r["step"] for r in result.history if r["type"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000004", "step-00000006"]
+
+
+def test_resuming_on_another_model_folder_is_refused_and_the_same_folder_by_another_path_is_not(tied_models, tmp_path, monkeypatch):
+    other = _make_ext(tmp_path / "other", tied=True)[1]  # (the same new-token ids, other weights)
+    settings = dict(FAST, max_steps=2, save_every=1)
+    train(tied_models[1], _texts(), tmp_path / "run", **settings)
+    with pytest.raises(VocabxError, match=rf"--resume with --model {re.escape(repr(str(other)))}, but the run in \S+ was started with --model {re.escape(repr(str(tied_models[1])))}; pass the same --model, or --overwrite to start again"):
+        train(other, _texts(), tmp_path / "run", resume=True, **settings)
+    monkeypatch.chdir(tied_models[1].parent)
+    assert train(os.path.join("..", tied_models[1].parent.name, ".", "ext"), _texts(), tmp_path / "run", resume=True, **settings).steps == 2
+    os.utime(other / "config.json", ns=(1, 1))  # (a folder rebuilt in place is another model too)
+    train(other, _texts(), tmp_path / "other-run", **settings)
+    os.utime(other / "config.json", ns=(2, 2))
+    with pytest.raises(VocabxError, match=r"the model folder \S+ has changed since .*--overwrite"):
+        train(other, _texts(), tmp_path / "other-run", resume=True, **settings)
 
 
 @pytest.mark.parametrize("which", ["tied", "untied"])

@@ -32,7 +32,9 @@ bf16 autocast on GPU (frozen weights stored in bf16, trained ones in fp32) and f
 optional gradient checkpointing and ``torch.compile``. Data order is a pure function of the seed and the step
 (a fresh permutation of the blocks per epoch, each process taking its slice), so a resumed run reads
 exactly the batches an uninterrupted one would. Checkpoints are Accelerate states holding only the
-trained weights, written into a temporary folder and renamed, the last ``keep_checkpoints`` kept.
+trained weights, written into a temporary folder and renamed, the last ``keep_checkpoints`` kept (an old
+one is renamed to hidden trash before it is deleted, and a run starts by sweeping what a kill left). A
+resume refuses another model than the run's: a local folder is compared by its files, a hub id by name.
 
 The output folder (the adapter) holds ``adapter_model.safetensors`` (LoRA and the new rows only), the
 tokenizer, ``extension_rows.safetensors`` (rows of the extended matrix the adapter does not hold, such

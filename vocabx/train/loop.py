@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from vocabx.errors import VocabxError, VocabxWarning
+from vocabx.outputs import json_safe
 from vocabx.train.config import MARKER, SCHEMA, TrainConfig, TrainResult, flag, log
 from vocabx.train.export import _export, _summary_md, _write_merged
 from vocabx.train.fused import _enable_fused, _make_step, _use_fast_dropout
@@ -101,8 +102,16 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+_STATE = "vocabx_state.json"
+
+
 class _Checkpoints:
-    """Accelerate states under ``folder/step-NNNNNNNN``, each complete or absent."""
+    """Accelerate states under ``folder/step-NNNNNNNN``, each complete or absent.
+
+    A save goes into a hidden ``.step-N.tmp`` folder, its state file last, and is renamed into place; an
+    old checkpoint is renamed to a hidden ``.trash-`` name before it is deleted. A kill at any point so
+    leaves whole ``step-N`` folders and hidden leftovers, which :meth:`sweep` deletes at the next start
+    (with any ``step-N`` folder that is not complete, as an older vocabx could leave half deleted)."""
 
     def __init__(self, folder: Path, keep: int) -> None:
         self.folder = folder
@@ -113,7 +122,7 @@ class _Checkpoints:
         if self.folder.is_dir():
             for path in self.folder.iterdir():
                 match = re.fullmatch(r"step-(\d+)", path.name)
-                if match and (path / "vocabx_state.json").is_file():
+                if match and _is_complete(path):
                     found.append((int(match.group(1)), path))
         return sorted(found)
 
@@ -131,21 +140,56 @@ class _Checkpoints:
         accelerator.save_state(str(tmp))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
+            files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
             # The state file goes in last: a folder without it is an interrupted save.
-            (tmp / "vocabx_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-            old = None
-            if final.exists():
-                old = final.with_name(final.name + ".old")
-                os.replace(final, old)
+            (tmp / _STATE).write_text(json.dumps({**state, "files": files}, indent=2) + "\n", encoding="utf-8")
+            old = _to_trash(final) if final.exists() else None
             os.replace(tmp, final)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
             for _, path in self.complete()[: -self.keep]:
-                shutil.rmtree(path, ignore_errors=True)
-            for path in self.folder.glob(".step-*.tmp"):
-                shutil.rmtree(path, ignore_errors=True)
+                _discard(path)
+            self.sweep()
         accelerator.wait_for_everyone()
         return final
+
+    def sweep(self) -> None:
+        """Delete what an interrupted save or deletion left behind (main process only)."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            if _is_leftover(path.name):
+                shutil.rmtree(path, ignore_errors=True)
+            elif re.fullmatch(r"step-\d+", path.name) and path.is_dir() and not _is_complete(path):
+                _discard(path)
+
+
+def _is_complete(path: Path) -> bool:
+    """Whether a checkpoint folder holds its state file and every file it lists (a state written by an
+    older vocabx lists none: its presence is all there is to go by)."""
+    try:
+        state = json.loads((path / _STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    files = state.get("files", []) if isinstance(state, dict) else None
+    return isinstance(files, list) and all((path / str(name)).is_file() for name in files)
+
+
+def _is_leftover(name: str) -> bool:
+    """A save's temporary folder, a deletion's trash, or an older vocabx's ``step-N.old``."""
+    return bool(re.fullmatch(r"\.step-\d+\.tmp|\.trash-.*|step-\d+\.old", name))
+
+
+def _to_trash(path: Path) -> Path:
+    """Rename ``path`` to a hidden trash name: atomic, so the folder leaves the checkpoints whole, and
+    a kill while deleting it leaves only trash, never a half-deleted ``step-N``."""
+    trash = path.with_name(f".trash-{path.name}-{time.time_ns()}")
+    os.replace(path, trash)
+    return trash
+
+
+def _discard(path: Path) -> None:
+    shutil.rmtree(_to_trash(path), ignore_errors=True)
 
 
 def _row_ids(model: Any) -> list[tuple[Any, Any, int]]:
@@ -268,6 +312,45 @@ def _fresh_output(out: Path, accelerator: Any) -> None:
     accelerator.wait_for_everyone()
 
 
+def _model_source(spec: str | None) -> dict | None:
+    """What a resume compares to know the run's model: a local folder by its files, so that the same
+    folder by another path is the same model and one rebuilt in place is not; the embedded model and a
+    hub id by name. None for a model object, which has neither."""
+    from vocabx.models import local_model_fingerprint
+
+    if spec is None:
+        return None
+    files = local_model_fingerprint(spec)
+    if files is None:
+        return {"name": spec}
+    return {"path": str(Path(spec).expanduser().resolve()), "files": files}
+
+
+def _check_resume_model(previous: dict, model: Any, out: Path) -> None:
+    """Refuse a resume on another model than the run's: its new-token ids may match the checkpoint's
+    rows while its weights are not the ones the checkpoint was trained on."""
+    recorded = previous.get("model_source")
+    given = _model_source(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else None
+    if recorded is None or given is None:
+        return  # (a run of an older vocabx, or a model object: nothing to compare; the rows still are)
+    if given.get("files") is not None and given.get("files") == recorded.get("files"):
+        return
+    if given.get("name") is not None and given.get("name") == recorded.get("name"):
+        return
+    if given.get("path") is not None and given.get("path") == recorded.get("path"):
+        raise VocabxError(
+            f"--resume with --model {os.fspath(model)!r}: the model folder {given['path']} has changed since the run in {out} "
+            "started on it (its files' sizes or times differ), so its checkpoints belong to another model; pass --overwrite to start again on the folder as it is now "
+            "(a folder copied without its modification times also differs: copy it with cp -p or rsync -a)"
+        )
+    started = previous.get("model")
+    where = f" ({recorded['path']})" if recorded.get("path") and recorded["path"] != started else ""
+    raise VocabxError(
+        f"--resume with --model {os.fspath(model)!r}, but the run in {out} was started with --model {started!r}{where}; "
+        "pass the same --model, or --overwrite to start again"
+    )
+
+
 def _check_resume(previous: dict, config: TrainConfig, data: dict, rows: _Rows, world: int) -> None:
     old = previous.get("config", {})
     for name, value in config.as_dict().items():
@@ -285,7 +368,7 @@ def _check_resume(previous: dict, config: TrainConfig, data: dict, rows: _Rows, 
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -390,6 +473,8 @@ def train(
     run = _Run(config, Path(os.path.abspath(output_dir)), progress)
     try:
         previous = _prepare_output(run.out, resume, overwrite, run.accelerator)
+        if previous is not None:
+            _check_resume_model(previous, model, run.out)
         run.load_model(model, tokenizer, trust_remote_code)
         run.load_data(texts, eval_texts, previous, replay_texts)
         run.build()
@@ -584,13 +669,16 @@ class _Run:
         """Restore the newest checkpoint on resume; write the run record; open the log and the bar."""
         config = self.config
         self.checkpoints = _Checkpoints(self.out / "checkpoints", config.keep_checkpoints)
+        if self.main:
+            self.checkpoints.sweep()
+        self.accelerator.wait_for_everyone()
         self.log_path = self.out / "log.jsonl"
         self.step, self.tokens_seen, self.train_seconds = 0, 0, 0.0
         if previous is not None:
             newest = self.checkpoints.newest()
             assert newest is not None
             self.accelerator.load_state(str(newest[1]))
-            state = json.loads((newest[1] / "vocabx_state.json").read_text(encoding="utf-8"))
+            state = json.loads((newest[1] / _STATE).read_text(encoding="utf-8"))
             self.step, self.tokens_seen, self.train_seconds = state["step"], state["tokens"], state["train_seconds"]
             if self.log_path.is_file():
                 records = map(json.loads, self.log_path.read_text(encoding="utf-8").splitlines())
@@ -600,6 +688,7 @@ class _Run:
             "schema": SCHEMA,
             "status": "running",
             "model": self.spec,
+            "model_source": _model_source(self.spec),
             "mode": config.mode,
             "config": config.as_dict(),
             "extension": self.rows.as_dict(),
@@ -614,7 +703,7 @@ class _Run:
         }
         if self.main:
             _write_json(self.out / MARKER, self.record)
-            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history), encoding="utf-8")
+            self.log_path.write_text("".join(json.dumps(json_safe(r)) + "\n" for r in self.history), encoding="utf-8")
             if self.trackers:
                 flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.as_dict().items()}
                 self.accelerator.init_trackers("vocabx", config=flat)
@@ -806,7 +895,7 @@ class _Run:
         self.history.append(entry)
         if self.main:
             with self.log_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry) + "\n")
+                handle.write(json.dumps(json_safe(entry)) + "\n")
             if self.trackers:
                 values = {f"{entry['type']}/{k}": v for k, v in entry.items() if isinstance(v, (int, float)) and k not in ("step", "type")}
                 self.accelerator.log(values, step=entry["step"])
