@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extended", required=True, help="folder written by vocabx extend")
-    parser.add_argument("--corpus", default=str(ROOT / "corpora" / "medical" / "clinical_notes.jsonl"))
+    parser.add_argument("--corpus", default=str(ROOT / "corpora" / "medical" / "clinical_notes.jsonl"), help="a .jsonl file, or a glob of them")
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--num-proc", type=int, default=2)
     args = parser.parse_args(argv)
@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
         "documents": len(dataset),
         "blocks": len(packed),
         "block_size": args.block_size,
-        "new_token_share": round(sum(i in new_ids for i in tokens) / len(tokens), 4),
+        # (a block size longer than the whole corpus packs no block)
+        "new_token_share": round(sum(i in new_ids for i in tokens) / len(tokens), 4) if tokens else 0.0,
     }
     print(json.dumps(summary))
     return summary

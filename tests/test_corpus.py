@@ -311,3 +311,109 @@ def test_several_sources_are_read_in_the_order_given(tmp_path):
     (tmp_path / "a.txt").write_text("A")
     (tmp_path / "b.txt").write_text("B")
     assert _read(tmp_path / "b.txt", [tmp_path / "a.txt"])[0] == ["B", "A"]
+
+
+def test_a_json_file_of_json_lines_keeps_records_that_hold_unicode_line_separators(tmp_path):
+    # (json.dumps(..., ensure_ascii=False) writes U+2028 and U+0085 as they are; only "\n" ends a line)
+    rows = [{"text": "first\u2028record"}, {"text": "second\x85record"}, {"text": "third\x1crecord"}]
+    (tmp_path / "a.json").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        docs, report = _read(tmp_path / "a.json")
+    assert docs == [r["text"] for r in rows] and report.bad_records == 0
+
+
+def test_a_file_named_on_its_own_is_read_whatever_its_suffix_and_however_its_path_is_written(tmp_path, monkeypatch):
+    (tmp_path / "notes.log").write_text("a log line")
+    monkeypatch.chdir(tmp_path)
+    for source in ("notes.log", "./notes.log", str(tmp_path / "sub" / ".." / "notes.log")):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        docs, report = _read(source)
+        assert docs == ["a log line"] and report.skipped_files == [], source
+    # found in a folder or by a glob, it is still skipped as an unsupported type
+    with pytest.warns(VocabxWarning, match="unsupported file type '.log'"):
+        assert _read(tmp_path, allow_empty=True)[0] == []
+
+
+def test_lone_surrogates_from_json_escapes_become_replacement_characters(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "half \\ud83d of an emoji"}\n{"text": "whole \\ud83d\\ude00 emoji"}\n')
+    (tmp_path / "b.json").write_text('[{"text": "low \\udc00 alone"}]')
+    with pytest.warns(VocabxWarning, match=r"a\.jsonl: 1 lone surrogates \(JSON escapes such as \\ud800 without their pair\) replaced by U\+FFFD"):
+        docs, report = _read(tmp_path)
+    assert docs == ["half \ufffd of an emoji", "whole \U0001f600 emoji", "low \ufffd alone"]
+    assert report.replaced_chars == 2
+    stdin = io.StringIO('{"text": "stdin \\udfff too"}\n')
+    assert _read("-", stdin=stdin)[0] == ["stdin \ufffd too"]
+    for doc in docs:
+        doc.encode("utf-8")  # (what the tokenizer needs)
+
+
+def test_the_process_stdin_drops_a_bom_and_replaces_invalid_utf8(monkeypatch):
+    import sys
+
+    raw = io.BytesIO(b'\xef\xbb\xbf{"text": "caf\xe9 record"}\r\nplain \xff line\n')
+    # (a C or POSIX locale, as in many containers, decodes stdin with surrogateescape)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape"))
+    with pytest.warns(VocabxWarning, match=r"<stdin>: 2 invalid UTF-8"):
+        docs, report = _read("-")
+    assert docs == ["caf\ufffd record", "plain \ufffd line"] and report.replaced_chars == 2
+    assert not raw.closed  # (the process's stdin is left open)
+    docs, _ = _read("-", stdin=io.StringIO('\ufeff{"text": "a record after a BOM"}\n'))
+    assert docs == ["a record after a BOM"]
+
+
+def test_crlf_inside_record_values_becomes_lf_in_every_format(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a.jsonl").write_text(json.dumps({"text": "jsonl\r\nvalue"}) + "\n")
+    (tmp_path / "b.json").write_text(json.dumps([{"text": "json\r\nvalue"}]))
+    pq.write_table(pa.table({"text": ["parquet\r\nvalue"]}), tmp_path / "c.parquet")
+    (tmp_path / "d.csv").write_bytes(b'text\r\n"csv\r\nvalue"\r\n')
+    docs, _ = _read(tmp_path)
+    assert docs == ["jsonl\nvalue", "json\nvalue", "parquet\nvalue", "csv\nvalue"]
+
+
+def test_a_glob_that_matches_folders_reads_them_and_each_file_once(tmp_path):
+    for name in ("2024-01", "2024-02"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "notes.txt").write_text(f"notes of {name}")
+    (tmp_path / "2024-02" / "more.txt").write_text("more")
+    assert _read(str(tmp_path / "2024-*"))[0] == ["notes of 2024-01", "more", "notes of 2024-02"]
+    assert _read(str(tmp_path / "**"))[0] == ["notes of 2024-01", "more", "notes of 2024-02"]
+
+
+def test_json_values_that_hold_no_record_are_skipped_counted_and_warned(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n42\nnull\n["a", "list"]\n{"id": 7}\n{"text": "two"}\n')
+    with pytest.warns(VocabxWarning, match=r"a\.jsonl: 4 lines hold no 'text' text and were skipped \(line 2: a JSON number, 3: a JSON null, "
+                      r"4: a JSON array, 5: no field 'text'\)"):
+        docs, report = _read(tmp_path / "a.jsonl")
+    assert docs == ["one", "two"] and report.bad_records == 4
+    (tmp_path / "b.json").write_text('[{"text": "one"}, 3, {"text": "two"}]')
+    with pytest.warns(VocabxWarning, match=r"b\.json: 1 records hold no 'text' text and were skipped \(record 1: a JSON number\)"):
+        assert _read(tmp_path / "b.json")[0] == ["one", "two"]
+    # a file of which no record has the field: a wrong --text-field, an error at its first record
+    (tmp_path / "c.jsonl").write_text('7\n{"id": 1, "body": "x"}\n')
+    with pytest.raises(VocabxError, match=r"c\.jsonl line 2: no field 'text'; fields present: id, body; pick one with --text-field"):
+        _read(tmp_path / "c.jsonl")
+    (tmp_path / "d.jsonl").write_text("1\n2\n")
+    with pytest.raises(VocabxError, match=r"has no text: .* 2 unreadable records"):
+        _read(tmp_path / "d.jsonl")
+
+
+def test_control_characters_inside_json_strings_are_kept(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "a raw\ttab"}\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _read(tmp_path / "a.jsonl")[0] == ["a raw\ttab"]
+
+
+def test_a_readme_beside_record_files_has_no_group_under_group_field(tmp_path):
+    (tmp_path / "README.md").write_text("# about this data")
+    (tmp_path / "train.jsonl").write_text(json.dumps({"text": "a record", "source": "s1"}) + "\n")
+    with pytest.warns(VocabxWarning, match="a text file in a folder of record files"):
+        stream = read_corpus(tmp_path, group_field="source")
+        docs = list(stream)
+    assert docs == ["# about this data", "a record"] and stream.groups == [None, "s1"]
+    with pytest.raises(VocabxError, match=r"README\.md: --group-field 'source' reads a field of JSON"):
+        list(read_corpus(tmp_path / "README.md", group_field="source"))

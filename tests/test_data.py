@@ -159,3 +159,83 @@ def test_split_tokens_writes_a_seeded_share_of_occurrences_with_their_pieces():
     assert out[:-1] == big.reshape(-1).tolist()[: len(out) - 1]  # (the last may be a cut piece run)
     with pytest.raises(VocabxError, match=r"in \[0, 1\), got 1"):
         split_tokens(blocks, pieces, 1, seed=0)
+
+
+def test_pack_dataset_gives_the_same_blocks_for_any_num_proc(tok):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"text": DOCS})
+    one = pack_dataset(ds, tok, 16, num_proc=1)["input_ids"]
+    # (two workers each used to end their shard's last batch early, dropping two tails instead of one)
+    assert list(pack_dataset(ds, tok, 16, num_proc=2)["input_ids"]) == list(one)
+    assert np.array_equal(np.array(one), pack_texts(DOCS, tok, 16, use_cache=False).blocks)
+
+
+def test_pack_dataset_packs_each_split_of_a_dataset_dict(tok):
+    datasets = pytest.importorskip("datasets")
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": DOCS}), "test": datasets.Dataset.from_dict({"text": DOCS[:4]})})
+    packed = pack_dataset(splits, tok, 16)
+    assert isinstance(packed, datasets.DatasetDict) and set(packed) == {"train", "test"}
+    assert np.array_equal(np.array(packed["test"]["input_ids"]), pack_texts(DOCS[:4], tok, 16, use_cache=False).blocks)
+
+
+def test_a_missing_text_is_no_document(tok):
+    datasets = pytest.importorskip("datasets")
+    with_gaps = [DOCS[0], None, DOCS[1], None]
+    expected = pack_texts(DOCS[:2], tok, 8, use_cache=False).blocks
+    packed = pack_texts(with_gaps, tok, 8, use_cache=False)
+    assert np.array_equal(packed.blocks, expected) and packed.docs == 2
+    assert np.array_equal(np.array(pack_dataset(datasets.Dataset.from_dict({"text": with_gaps}), tok, 8)["input_ids"]), expected)
+
+
+def test_pack_dataset_on_a_stream_whose_columns_are_unknown(tok):
+    datasets = pytest.importorskip("datasets")
+    stream = datasets.IterableDataset.from_generator(lambda: ({"id": i, "text": d} for i, d in enumerate(DOCS)))
+    assert stream.column_names is None
+    rows = list(pack_dataset(stream, tok, 16))
+    assert all(set(row) == {"input_ids"} for row in rows)
+    assert np.array_equal(np.array([row["input_ids"] for row in rows]), pack_texts(DOCS, tok, 16, use_cache=False).blocks)
+    bodies = datasets.IterableDataset.from_generator(lambda: ({"body": d} for d in DOCS))
+    with pytest.raises(VocabxError, match="no column 'text'; columns present: body; pass text_field="):
+        pack_dataset(bodies, tok, 16)
+
+
+def test_the_cache_is_not_reused_for_other_text_another_tokenizer_or_another_eos(tok, tmp_path):
+    import copy
+
+    first = pack_texts(DOCS, tok, 16, cache_dir=tmp_path)
+    changed = pack_texts(DOCS[:-1] + [DOCS[-1] + "!"], tok, 16, cache_dir=tmp_path)
+    assert not changed.cached
+    other_eos = copy.deepcopy(tok)
+    other_eos.eos_token = other_eos.convert_ids_to_tokens(5)
+    again = pack_texts(DOCS, other_eos, 16, cache_dir=tmp_path)
+    assert not again.cached and 5 in again.blocks and not np.array_equal(again.blocks, first.blocks)
+    wider = copy.deepcopy(tok)
+    wider.add_tokens(["patient was"])
+    assert not pack_texts(DOCS, wider, 16, cache_dir=tmp_path).cached
+
+
+def test_a_damaged_cache_entry_is_packed_again(tok, tmp_path):
+    first = pack_texts(DOCS, tok, 16, cache_dir=tmp_path)
+    (meta,) = tmp_path.glob("*.json")
+    meta.write_text("{trunc")
+    again = pack_texts(DOCS, tok, 16, cache_dir=tmp_path)
+    assert not again.cached and np.array_equal(again.blocks, first.blocks)
+    assert pack_texts(DOCS, tok, 16, cache_dir=tmp_path).cached
+
+
+def test_a_document_that_is_not_text_is_named(tok):
+    with pytest.raises(VocabxError, match=r"document 1 holds a lone surrogate U\+D83D at character 5"):
+        pack_texts(["fine", "half \ud83d emoji"], tok, 16, use_cache=False)
+
+
+def test_an_eos_token_missing_from_the_vocabulary_is_an_error_not_the_unknown_token():
+    from vocabx.data import eos_id
+
+    tok = tinymodels.make_tokenizer("wordpiece")
+    assert eos_id(tok) == tok.sep_token_id  # (no EOS: the separator)
+    tok.eos_token = "</nothere>"
+    with pytest.raises(VocabxError, match=r"EOS token '</nothere>' is not in its vocabulary .* set tokenizer\.eos_token"):
+        pack_texts(DOCS, tok, 16, use_cache=False)
+    for family in ("byte_bpe", "sp_bpe", "unigram"):  # (an EOS that is also the unknown token is fine)
+        t = tinymodels.make_tokenizer(family)
+        assert eos_id(t) == t.eos_token_id

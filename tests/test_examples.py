@@ -24,6 +24,8 @@ def test_medical_quickstart_and_the_datasets_pipeline(tiny_base, tmp_path):
     assert (result["docs_longer"], result["roundtrip_failures"], result["in_word_matches"]) == (0, 0, 0)
     packed = _load("datasets_pipeline").main(["--extended", str(tmp_path / "med" / "extended"), "--block-size", "64", "--num-proc", "1"])
     assert packed["blocks"] > 0 and packed["new_token_share"] > 0
+    none = _load("datasets_pipeline").main(["--extended", str(tmp_path / "med" / "extended"), "--block-size", "1000000", "--num-proc", "1"])
+    assert none["blocks"] == 0 and none["new_token_share"] == 0.0
 
 
 def test_legal_contracts(tiny_base, tmp_path):

@@ -67,6 +67,16 @@ def test_errors_in_the_reader_reach_the_caller(tiny_tokenizers):
         corpus_stats(texts(), tiny_tokenizers["byte_bpe"], batch_size=1)
 
 
+@pytest.mark.parametrize(
+    "bad, message", [(None, "document 2 is NoneType, not text"), ("half \ud83d emoji", r"document 2 holds a lone surrogate U\+D83D at character 5")]
+)
+def test_a_document_that_is_not_text_is_named(tiny_tokenizers, bad, message):
+    from vocabx.errors import VocabxError
+
+    with pytest.raises(VocabxError, match=message):
+        corpus_stats(["fine", "also fine", bad], tiny_tokenizers["byte_bpe"], batch_size=2)
+
+
 def test_batched():
     assert list(batched([1, 2, 3, 4, 5], 2)) == [[1, 2], [3, 4], [5]]
 

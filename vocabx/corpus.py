@@ -8,14 +8,17 @@ for a Hugging Face dataset, or ``-`` for standard input. File formats, each opti
 - ``.csv`` ``.tsv``: the ``text_field`` column;
 - ``.parquet``: the ``text_field`` column, read in batches.
 
-Everything streams, so memory stays flat however large the corpus is; the exception is a ``.json`` file
-holding one JSON array, which is parsed whole (one file at a time).
+Everything streams, so memory stays flat however large the corpus is; the exception is a ``.json`` file,
+which is read whole (one file at a time) to tell one JSON value from JSON lines.
 
 Damaged input is repaired or skipped, counted in ``TextStream.report`` and warned about once per file
-(:class:`~vocabx.errors.VocabxWarning`): invalid UTF-8 is decoded with U+FFFD, NUL bytes are removed, a
-byte-order mark is dropped, CRLF becomes LF, binary files and files of unsupported types found in
-folders are skipped with a reason, empty files and empty documents are skipped. A source that does not
-exist or cannot be read, or a corpus with no text at all, is an error.
+(:class:`~vocabx.errors.VocabxWarning`): invalid UTF-8 (standard input included) and lone surrogates
+from JSON escapes become U+FFFD, NUL bytes are removed, a byte-order mark is dropped, CRLF becomes LF
+(in every format, record values too), binary files and files of unsupported types found in folders or
+globs are skipped with a reason, empty files and empty documents are skipped, and JSON records that
+cannot be read (invalid JSON, a line that is not an object, a record without the text field after
+records with it) are skipped. A source that does not exist or cannot be read, a text field missing from
+a file's first record, or a corpus with no text at all, is an error.
 
 What it leaves out: deduplication and train/test splitting, which belong to the stages that need them.
 """
@@ -29,6 +32,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 import threading
 import warnings
@@ -63,6 +67,33 @@ def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error("vocabx-replace", _count_and_replace)
+
+# Control characters inside JSON strings (a raw tab) are accepted rather than losing the record.
+_JSON = json.JSONDecoder(strict=False)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+_JSON_TYPES = {int: "number", float: "number", bool: "boolean", list: "array", type(None): "null"}
+
+
+class _NotARecord(Exception):
+    """A JSON value that holds no document (a number, a list, a record without the text field)."""
+
+
+def _no_surrogates(value: str | None) -> str | None:
+    """Lone surrogates (a JSON escape such as "\\ud800" with no pair) -> U+FFFD, counted like invalid UTF-8.
+
+    Only JSON escapes make them, so callers pass the values of text that holds a backslash.
+    """
+    if not value or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        fixed, n = _SURROGATE.subn("\ufffd", value)
+        _decode_state.surrogates = getattr(_decode_state, "surrogates", 0) + n
+        return fixed
 
 
 @dataclass
@@ -145,7 +176,7 @@ def read_corpus(
         raise VocabxError("no corpus given; pass a file, folder, glob, hf:NAME or - for stdin")
     report = CorpusReport(sources=flat)
     plan = [_expand(source) for source in flat]
-    sizes = [_size(item) for items in plan for item in items]
+    sizes = [_size(item) for items, _ in plan for item in items]
     approx = None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
     reader = _Reader(report, text_field, line_docs, stdin if stdin is not None else sys.stdin, group_field)
     return TextStream(_stream(reader, plan, allow_empty), report, approx, reader.groups)
@@ -160,30 +191,39 @@ def _size(item: str) -> int | None:
         return None
 
 
-def _expand(source: str) -> list[str]:
-    """One source -> the files (or the stdin / hf marker) it stands for, in a stable order."""
+def _expand(source: str) -> tuple[list[str], bool]:
+    """One source -> the files (or the stdin / hf marker) it stands for, in a stable order, and whether
+    they were found (in a folder or by a glob, where files of unsupported types are skipped) rather than
+    named (a file named on its own is read whatever its suffix, as plain text)."""
     if source == "-" or source.startswith("hf:"):
-        return [source]
+        return [source], False
     path = Path(source).expanduser()
     if path.is_dir():
-        found = []
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
-        return found
+        return _walk(path), True
     if path.exists():
-        return [str(path)]
+        return [str(path)], False
     if any(ch in source for ch in "*?["):
-        matches = sorted(m for m in globlib.glob(os.path.expanduser(source), recursive=True) if os.path.isfile(m))
-        if not matches:
+        found: dict[str, None] = {}
+        for match in sorted(globlib.glob(os.path.expanduser(source), recursive=True)):
+            # (a folder the pattern matches is read like a folder named on its own; `**` matches a
+            # folder and its files, which are read once)
+            found.update(dict.fromkeys(_walk(Path(match)) if os.path.isdir(match) else [match] if os.path.isfile(match) else []))
+        if not found:
             raise VocabxError(f"corpus glob {source!r} matches no files; check the pattern and quote it")
-        return matches
+        return list(found), True
     raise VocabxError(f"corpus path {source!r} does not exist; pass a file, folder, glob, hf:NAME or -")
 
 
-def _stream(reader: "_Reader", plan: list[list[str]], allow_empty: bool) -> Iterator[str]:
-    for source, items in zip(reader.report.sources, plan):
-        from_folder = len(items) != 1 or items[0] != source
+def _walk(path: Path) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+    return found
+
+
+def _stream(reader: "_Reader", plan: list[tuple[list[str], bool]], allow_empty: bool) -> Iterator[str]:
+    for source, (items, from_folder) in zip(reader.report.sources, plan):
         beside = _text_beside_records(source, items)
         for item in items:
             if item in beside and item not in _warned_beside_records:
@@ -195,12 +235,12 @@ def _stream(reader: "_Reader", plan: list[list[str]], allow_empty: bool) -> Iter
                     VocabxWarning,
                     stacklevel=2,
                 )
-            yield from reader.read(item, from_folder)
+            yield from reader.read(item, from_folder, item in beside)
     if reader.report.docs == 0 and not allow_empty:
         r = reader.report
         raise VocabxError(
             f"corpus {' '.join(r.sources)} has no text: {r.files} files read, {r.empty_files} empty, "
-            f"{r.empty_docs} empty documents, {len(r.skipped_files)} files skipped; "
+            f"{r.empty_docs} empty documents, {r.bad_records} unreadable records, {len(r.skipped_files)} files skipped; "
             "check the paths and --text-field"
         )
 
@@ -212,7 +252,7 @@ def _text_beside_records(source: str, items: list[str]) -> dict[str, str]:
 
     "data/" holding a.jsonl and README.md -> {"data/README.md": ".jsonl"}
     """
-    if len(items) < 2 or not os.path.isdir(source):
+    if len(items) < 2 or not os.path.isdir(os.path.expanduser(source)):
         return {}
     formats = {item: _format_of(item)[0] for item in items}
     records = sorted({f for f in formats.values() if f in RECORD_SUFFIXES})
@@ -242,9 +282,14 @@ class _Reader:
 
     # -- one item -----------------------------------------------------------------------------------
 
-    def read(self, item: str, from_folder: bool) -> Iterator[str]:
+    def read(self, item: str, from_folder: bool, beside_records: bool = False) -> Iterator[str]:
+        """The documents of one file (or of stdin, or of an hf: dataset). ``beside_records``: a text file
+        found in a folder of record files, read as one document whose group is None under --group-field
+        (as a record without the field), where a text file on its own is an error."""
         if item == "-":
+            _decode_state.replaced = _decode_state.surrogates = 0
             yield from self._emit_all(self._stdin_docs(), "<stdin>")
+            self._warn_replaced("<stdin>")
             return
         if item.startswith("hf:"):
             yield from self._emit_all(self._hf_docs(item), item)
@@ -259,7 +304,7 @@ class _Reader:
             raise VocabxError(f"cannot read corpus file {item!r}: {exc.strerror or exc}") from exc
         self.report.files += 1
         before = self.report.docs
-        _decode_state.replaced = 0
+        _decode_state.replaced = _decode_state.surrogates = 0
         try:
             with raw:
                 head = self._peek(raw, item)
@@ -275,20 +320,25 @@ class _Reader:
                     if why:
                         self._skip(item, why)
                         return
-                    docs = self._text_docs(raw, head, item, suffix)
+                    docs = self._text_docs(raw, head, item, suffix, beside_records)
                 yield from self._emit_all(docs, item)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise VocabxError(f"cannot read corpus file {item!r}: {exc}") from exc
-        replaced = getattr(_decode_state, "replaced", 0)
-        if replaced:
-            self.report.replaced_chars += replaced
-            warnings.warn(
-                f"{item}: {replaced} invalid UTF-8 byte sequences replaced by U+FFFD",
-                VocabxWarning,
-                stacklevel=2,
-            )
+        self._warn_replaced(item)
         if self.report.docs == before and not any(p == item for p, _ in self.report.skipped_files):
             self.report.empty_files += 1
+
+    def _warn_replaced(self, item: str) -> None:
+        replaced, surrogates = getattr(_decode_state, "replaced", 0), getattr(_decode_state, "surrogates", 0)
+        self.report.replaced_chars += replaced + surrogates
+        if replaced:
+            warnings.warn(f"{item}: {replaced} invalid UTF-8 byte sequences replaced by U+FFFD", VocabxWarning, stacklevel=3)
+        if surrogates:
+            warnings.warn(
+                f"{item}: {surrogates} lone surrogates (JSON escapes such as \\ud800 without their pair) replaced by U+FFFD",
+                VocabxWarning,
+                stacklevel=3,
+            )
 
     def _peek(self, raw: IO[bytes], item: str) -> bytes | None:
         try:
@@ -313,6 +363,8 @@ class _Reader:
             if "\x00" in doc:
                 report.nul_bytes += doc.count("\x00")
                 doc = doc.replace("\x00", "")
+            if "\r" in doc:  # (record values: text files are read with universal newlines)
+                doc = doc.replace("\r\n", "\n")
             if not doc.strip():
                 report.empty_docs += 1
                 continue
@@ -324,7 +376,7 @@ class _Reader:
 
     # -- formats ------------------------------------------------------------------------------------
 
-    def _text_docs(self, raw: IO[bytes], head: bytes, item: str, suffix: str) -> Iterator[str | None]:
+    def _text_docs(self, raw: IO[bytes], head: bytes, item: str, suffix: str, beside_records: bool = False) -> Iterator[str | None]:
         encoding = "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
         records = suffix in (".csv", ".tsv")
         # (closed here, with the file under it: a wrapper left to the garbage collector warns that it was unclosed)
@@ -335,24 +387,31 @@ class _Reader:
                 yield from self._jsonl_docs(text, item)
             elif suffix == ".json":
                 yield from self._json_docs(text, item)
-            elif self.group_field is not None:
-                raise VocabxError(
-                    f"{item}: --group-field {self.group_field!r} reads a field of JSON, CSV or parquet records, and this is "
-                    "plain text; leave --group-field out to make each file a group"
-                )
-            elif self.line_docs:
-                for line in text:
-                    yield line.rstrip("\n")
             else:
-                yield text.read()
+                if self.group_field is not None and not beside_records:
+                    raise VocabxError(
+                        f"{item}: --group-field {self.group_field!r} reads a field of JSON, CSV or parquet records, and this is "
+                        "plain text; leave --group-field out to make each file a group"
+                    )
+                self.group = None
+                if self.line_docs:
+                    for line in text:
+                        yield line.rstrip("\n")
+                else:
+                    yield text.read()
 
-    def _record_text(self, record: object, item: str, where: str) -> str | None:
+    def _record_text(self, record: object, item: str, where: str, seen_field: bool = False) -> str | None:
+        """A JSON value's text. Raises _NotARecord for a value that holds no document (skipped and counted
+        by the caller), and VocabxError when the text field is missing and no earlier record of the file
+        had it (``seen_field``), which is a wrong --text-field rather than one damaged record."""
         if isinstance(record, str):
             self.group = None
             return record
         if not isinstance(record, dict):
-            raise VocabxError(f"{item}{where}: expected a JSON object with a {self.text_field!r} field, got {type(record).__name__}")
+            raise _NotARecord(f"a JSON {_JSON_TYPES.get(type(record), type(record).__name__)}")
         if self.text_field not in record:
+            if seen_field:
+                raise _NotARecord(f"no field {self.text_field!r}")
             fields = ", ".join(map(str, record)) or "(none)"
             raise VocabxError(
                 f"{item}{where}: no field {self.text_field!r}; fields present: {fields}; pick one with --text-field"
@@ -367,30 +426,47 @@ class _Reader:
         )
 
     def _jsonl_docs(self, lines: Iterable[str], item: str, first_line: int = 1) -> Iterator[str | None]:
-        bad_lines = []
+        bad_lines, not_records = [], []
+        seen_field = False
         for number, line in enumerate(lines, first_line):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = _JSON.decode(line)
             except json.JSONDecodeError:
                 self.report.bad_records += 1
                 bad_lines.append(number)
                 continue
-            yield self._record_text(record, item, f" line {number}")
+            try:
+                value = self._record_text(record, item, f" line {number}", seen_field)
+            except _NotARecord as exc:
+                self.report.bad_records += 1
+                not_records.append((number, str(exc)))
+                continue
+            seen_field = True
+            yield _no_surrogates(value) if "\\" in line else value
         if bad_lines:
             shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
             warnings.warn(f"{item}: {len(bad_lines)} lines are not valid JSON and were skipped (lines {shown})", VocabxWarning, stacklevel=2)
+        if not_records:
+            shown = ", ".join(f"{n}: {why}" for n, why in not_records[:5]) + (" ..." if len(not_records) > 5 else "")
+            warnings.warn(
+                f"{item}: {len(not_records)} lines hold no {self.text_field!r} text and were skipped (line {shown}); "
+                f"each line should be a JSON object with a {self.text_field!r} field",
+                VocabxWarning,
+                stacklevel=2,
+            )
 
     def _json_docs(self, text: IO[str], item: str) -> Iterator[str | None]:
         first = text.readline()
         rest = text.read()
         content = first + rest
         try:
-            data = json.loads(content)
+            data = _JSON.decode(content)
         except json.JSONDecodeError:
-            # Many ".json" files are really JSON lines.
-            yield from self._jsonl_docs(content.splitlines(), item)
+            # Many ".json" files are really JSON lines. (Split on newlines only: str.splitlines also cuts
+            # at U+2028, U+0085 and others, which JSON strings may hold as they are.)
+            yield from self._jsonl_docs(content.split("\n"), item)
             return
         if isinstance(data, dict) and self.text_field not in data:
             lists = [v for v in data.values() if isinstance(v, list)]
@@ -399,8 +475,26 @@ class _Reader:
             elif len(lists) == 1:
                 data = lists[0]
         records = data if isinstance(data, list) else [data]
+        escapes = "\\" in content
+        not_records = []
+        seen_field = False
         for index, record in enumerate(records):
-            yield self._record_text(record, item, f" record {index}")
+            try:
+                value = self._record_text(record, item, f" record {index}", seen_field)
+            except _NotARecord as exc:
+                self.report.bad_records += 1
+                not_records.append((index, str(exc)))
+                continue
+            seen_field = True
+            yield _no_surrogates(value) if escapes else value
+        if not_records:
+            shown = ", ".join(f"{n}: {why}" for n, why in not_records[:5]) + (" ..." if len(not_records) > 5 else "")
+            warnings.warn(
+                f"{item}: {len(not_records)} records hold no {self.text_field!r} text and were skipped (record {shown}); "
+                f"each record should be a JSON object with a {self.text_field!r} field",
+                VocabxWarning,
+                stacklevel=2,
+            )
 
     def _csv_docs(self, text: IO[str], item: str, delimiter: str) -> Iterator[str | None]:
         csv.field_size_limit(2**31 - 1)
@@ -421,7 +515,7 @@ class _Reader:
             value = row.get(self.text_field)
             if self.group_field is not None:
                 self.group = row.get(self.group_field)
-            yield value.replace("\r\n", "\n") if value is not None else None
+            yield value
 
     def _parquet_docs(self, raw: IO[bytes], item: str) -> Iterator[str | None]:
         import pyarrow.parquet as pq
@@ -448,16 +542,28 @@ class _Reader:
                 yield value
 
     def _stdin_docs(self) -> Iterator[str | None]:
-        for line in self.stdin:
-            stripped = line.rstrip("\r\n")
-            if stripped.startswith("{"):
-                try:
-                    yield self._record_text(json.loads(stripped), "<stdin>", "")
-                    continue
-                except json.JSONDecodeError:
-                    pass
-            self.group = None
-            yield stripped or None
+        # The process's own stdin is decoded here, as files are: sys.stdin would fail on invalid UTF-8, or
+        # (under a C or POSIX locale) hand on lone surrogates that the tokenizer then refuses.
+        buffer = getattr(self.stdin, "buffer", None) if self.stdin is sys.stdin else None
+        lines = io.TextIOWrapper(buffer, encoding="utf-8-sig", errors="vocabx-replace") if buffer is not None else self.stdin
+        try:
+            for number, line in enumerate(lines, 1):
+                stripped = line.rstrip("\r\n")
+                if number == 1:
+                    stripped = stripped.removeprefix("\ufeff")
+                if stripped.startswith("{"):
+                    try:
+                        value = self._record_text(_JSON.decode(stripped), "<stdin>", f" line {number}")
+                    except json.JSONDecodeError:
+                        pass
+                    else:
+                        yield _no_surrogates(value) if "\\" in stripped else value
+                        continue
+                self.group = None
+                yield stripped or None
+        finally:
+            if lines is not self.stdin:
+                lines.detach()  # (leaves sys.stdin.buffer open)
 
     def _hf_docs(self, item: str) -> Iterator[str | None]:
         parts = item[3:].split(":")

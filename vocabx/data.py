@@ -84,20 +84,37 @@ def split_documents(
 
 def eos_id(tokenizer: Any) -> int:
     """The document separator: the tokenizer's EOS, else its separator or BOS token."""
-    for name in ("eos_token_id", "sep_token_id", "bos_token_id"):
-        value = getattr(tokenizer, name, None)
-        if value is not None:
-            return int(value)
+    unk, unk_id = getattr(tokenizer, "unk_token", None), getattr(tokenizer, "unk_token_id", None)
+    for name in ("eos", "sep", "bos"):
+        value = getattr(tokenizer, f"{name}_token_id", None)
+        if value is None:
+            continue
+        token = getattr(tokenizer, f"{name}_token", None)
+        if unk_id is not None and value == unk_id and token is not None and str(token) != str(unk):
+            # (transformers gives a token missing from the vocabulary the unknown token's id)
+            raise VocabxError(
+                f"the tokenizer's {name.upper()} token {str(token)!r} is not in its vocabulary (it has the id of the unknown "
+                f"token {str(unk)!r}); set tokenizer.eos_token to the model's end-of-text token (for a model folder, "
+                "\"eos_token\" in its tokenizer_config.json)"
+            )
+        return int(value)
     raise VocabxError(
         "the tokenizer has no EOS (nor SEP or BOS) token to put between packed documents; "
-        "set tokenizer.eos_token to the model's end-of-text token"
+        "set tokenizer.eos_token to the model's end-of-text token (for a model folder, \"eos_token\" in its tokenizer_config.json)"
     )
 
 
 def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int) -> dict:
-    """{'text': ['ab', 'c']} -> {'input_ids': [[a, b, EOS], [c, EOS]]}"""
-    ids = tokenizer(batch[text_field], add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    return {"input_ids": [row + [eos] for row in ids]}
+    """{'text': ['ab', None, 'c']} -> {'input_ids': [[a, b, EOS], [], [c, EOS]]} (None, a missing text, is no document)"""
+    texts = batch[text_field]
+    present = [t for t in texts if t is not None]
+    try:
+        ids = iter(tokenizer(present, add_special_tokens=False, return_attention_mask=False)["input_ids"]) if present else iter(())
+    except TypeError as exc:  # (the Rust encoder names neither the document nor the problem)
+        from vocabx.stats import not_text_error
+
+        raise not_text_error(present, None) or exc
+    return {"input_ids": [[] if t is None else next(ids) + [eos] for t in texts]}
 
 
 def _group_batch(batch: dict, *, block_size: int) -> dict:
@@ -119,21 +136,32 @@ def pack_dataset(
     """Tokenize a ``datasets`` dataset and pack it into rows of ``block_size`` token ids.
 
     Returns a dataset with one column, ``input_ids``, each row one block (use it as ``labels`` too: the
-    model shifts them). Documents are joined with the tokenizer's EOS in dataset order; each map batch
-    of ``batch_size`` documents drops the tail that does not fill a block, so the waste is under one
-    block per batch. Works on ``IterableDataset`` too (``num_proc`` is then ignored). ``datasets``
+    model shifts them); a ``DatasetDict`` gives a ``DatasetDict`` of the packed splits. Documents are
+    joined with the tokenizer's EOS in dataset order; a missing text (None) is no document. Each batch of
+    ``batch_size`` documents drops the tail that does not fill a block, so the waste is under one block
+    per batch. ``num_proc`` processes tokenize; the packing runs in one, so the blocks are the same for
+    any ``num_proc``. Works on ``IterableDataset`` too (``num_proc`` is then ignored). ``datasets``
     caches both maps for datasets backed by files.
 
     >>> ds = datasets.Dataset.from_dict({"text": ["Signs and symptoms", "of the disease"]})  # doctest: +SKIP
-    >>> pack_dataset(ds, tokenizer, block_size=4)["input_ids"]                              # doctest: +SKIP
-    [[48412, 284, 2925, 282], [260, 2046, 0, 0]]
+    >>> list(pack_dataset(ds, load_tokenizer("smollm2-135m"), block_size=4)["input_ids"])   # doctest: +SKIP
+    [[31287, 284, 2336, 2], [1714, 260, 1611, 2]]                                          # (2 is EOS)
     """
     _check_block_size(block_size)
     eos = eos_id(tokenizer)
+    if isinstance(dataset, dict):  # DatasetDict, IterableDatasetDict: each split on its own
+        return type(dataset)(
+            {name: pack_dataset(split, tokenizer, block_size, num_proc=num_proc, text_field=text_field, batch_size=batch_size) for name, split in dataset.items()}
+        )
+    streaming = not hasattr(dataset, "__len__")
     columns = getattr(dataset, "column_names", None)
+    if columns is None and streaming:
+        # (a stream whose features are unknown, such as IterableDataset.from_generator: its first row
+        # names the columns to check and to remove, which would otherwise stay beside the blocks)
+        first = next(iter(dataset.take(1)), None)
+        columns = list(first) if first is not None else None
     if columns is not None and text_field not in columns:
         raise VocabxError(f"the dataset has no column {text_field!r}; columns present: {', '.join(columns)}; pass text_field=")
-    streaming = not hasattr(dataset, "__len__")
     parallel = {} if streaming else {"num_proc": num_proc if num_proc and num_proc > 1 else None, "desc": "tokenizing"}
     tokenized = dataset.map(
         _tokenize_batch,
@@ -143,9 +171,10 @@ def pack_dataset(
         fn_kwargs={"tokenizer": tokenizer, "text_field": text_field, "eos": eos},
         **parallel,
     )
-    if not streaming:
-        parallel["desc"] = "packing"
-    return tokenized.map(_group_batch, batched=True, batch_size=batch_size, fn_kwargs={"block_size": block_size}, **parallel)
+    # Packing in one process: with num_proc, each worker's shard would end its own last batch early and
+    # drop its own tail, so the blocks would change with num_proc.
+    packing = {} if streaming else {"desc": "packing"}
+    return tokenized.map(_group_batch, batched=True, batch_size=batch_size, fn_kwargs={"block_size": block_size}, **packing)
 
 
 def _check_block_size(block_size: Any) -> None:
@@ -163,6 +192,9 @@ def _fingerprint(texts: Sequence[str], tokenizer: Any, block_size: int, eos: int
     if getattr(tokenizer, "split_special_tokens", False):  # (a runtime setting, not in the JSON above, that changes the ids)
         digest.update(b"split_special_tokens")
     for text in texts:
+        if text is None:  # (no document; its own mark, which no text's length can be)
+            digest.update(b"\xff" * 8)
+            continue
         encoded = text.encode("utf-8", "surrogatepass")
         digest.update(len(encoded).to_bytes(8, "little"))
         digest.update(encoded)
@@ -187,9 +219,10 @@ def pack_texts(
     """Tokenize documents and pack them into an ``(n_blocks, block_size)`` int32 array, in order.
 
     Unlike :func:`pack_dataset`, the whole corpus is one stream, so at most one partial block is
-    dropped. ``num_proc`` defaults to one process below 20,000 documents and up to 8 above. The result
-    is cached under ``cache_dir`` (default ``$VOCABX_HOME/packed``) by a hash of the texts, the
-    tokenizer and the block size, written atomically and memory-mapped on later runs.
+    dropped; a None in ``texts`` is no document, as there. ``num_proc`` defaults to one process below
+    20,000 documents and up to 8 above. The result is cached under ``cache_dir`` (default
+    ``$VOCABX_HOME/packed``) by a hash of the texts, the tokenizer, its EOS and the block size, written
+    atomically and memory-mapped on later runs (a damaged entry is packed again).
     """
     import numpy as np
 
@@ -201,15 +234,18 @@ def pack_texts(
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = folder / f"{_fingerprint(texts, tokenizer, block_size, eos)}.npy"
         if path.is_file():
-            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            return PackedBlocks(np.load(path, mmap_mode="r"), meta["docs"], meta["tokens"], meta["dropped_tokens"], cached=True)
+            try:
+                meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+                return PackedBlocks(np.load(path, mmap_mode="r"), meta["docs"], meta["tokens"], meta["dropped_tokens"], cached=True)
+            except (OSError, ValueError, KeyError):  # (a cache entry damaged or half deleted: packed again below)
+                pass
     if num_proc is None:
         num_proc = 1 if len(texts) < _PARALLEL_MIN_DOCS else min(8, os.cpu_count() or 1)
     lengths, flat = _tokenize_all(texts, tokenizer, eos, num_proc)
     tokens = int(flat.shape[0])
     usable = tokens - tokens % block_size
     blocks = flat[:usable].reshape(-1, block_size)
-    packed = PackedBlocks(blocks, len(texts), tokens, tokens - usable)
+    packed = PackedBlocks(blocks, sum(t is not None for t in texts), tokens, tokens - usable)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.npy")
@@ -239,7 +275,12 @@ def _tokenize_all(texts: list[str], tokenizer: Any, eos: int, num_proc: int) -> 
         was = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:
-            ds = datasets.Dataset.from_dict({"text": texts})
+            try:
+                ds = datasets.Dataset.from_dict({"text": texts})
+            except Exception as exc:  # (pyarrow refuses a document that is not text, naming neither it nor why)
+                from vocabx.stats import not_text_error
+
+                raise not_text_error(texts) or exc
             rows = ds.map(
                 _tokenize_batch,
                 batched=True,

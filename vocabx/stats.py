@@ -15,7 +15,9 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
+
+from vocabx.errors import VocabxError
 
 T = TypeVar("T")
 
@@ -86,7 +88,10 @@ def _corpus_stats(texts: Iterable[str], tokenizer: Any, batch_size: int, progres
     pre_tokenizer_words = splits_words(backend)
     stats = CorpusStats()
     for batch in prefetch(batched(texts, batch_size)):
-        encodings = backend.encode_batch(batch, add_special_tokens=False)
+        try:
+            encodings = backend.encode_batch(batch, add_special_tokens=False)
+        except TypeError as exc:  # (the Rust encoder names neither the document nor the problem)
+            raise not_text_error(batch, stats.docs) or exc
         size = sum(len(text.encode("utf-8")) for text in batch)
         stats.docs += len(batch)
         stats.bytes += size
@@ -101,6 +106,26 @@ def _corpus_stats(texts: Iterable[str], tokenizer: Any, batch_size: int, progres
         if progress is not None:
             progress(size)
     return stats
+
+
+def not_text_error(texts: Sequence[Any], first_index: int | None = 0) -> VocabxError | None:
+    """The error naming the first of ``texts`` that a tokenizer cannot take, or None if all are text.
+
+    ["fine", None] -> VocabxError("document 1 is NoneType, not text; ...")
+    """
+    for i, text in enumerate(texts):
+        where = f"document {first_index + i}" if first_index is not None else f"a document ({str(text)[:40]!r})"
+        if not isinstance(text, str):
+            return VocabxError(f"{where} is {type(text).__name__}, not text; pass str documents (drop or convert the others)")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return VocabxError(
+                f"{where} holds a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start}, which is not "
+                "valid Unicode and no tokenizer takes it; decode its source with errors='replace' (vocabx.read_corpus "
+                "replaces them with U+FFFD)"
+            )
+    return None
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
