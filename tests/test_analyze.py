@@ -311,6 +311,74 @@ def test_min_count_one_admits_a_phrase_seen_once(space):
     assert [c.token for c in chosen] == ["ĠkidneyĠstone"]
 
 
+# Thirteen words that share the ending -itis, each too rare to be a word candidate.
+ITIS = ["gastritis", "colitis", "nephritis", "arthritis", "dermatitis", "hepatitis", "otitis", "uveitis", "rhinitis",
+        "mastitis", "cystitis", "bursitis", "tendinitis"]
+
+
+def test_a_subwords_documents_are_the_distinct_documents_of_its_words_and_min_docs_applies(space):
+    def itis(texts, **settings):
+        chosen = _select(texts, space, kinds=("subword",), min_count=2, **settings)
+        return next((c for c in chosen if c.token == "itis"), None)
+
+    # All thirteen in one document: 13 words, 1 document, fewer than --min-docs 3.
+    one_doc = [" ".join(ITIS) + "."] + ["Of, the kidney stone."] * 5
+    assert itis(one_doc, min_docs=3) is None
+    assert itis(one_doc, min_docs=1).doc_count == 1
+    # Spread over four documents, three words each (one twice): 4 documents.
+    four_docs = [" ".join(ITIS[i : i + 3]) + "." for i in (0, 3, 6, 9)] + [f"{ITIS[12]} {ITIS[0]}."]
+    assert itis(four_docs, min_docs=3).doc_count == 5 and itis(four_docs, min_docs=6) is None
+    # Past the documents kept per word the figure is a lower bound, and says so.
+    from vocabx.analyze.selection import distinct_docs
+
+    counts = count_corpus([f"Of, {w} zorb." for w in ITIS[:4]] + ["Ok, zorb."] * 3, space, keep_docs=2)
+    assert counts.first_docs.of("Ġzorb") == (0, 1) and counts.word_docs["Ġzorb"] == 7
+    assert distinct_docs(["Ġgastritis", "Ġcolitis"], counts) == (2, True)
+    assert distinct_docs(["Ġgastritis", "Ġzorb"], counts) == (7, False)
+
+
+def test_a_token_string_is_chosen_once_and_the_extender_gets_each_once(tok, space):
+    # ' zorb' is chosen whole first (10 x 3 tokens); then merges in the rarer ' zorbax', ' zorbix', ...
+    # build ' zorb' again: the merge that would make that string once more is not a second candidate.
+    texts = ["Of, zorb zorb." for _ in range(5)] + ["Ok, zorbax zorbix zorbul zorbem zorbon."] * 3
+    assert space.pieces("Ġzorb") == ("Ġ", "z", "or", "b") and space.pieces("Ġzorbax")[:4] == ("Ġ", "z", "or", "b")
+    chosen = _select(texts, space, kinds=("word", "subword"))
+    tokens = [c.token for c in chosen]
+    assert tokens[:3] == ["Ġzorb", "Ġz", "Ġzor"] and tokens.count("Ġzorb") == 1
+    assert len(set(tokens)) == len(tokens) == chosen[-1].rank
+    for n in range(1, len(chosen) + 1):  # (the extender adds every one, and the model's savings are real)
+        assert chosen[n - 1].cumulative_saved == _real_saving(tok, chosen[:n], texts), n
+
+
+def test_candidates_longer_than_max_token_chars_are_left_out(tmp_path, tok, space, capsys):
+    from vocabx.cli import main
+
+    blob = "QmFzZQ" * 3400  # (a 20,400-letter word, as a base64 blob repeated in every document)
+    texts = [f"Of, {blob} kidney zorblax." for _ in range(6)]
+    counts = count_corpus(texts, space)
+    for kinds in (("word",), ("phrase",)):
+        chosen, _ = select_candidates(counts, space, SelectSettings(kinds=kinds))
+        assert chosen and all(len(c.surface) <= 64 for c in chosen), kinds
+    chosen, _ = select_candidates(counts, space, SelectSettings(kinds=("word",), max_token_chars=30_000))
+    assert chosen[0].surface == " " + blob
+    # subwords: merges inside the blob (it is two words here) stop at the cap
+    chosen, _ = select_candidates(count_corpus([f"{blob}, {blob}."] * 6, space), space, SelectSettings(kinds=("subword",), max_new=400))
+    assert chosen and max(len(c.surface) for c in chosen) <= 64
+    with pytest.raises(VocabxError, match=r"--max-token-chars must be a whole number of at least 1, got 0"):
+        SelectSettings(max_token_chars=0)
+    model, corpus = tmp_path / "tiny", tmp_path / "blob.txt"
+    tok.save_pretrained(model)
+    corpus.write_text("".join(f"{t} {d}\n" for t, d in zip(texts * 2, _filler(12))))  # (1,000 words at least)
+    out = tmp_path / "out"
+    args = ["analyze", str(corpus), "--model", str(model), "-o", str(out), "--holdout", "0", "--quiet", "--line-docs", "--kinds", "word"]
+    assert main(args + ["--max-token-chars", "100000"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["max_token_chars"] == 100_000 and report["candidates"][0]["surface"] == " " + blob
+    assert main(args + ["--overwrite"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["max_token_chars"] == 64 and all(len(c["surface"]) <= 64 for c in report["candidates"])
+
+
 def _filler(n_docs: int, seed_words: str = "") -> list[str]:
     """Documents of a few hundred words each, from the tiny tokenizer's training text."""
     base = " ".join(tinymodels.TRAINING_TEXT[:12])
@@ -375,6 +443,7 @@ def test_counts_save_load_round_trip_and_shards_merge_to_the_whole(tmp_path, spa
     merged = loaded.merge(shard_b)
     for name in ("docs", "bytes", "words", "word_docs", "phrases", "phrase_docs", "surfaces", "examples", "runs"):
         assert getattr(merged, name) == getattr(whole, name), name
+    assert merged.first_docs == whole.first_docs and whole.first_docs.of("Ġalpha") == (0, 3, 6, 9, 12)
     assert whole.phrases[("Ġkidney", "Ġstone")] == 15 and whole.phrase_docs[("Ġkidney", "Ġstone")] == 15
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -445,6 +514,7 @@ def _assert_same_counts(fast, slow):
         assert a == b, name
         if isinstance(a, dict):  # the order too: it breaks ties between equal candidates
             assert list(a) == list(b), name
+    assert fast.first_docs.table == slow.first_docs.table
 
 
 @settings(max_examples=150, deadline=None)
@@ -498,7 +568,8 @@ def test_grouping_numbered_keys_agrees_with_sorting_every_position(_tiny_tokeniz
     codes = np.concatenate([np.arange(50), rng.integers(0, 50, 400)]).astype(np.int32)
     rng.shuffle(codes)
     docs = np.sort(rng.integers(0, 30, len(codes)))
-    uniq, group, cnt, doc_counts = counter._group_coded(split_of(codes, code_keys, docs))
+    uniq, group, cnt, doc_counts, rank = counter._group_coded(split_of(codes, code_keys, docs))
+    assert uniq[rank].tolist() == code_keys.tolist()
     want_uniq, _, want_group, want_cnt, want_docs = counter._group(code_keys[codes], docs)
     assert uniq.tolist() == want_uniq.tolist() and group.tolist() == want_group.tolist()
     assert cnt.tolist() == want_cnt.tolist() and doc_counts.tolist() == want_docs.tolist()
@@ -557,16 +628,24 @@ def test_a_worker_process_splitting_ahead_counts_what_one_process_counts(_tiny_t
 def test_two_splits_joined_are_the_split_of_the_joined_documents(_tiny_tokenizers, texts, cut):
     from vocabx.analyze.counting import _HashCounter, _joined
 
-    splitter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()
+    splitter = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100, keep_docs=2).splitter()
     cut = min(cut, len(texts))
     # (two splitters, as in the two processes that split the halves: each tokenizes what it meets first)
-    other = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()
+    other = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100, keep_docs=2).splitter()
     joined = _joined(splitter(texts[:cut]), other(texts[cut:]), cut)
-    want = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100).splitter()(texts)
+    want = _HashCounter(TokenSpace.of(_tiny_tokenizers["byte_bpe"]), 4, True, 100, keep_docs=2).splitter()(texts)
     assert joined.local == want.local and joined.where.tolist() == want.where.tolist()
     assert joined.lengths == want.lengths and joined.encoded == want.encoded
     assert joined.keys.tolist() == want.keys.tolist()
     assert joined.count.tolist() == want.count.tolist() and joined.docs.tolist() == want.docs.tolist()
+    # each surface's first two documents (the joined split may list more: the counter keeps the first)
+    def first_two(split):
+        docs = {}
+        for pair in sorted(split.first_docs.tolist()):
+            docs.setdefault(pair >> 32, []).append(pair & 0xFFFFFFFF)
+        return {code: d[:2] for code, d in docs.items()}
+
+    assert first_two(joined) == first_two(want)
     # every surface's token ids come with it once, from whichever half met it first
     assert sorted(joined.new_ids) == list(range(len(want.local)))
     assert all(joined.new_ids[i] == want.new_ids[i] for i in want.new_ids)
@@ -1006,6 +1085,32 @@ def test_examples_found_by_the_worker_process_are_the_ones_found_inline(space, m
     examples = [c.example for c in inline.candidates]
     assert len(examples) > 10 and all(examples)
     assert [c.example for c in in_worker.candidates] == examples
+
+
+def _late_terms() -> list[str]:
+    """420 documents of filler, then ten that hold a word, a phrase and a subword found nowhere before."""
+    return ["Of, the kidney stone."] * 420 + [f"Ok, zorblax; renal calculi; {w}." for w in ITIS[:10]]
+
+
+@pytest.mark.parametrize("holdout", [None, 0.2])
+def test_every_candidate_gets_an_example_also_past_the_first_documents(space, holdout):
+    texts = _late_terms()
+    result = analyze(iter(texts), space.backend, holdout=holdout, settings=SelectSettings(min_count=3))
+    by_token = {c.token: c for c in result.candidates}
+    assert {"Ġzorblax", "ĠrenalĠcalculi", "itis"} <= set(by_token)
+    for cand in result.candidates:
+        assert cand.surface in cand.example, cand
+    assert by_token["Ġzorblax"].example == "Ok, zorblax; renal calculi; gastritis." or holdout
+    assert not any("candidates have no example" in n for n in result.report["notes"])
+
+
+def test_examples_past_the_kept_text_are_left_out_with_a_note(space, monkeypatch):
+    finder = importlib.import_module("vocabx.analyze.examples")
+    monkeypatch.setattr(finder, "_KEPT_CHARS", 400 * len("Of, the kidney stone."))
+    result = analyze(_late_terms(), space.backend, holdout=None, settings=SelectSettings(min_count=3))
+    missing = [c.token for c in result.candidates if not c.example]
+    assert "Ġzorblax" in missing and "Ġkidney" not in missing
+    assert f"{len(missing)} candidates have no example: examples come from the first 8,400 characters of the corpus" in result.report["notes"]
 
 
 def test_examples_are_found_here_when_the_worker_is_gone(space):

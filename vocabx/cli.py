@@ -198,6 +198,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         max_phrase_words=args.max_phrase_words,
         min_cohesion=args.min_cohesion,
         min_groups=args.min_groups,
+        max_token_chars=args.max_token_chars,
     )
     holdout = args.holdout or None
     if holdout is not None and not 0 < holdout <= 0.5:
@@ -305,6 +306,7 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-digits", action="store_true", help="allow candidates with digits")
     parser.add_argument("--max-phrase-words", type=int, default=4, help="longest phrase in words (default 4)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="leave out phrases whose last word follows the others in less than SHARE of their occurrences, such as ' of the' (0.3 drops it; default 0: keep all)")
+    parser.add_argument("--max-token-chars", type=int, default=64, metavar="N", help="leave out candidates longer than N characters, such as a base64 blob repeated across documents (default 64)")
     _add_group_args(parser)
     parser.add_argument(
         "--holdout-groups",

@@ -45,12 +45,12 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-from vocabx.analyze.counting import COUNTS_SCHEMA, Counts, _batches_by_bytes, count_corpus, _gc_paused
+from vocabx.analyze.counting import COUNTS_SCHEMA, KEEP_DOCS, Counts, _batches_by_bytes, count_corpus, _gc_paused
 from vocabx.analyze.curve import (
     base_tokens, curve_points, fragmentation, knee, _point, project, _recommended, specificity,
     specificity_weight,
 )
-from vocabx.analyze.examples import _Examples
+from vocabx.analyze.examples import _Examples, _KeptDocs, _witness_examples
 from vocabx.analyze.selection import (
     KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, group_key, group_spread, offered_kinds, select_candidates,
 )
@@ -204,6 +204,7 @@ def analyze(
     started = time.monotonic()
     # (forked before counting, while this process is small; none when the counts are given)
     examples = _Examples.start() if counts is None else _Examples()
+    kept = _KeptDocs()  # (the analyzed documents, for the examples the first ones do not show)
     try:
         space = TokenSpace.of(tokenizer)
         notes: list[str] = []
@@ -245,11 +246,14 @@ def analyze(
             elif holdout:
                 train_texts, held = split_holdout(texts, holdout, seed)
             with byte_progress(progress, "counting", getattr(texts, "approx_bytes", None)) as update:
-                counts = count_corpus(train_texts, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=update)
+                counts = count_corpus(
+                    kept.wrap(train_texts), space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, progress=update,
+                    keep_docs=max(KEEP_DOCS, settings.min_docs - 1),  # (min_docs applied to subwords exactly)
+                )
             if grouped:
                 spread = group_spread(train_texts, train_groups, counts, space, settings)  # type: ignore[arg-type]
             if held:
-                held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
+                held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True, keep_docs=0)
             elif holdout:
                 notes.append(f"--holdout {holdout} selected no documents; only the in-sample curve is shown.")
         _check_size(counts, sources)
@@ -262,10 +266,10 @@ def analyze(
             # the new tokens rewrite in general text (what general text pays for right after extend); a
             # reference longer than that is counted whole once more, without runs.
             ref_sample, rest = _head(reference, _REFERENCE_SAMPLE_CHARS)
-            ref_sample_counts = count_corpus(ref_sample, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True)
+            ref_sample_counts = count_corpus(ref_sample, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True, keep_docs=0)
             ref_counts = ref_sample_counts
             if rest is not None:
-                ref_counts = count_corpus(itertools.chain(ref_sample, rest), space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
+                ref_counts = count_corpus(itertools.chain(ref_sample, rest), space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, keep_docs=0)
             spec_fn = specificity(counts, ref_counts)
             shared = sum(c for w, c in ref_counts.words.items() if w in counts.words) / max(ref_counts.n_words, 1)
             if shared < 0.3:
@@ -288,7 +292,12 @@ def analyze(
             notes.append(f"phrase candidates are proposed for byte-level BPE tokenizers, and this one is {space.family}: none were looked for")
         examples.begin(counts.examples)
         chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add, spread=spread)
-        found = examples.result()
+        found = _witness_examples(chosen, examples.result(), kept.docs, counts, model)
+        if not kept.complete and not all(found):
+            notes.append(
+                f"{sum(1 for f in found if not f)} candidates have no example: examples come from the first "
+                f"{kept.limit:,} characters of the corpus"
+            )
         if not chosen:
             notes.append(
                 "nothing worth adding was found: no word, subword or phrase is fragmented often enough "

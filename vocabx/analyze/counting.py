@@ -1,8 +1,9 @@
 """Count a corpus's unique words and word n-grams in one streaming pass (step 1 of the analysis).
 
 :func:`count_corpus` returns :class:`Counts`: every distinct pre-token ("word") and every run of 2 to
-2 x ``max_phrase_words`` - 1 letter-words ("phrase"), each with its count and document count, plus the
-n-gram table as numpy columns (:class:`_PhraseTable`) for the selection's vectorized seeding. Words and
+2 x ``max_phrase_words`` - 1 letter-words ("phrase"), each with its count and document count, each word's
+first documents (:class:`FirstDocs`: subwords' document counts, examples), plus the n-gram table as numpy
+columns (:class:`_PhraseTable`) for the selection's vectorized seeding, with a document of each phrase. Words and
 n-grams are counted with numpy on 64-bit hashes of their token ids (:class:`_HashCounter`); rare n-grams
 are pruned as the pass goes, so memory is bounded by what is kept. With two or more cores a forked worker
 splits the next batch into words while this process counts the current one. Counts from shards merge
@@ -53,6 +54,8 @@ class Counts:
     surfaces: dict[str, str] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     pruned_below: int = 0
+    # the first documents each word occurs in (None: not kept, as in counts files written before them)
+    first_docs: "FirstDocs | None" = None
     # maximal runs of letter-words (2+), with whether a phrase may end at the run's end: their count.
     # Only held-out counts keep them, for the exact projection of phrases.
     runs: Counter | None = None
@@ -67,6 +70,7 @@ class Counts:
     def merge(self, other: "Counts") -> "Counts":
         """Add another shard's counts into this one (in place) and return it."""
         self.phrase_table = None
+        self.first_docs = _merged_first_docs(self, other)
         self.docs += other.docs
         self.bytes += other.bytes
         self.words.update(other.words)
@@ -97,6 +101,7 @@ class Counts:
             "phrase_docs": {"\t".join(k): v for k, v in self.phrase_docs.items()},
             "surfaces": self.surfaces,
             "examples": self.examples,
+            "first_docs": self.first_docs.as_json() if self.first_docs is not None else None,
             "runs": [[list(words), end_ok, c] for (words, end_ok), c in self.runs.items()] if self.runs is not None else None,
         }
         tmp = Path(f"{path}.tmp")
@@ -123,10 +128,88 @@ class Counts:
             surfaces=data["surfaces"],
             examples=data["examples"],
             pruned_below=data.get("pruned_below", 0),
+            first_docs=FirstDocs.from_json(data["first_docs"]) if data.get("first_docs") else None,
             runs=Counter({(tuple(w), bool(e)): c for w, e, c in data["runs"]}) if data.get("runs") is not None else None,
         )
         return counts, data.get("meta", {})
 
+
+class FirstDocs:
+    """The first documents (numbered in counting order, at most ``keep`` of them) each counted word occurs in.
+
+    Enough to count exactly the distinct documents of words that each occur in at most ``keep``
+    documents, such as the rare words a subword joins (:func:`vocabx.analyze.selection.distinct_docs`),
+    and to name a document that holds any word, where its example is found. Made from the counter's
+    numpy columns; the dict ``word -> documents`` is built on first use.
+
+    >>> FirstDocs(2, {"Ġcat": (0, 3)}).of("Ġcat"), FirstDocs(2, {}).of("Ġdog")
+    ((0, 3), ())
+    """
+
+    def __init__(self, keep: int, table: dict[str, tuple[int, ...]] | None = None, *, columns: tuple[list[str], Any, Any] | None = None):
+        self.keep = keep
+        self._table = table
+        self._columns = columns  # (words, each entry's word index, its document), entries in counting order
+
+    def of(self, word: str) -> tuple[int, ...]:
+        return self.table.get(word, ())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FirstDocs) and self.keep == other.keep and self.table == other.table
+
+    @property
+    def table(self) -> dict[str, tuple[int, ...]]:
+        if self._table is None:
+            self._table = self._from_columns()
+        return self._table
+
+    def _from_columns(self) -> dict[str, tuple[int, ...]]:
+        import numpy as np
+
+        if self._columns is None:
+            return {}
+        words, index, docs = self._columns
+        self._columns = None
+        order = np.argsort(index, kind="stable")  # (a word's documents stay in counting order)
+        index, docs = index[order], docs[order].tolist()
+        starts = np.flatnonzero(np.diff(index, prepend=-1)).tolist()
+        ends = starts[1:] + [len(docs)]
+        return {words[i]: tuple(docs[a:b]) for i, a, b in zip(index[starts].tolist(), starts, ends)}
+
+    def merged(self, other: "FirstDocs", offset: int) -> "FirstDocs":
+        """These and ``other``'s first documents, ``other``'s numbered after ``offset`` documents of these."""
+        keep = min(self.keep, other.keep)
+        table = {w: docs[:keep] for w, docs in self.table.items()}
+        for word, docs in other.table.items():
+            mine = table.get(word, ())
+            if len(mine) < keep:
+                table[word] = (mine + tuple(d + offset for d in docs))[:keep]
+        return FirstDocs(keep, table)
+
+    def as_json(self) -> dict:
+        return {"keep": self.keep, "docs": {w: list(d) for w, d in self.table.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FirstDocs":
+        return cls(int(data["keep"]), {w: tuple(d) for w, d in data["docs"].items()})
+
+
+def _merged_first_docs(counts: Counts, other: Counts) -> FirstDocs | None:
+    """The first documents of two shards' counts together (before ``counts`` takes ``other``'s in);
+    None unless both kept them. Empty counts (the start of a merge) take the other's as they are."""
+    if counts.docs == 0 and not counts.words:
+        return other.first_docs
+    if other.docs == 0 and not other.words:
+        return counts.first_docs
+    if counts.first_docs is None or other.first_docs is None:
+        return None
+    return counts.first_docs.merged(other.first_docs, offset=counts.docs)
+
+
+KEEP_DOCS = 8
+"""How many first documents :func:`count_corpus` keeps per word: subwords' document counts are exact
+where their words occur in at most this many documents each, and ``--min-docs`` up to one more is
+applied exactly (:func:`vocabx.analyze.selection.distinct_docs`)."""
 
 _EXAMPLE_DOCS = 400
 _EXAMPLE_CHARS = 4000
@@ -143,6 +226,7 @@ def count_corpus(
     runs: bool = False,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    keep_docs: int = KEEP_DOCS,
 ) -> Counts:
     """Count the unique pre-tokens and word runs of a corpus in one streaming pass.
 
@@ -157,14 +241,15 @@ def count_corpus(
     :func:`project` needs to project phrases exactly (used for held-out text, which is small).
     ``workers``: cores to use (default: the cores this process may run on); with two or more, a forked
     worker splits the next batch into words while this process counts the current one, grouping each
-    n-gram length in a thread of its own.
+    n-gram length in a thread of its own. ``keep_docs``: how many first documents to note per word
+    (:class:`FirstDocs`, for subwords' document counts and examples; 0: none).
 
     >>> c = count_corpus(["the cat sat", "the cat ran"], space)          # doctest: +SKIP
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
     (2, 2)
     """
     workers = _cores() if workers is None else workers
-    counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases, runs)
+    counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases, runs, keep_docs)
     # A forked worker splits the batches (below) and takes one core; the grouping threads share the
     # others. With two cores that leaves one: grouping inline, in this thread, is as fast, and keeps
     # the grouping's arrays in this thread's heap, where they are reused, not in thread arenas that
@@ -296,7 +381,12 @@ def _joined(a: "_Split", b: "_Split", docs_in_a: int) -> "_Split":
     new_ids = dict(a.new_ids)
     for j, ids in b.new_ids.items():
         new_ids.setdefault(int(remap[j]), ids)
-    return _Split(local, where, a.lengths + b.lengths, a.encoded + [d + docs_in_a for d in b.encoded], keys, count, docs, new_ids)
+    first = None
+    if a.first_docs is not None and b.first_docs is not None:  # (b's surfaces renumbered, its documents after a's)
+        b_codes = remap[(b.first_docs >> np.uint64(32)).astype(np.int64)].astype(np.uint64)
+        b_docs = (b.first_docs & np.uint64(0xFFFFFFFF)) + np.uint64(docs_in_a)
+        first = np.concatenate([a.first_docs, (b_codes << np.uint64(32)) | b_docs])
+    return _Split(local, where, a.lengths + b.lengths, a.encoded + [d + docs_in_a for d in b.encoded], keys, count, docs, new_ids, first)
 
 
 _WORKER_SPLITTER: "_Splitter | None" = None
@@ -431,7 +521,7 @@ class _HashCounter:
     packed into one integer.
     """
 
-    def __init__(self, space: TokenSpace, max_phrase_words: int, phrases: bool, max_phrases: int, runs: bool = False):
+    def __init__(self, space: TokenSpace, max_phrase_words: int, phrases: bool, max_phrases: int, runs: bool = False, keep_docs: int = 0):
         import numpy as np
 
         self.np = np
@@ -458,6 +548,11 @@ class _HashCounter:
         self.w_docs = np.zeros(0, np.int64)
         self.w_letter = np.zeros(0, bool)  # letter word
         self.w_alnum = np.zeros(0, bool)  # starts with a letter or digit
+        # each word's first documents (FirstDocs), as (word index, document) entries appended by batch
+        self.keep_docs = keep_docs
+        self.first_index: list[Any] = []
+        self.first_docs: list[Any] = []
+        self.doc_offset = 0  # the documents counted before the current batch
         # the n-gram table: hash, count, documents, length, and where the word indexes of one occurrence
         # are kept: row p_ref of the blocks of its length (word rows are stored once and only indexed
         # as the table is merged and pruned)
@@ -467,6 +562,7 @@ class _HashCounter:
         self.p_len = np.empty(0, np.int8)
         self.p_ref = np.empty(0, np.int64)
         self.blocks: dict[int, list[Any]] = defaultdict(list)  # length -> word-index matrices
+        self.block_docs: dict[int, list[Any]] = defaultdict(list)  # length -> the document of each row (its example's)
         self.block_rows: dict[int, int] = defaultdict(int)
         self.pruned_below = 0
         self.collect_runs = runs and phrases
@@ -484,6 +580,7 @@ class _HashCounter:
         """Count one batch of documents (``split``: its pre-tokens, when :meth:`splitter` made them elsewhere)."""
         np = self.np
         counts = self.counts
+        self.doc_offset = counts.docs
         counts.docs += len(batch)
         counts.bytes += sum(len(t.encode("utf-8")) for t in batch)
         room = _EXAMPLE_DOCS - len(counts.examples)
@@ -499,15 +596,39 @@ class _HashCounter:
             return
         grouped = self._group_coded(coded) if coded is not None else None
         if grouped is None:
-            uniq, _, group, cnt, docs = self._group(word_hash, word_doc)
+            uniq, _, group, cnt, docs, pairs = self._group_pairs(word_hash, word_doc, distinct=self.keep_docs > 0)
+            index = self._learn_words(uniq)
+            if self.keep_docs:
+                self._keep_first_docs(index[(pairs >> np.uint64(32)).astype(np.int64)], pairs)
         else:
-            uniq, group, cnt, docs = grouped
-        index = self._learn_words(uniq)
+            uniq, group, cnt, docs, rank = grouped
+            index = self._learn_words(uniq)
+            if self.keep_docs:
+                assert coded is not None
+                pairs = coded.first_docs  # (each surface's first documents in the batch, by surface number)
+                self._keep_first_docs(index[rank[(pairs >> np.uint64(32)).astype(np.int64)]], pairs)
         self.w_count[index] += cnt
         self.w_docs[index] += docs
         if self.longest >= 2 and n_words >= 2:
             word_index = index[group]
             self._add_ngrams(word_hash, word_index, word_doc, self.w_letter[word_index], marker, self.w_alnum[word_index])
+
+    def _keep_first_docs(self, words: Any, pairs: Any) -> None:
+        """Note the first documents of each word, up to ``keep_docs`` (before its document count takes
+        this batch's in): ``words[i]`` occurs in the batch's document ``pairs[i] & 0xFFFFFFFF``, each
+        (word, document) once."""
+        np = self.np
+        packed = (words.astype(np.uint64) << np.uint64(32)) | (pairs & np.uint64(0xFFFFFFFF))
+        packed.sort()  # by word, then document
+        words = (packed >> np.uint64(32)).astype(np.int64)
+        docs = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64) + self.doc_offset
+        n = len(words)
+        head = np.ones(n, dtype=bool)
+        head[1:] = words[1:] != words[:-1]
+        rank = np.arange(n) - np.maximum.accumulate(np.where(head, np.arange(n), 0))
+        keep = rank < self.keep_docs - np.minimum(self.w_docs[words], self.keep_docs)
+        self.first_index.append(words[keep].astype(np.int32))
+        self.first_docs.append(docs[keep])
 
     def _words_encoded(self, texts: list[str], doc_of: Any) -> tuple[Any, Any, Any]:
         """Encode texts with the tokenizer: (word hashes, their documents (from ``doc_of``), whether each
@@ -551,7 +672,7 @@ class _HashCounter:
 
     def splitter(self) -> "_Splitter":
         """The function that cuts a batch into pre-tokens (picklable state only: it can run in a worker)."""
-        return _Splitter(self.added_text, self.space.backend.pre_tokenizer, self.space.backend.model)
+        return _Splitter(self.added_text, self.space.backend.pre_tokenizer, self.space.backend.model, self.keep_docs)
 
     def _words_split(self, batch: list[str], split: _Split) -> tuple[Any, Any, Any, Any]:
         """:meth:`_words_encoded` without encoding the corpus: words split in Python (``split``, from
@@ -620,6 +741,10 @@ class _HashCounter:
         return np.array(out, dtype=np.int64)
 
     def _group(self, keys: Any, docs: Any, positions: bool = True) -> tuple[Any, Any, Any, Any, Any]:
+        """:meth:`_group_pairs` without the pairs."""
+        return self._group_pairs(keys, docs, positions)[:5]  # type: ignore[return-value]
+
+    def _group_pairs(self, keys: Any, docs: Any, positions: bool = True, distinct: bool = False) -> tuple[Any, Any, Any, Any, Any, Any]:
         """Group equal keys: (sorted unique keys, one position of each, each position's group (None
         unless ``positions``), counts, distinct documents per key (zeros when ``docs`` is None)). ``docs``
         are non-negative and below 2**32.
@@ -629,6 +754,9 @@ class _HashCounter:
         Positions come in document order (``docs`` never decreases) wherever the counter calls this, and
         the stable sort keeps each key's positions in that order, so a key's distinct documents are
         where its run of documents changes: no second sort of (key, document) pairs.
+
+        The sixth item, with ``distinct`` (else None): each (group, document) pair once, packed as
+        ``group << 32 | document``.
         """
         np = self.np
         n = len(keys)
@@ -642,7 +770,7 @@ class _HashCounter:
         del sorted_keys
         cnt = np.diff(first, append=n)
         if docs is None:
-            return uniq, order[first], None, cnt, np.zeros(len(uniq), dtype=np.int64)
+            return uniq, order[first], None, cnt, np.zeros(len(uniq), dtype=np.int64), None
         pairs = np.cumsum(head, dtype=np.uint64)
         pairs -= np.uint64(1)
         group = None
@@ -651,18 +779,22 @@ class _HashCounter:
             group[order] = pairs
         in_order = docs[order]
         if n > 1 and not (docs[1:] >= docs[:-1]).all():  # (not document order: pairs sorted instead)
-            return uniq, order[first], group, cnt, _distinct_per_code(pairs, in_order, len(uniq))
+            packed = _distinct_pairs(pairs, in_order)
+            return uniq, order[first], group, cnt, _per_code(packed, len(uniq)), packed if distinct else None
         changed = head  # (head is not needed any more: a new key, or the same key in a new document)
         changed[1:] |= in_order[1:] != in_order[:-1]
-        return uniq, order[first], group, cnt, np.bincount(pairs[changed].astype(np.int64), minlength=len(uniq))
+        packed = None
+        if distinct:
+            packed = (pairs[changed] << np.uint64(32)) | in_order[changed].astype(np.uint64)
+        return uniq, order[first], group, cnt, np.bincount(pairs[changed].astype(np.int64), minlength=len(uniq)), packed
 
-    def _group_coded(self, split: _Split) -> tuple[Any, Any, Any, Any] | None:
+    def _group_coded(self, split: _Split) -> tuple[Any, Any, Any, Any, Any] | None:
         """:meth:`_group` (without positions) for words numbered by a split (``word hash ==
         split.keys[split.where]``, counted per surface by the splitter): only the distinct surfaces are
         sorted, not every position. None when two surfaces share a hash (then :meth:`_group` must merge
-        them).
+        them). The fifth item is each surface's group.
 
-        where [1, 0, 1], keys [7, 3], count [1, 2], docs [1, 2] -> ([3, 7], [1, 0, 1], [1, 2], [1, 2])
+        where [1, 0, 1], keys [7, 3], count [1, 2], docs [1, 2] -> ([3, 7], [1, 0, 1], [1, 2], [1, 2], [1, 0])
         """
         np = self.np
         code_keys = split.keys
@@ -673,7 +805,7 @@ class _HashCounter:
             return None
         rank = np.empty(k, dtype=np.int64)
         rank[order] = np.arange(k, dtype=np.int64)
-        return uniq, rank[split.where], split.count[order], split.docs[order]
+        return uniq, rank[split.where], split.count[order], split.docs[order], rank
 
     def _add_ngrams(self, wh: Any, wi: Any, wdoc: Any, letter: Any, marker: Any, alnum: Any) -> None:
         """Count runs of 2..longest letter-words; a run counts only where no letter or digit follows it."""
@@ -717,7 +849,7 @@ class _HashCounter:
                 columns.append(np.concatenate([f[j] for f in found]))
                 for f in found:
                     f[j] = None
-            self._merge_table(*columns, wi)
+            self._merge_table(*columns, wi, wdoc)
 
     def _add_runs(self, wh: Any, letter: Any, cont: Any, after: Any) -> None:
         """Count maximal runs of 2+ letter-words, keyed by a hash of their word hashes."""
@@ -748,11 +880,12 @@ class _HashCounter:
             else:
                 entry[0] += c
 
-    def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, start: Any, wi: Any) -> None:
+    def _merge_table(self, keys: Any, cnt: Any, docs: Any, length: Any, start: Any, wi: Any, wdoc: Any) -> None:
         """Add one batch's n-grams (``keys`` unique within each length, each length's run sorted; each
-        n-gram's words are ``wi[start : start + length]``) to the table. When the merged table would
-        hold more than ``max_phrases`` n-grams, the rarest are dropped (the count threshold rising one
-        at a time from the last one) until at most half remain.
+        n-gram's words are ``wi[start : start + length]``, first met in the batch's document
+        ``wdoc[start]``) to the table. When the merged table would hold more than ``max_phrases``
+        n-grams, the rarest are dropped (the count threshold rising one at a time from the last one)
+        until at most half remain.
 
         The batch's keys are looked up in the sorted table: those found add their counts in place, and
         only the new ones that survive the prune are sorted, get their word rows stored and are
@@ -795,6 +928,7 @@ class _HashCounter:
                 words[:, j] = wi[s0 + j]
             first_row = self.block_rows[size]
             self.blocks[size].append(words)
+            self.block_docs[size].append((wdoc[s0] + self.doc_offset).astype(np.int32))
             self.block_rows[size] += len(of_size)
             refs[of_size] = np.arange(first_row, first_row + len(of_size), dtype=np.int64)
         batch = (keys[take], cnt[take], docs[take], length, refs)
@@ -829,18 +963,27 @@ class _HashCounter:
         # the word indexes of each phrase (-1 after its end)
         lengths = np.unique(self.p_len).tolist()
         matrix = np.full((len(self.p_hash), max(lengths, default=self.max_words)), -1, dtype=np.int32)
+        first = np.empty(len(self.p_hash), dtype=np.int32)  # the document each phrase was first kept from
         for n in lengths:
             rows = np.flatnonzero(self.p_len == n)
-            block = np.concatenate(self.blocks[n])[self.p_ref[rows]]
+            refs = self.p_ref[rows]
+            block = np.concatenate(self.blocks[n])[refs]
             table[rows] = np.fromiter(zip(*(strings[block[:, j]].tolist() for j in range(n))), dtype=object, count=len(rows))
             matrix[rows, :n] = block
+            first[rows] = np.concatenate(self.block_docs[n])[refs]
         keys: list[tuple[str, ...]] = table.tolist()
         phrases = _counter(zip(keys, self.p_count.tolist()))
         has_docs = np.flatnonzero(self.p_docs)
         phrase_docs = _counter(zip(table[has_docs].tolist(), self.p_docs[has_docs].tolist()))
         counts.phrases, counts.phrase_docs = phrases, phrase_docs
         if len(phrases) == len(keys) and len(phrase_docs) == len(has_docs):
-            counts.phrase_table = _PhraseTable(counts, keys, self.p_count, self.p_docs, self.p_len, matrix, words, self.max_words)
+            phrase_table = _PhraseTable(counts, keys, self.p_count, self.p_docs, self.p_len, matrix, words, self.max_words)
+            phrase_table.witness = _PhraseDocs(self.p_hash, self.p_len, first, words, self.index_of)
+            counts.phrase_table = phrase_table
+        if self.keep_docs:
+            index = np.concatenate(self.first_index) if self.first_index else np.empty(0, np.int32)
+            docs = np.concatenate(self.first_docs) if self.first_docs else np.empty(0, np.int64)
+            counts.first_docs = FirstDocs(self.keep_docs, columns=(words, index, docs))
         if self.collect_runs:
             word_of = self.word_of
             counts.runs = Counter({(tuple(word_of[w] for w in words), end_ok): c for c, words, end_ok in self.runs.values()})
@@ -858,6 +1001,8 @@ class _Split(NamedTuple):
     count: Any  # each surface's occurrences (int64)
     docs: Any  # the distinct documents each surface occurs in (int64)
     new_ids: dict[int, list[int]]  # surface index -> token ids, for surfaces the splitter met first here
+    # each surface's first documents here (at most the splitter's keep_docs), as surface << 32 | document
+    first_docs: Any = None
 
 
 class _Splitter:
@@ -868,10 +1013,11 @@ class _Splitter:
     pre-tokenizer; documents that contain an added token's text are left to be encoded whole.
     """
 
-    def __init__(self, added_text: Any, pre_tokenizer: Any, model: Any):
+    def __init__(self, added_text: Any, pre_tokenizer: Any, model: Any, keep_docs: int = 0):
         self.added_text = added_text
         self.pre_tokenizer = pre_tokenizer
         self.model = model
+        self.keep_docs = keep_docs
         self.keys: dict[str, int] = {}  # surface -> word hash, for the surfaces met so far
 
     def __call__(self, batch: list[str]) -> _Split:
@@ -911,8 +1057,10 @@ class _Splitter:
                 new_ids[i] = ids
             keys[i] = key
         count = np.bincount(where, minlength=len(surfaces)).astype(np.int64, copy=False)
-        docs = _distinct_per_code(where, np.repeat(np.arange(len(batch), dtype=np.int64), lengths), len(surfaces))
-        return _Split(surfaces, where, lengths, encoded, keys, count, docs, new_ids)
+        pairs = _distinct_pairs(where, np.repeat(np.arange(len(batch), dtype=np.int64), lengths))
+        docs = _per_code(pairs, len(surfaces))
+        first = _first_per_code(pairs, docs, self.keep_docs) if self.keep_docs else None
+        return _Split(surfaces, where, lengths, encoded, keys, count, docs, new_ids, first)
 
     def _split_mixed(self, text: str, out: list[str]) -> None:
         """Append the pre-token surfaces of a text with non-ASCII characters to ``out``.
@@ -957,6 +1105,14 @@ def _distinct_per_code(codes: Any, docs: Any, k: int) -> Any:
 
     codes [1, 0, 1, 1], docs [0, 0, 0, 1], k 3 -> [1, 2, 0]
     """
+    return _per_code(_distinct_pairs(codes, docs), k)
+
+
+def _distinct_pairs(codes: Any, docs: Any) -> Any:
+    """Each (code, document) pair once, packed as ``code << 32 | document``, sorted.
+
+    codes [1, 0, 1, 1], docs [0, 0, 0, 1] -> [0 << 32 | 0, 1 << 32 | 0, 1 << 32 | 1]
+    """
     import numpy as np
 
     packed = codes.astype(np.uint64) << np.uint64(32)
@@ -965,7 +1121,26 @@ def _distinct_per_code(codes: Any, docs: Any, k: int) -> Any:
     head = np.empty(len(packed), dtype=bool)
     head[:1] = True
     np.not_equal(packed[1:], packed[:-1], out=head[1:])
-    return np.bincount((packed[head] >> np.uint64(32)).astype(np.int64), minlength=k)
+    return packed[head]
+
+
+def _per_code(pairs: Any, k: int) -> Any:
+    """How many of the sorted distinct ``pairs`` (:func:`_distinct_pairs`) each of ``k`` codes has."""
+    import numpy as np
+
+    return np.bincount((pairs >> np.uint64(32)).astype(np.int64), minlength=k)
+
+
+def _first_per_code(pairs: Any, per_code: Any, keep: int) -> Any:
+    """The first ``keep`` of each code's sorted distinct ``pairs`` (``per_code``: how many it has).
+
+    pairs [0 << 32 | 4, 1 << 32 | 0, 1 << 32 | 1, 1 << 32 | 5], per_code [1, 3], keep 2 -> the first three
+    """
+    import numpy as np
+
+    starts = np.cumsum(per_code) - per_code
+    rank = np.arange(len(pairs)) - starts[(pairs >> np.uint64(32)).astype(np.int64)]
+    return pairs[rank < keep]
 
 
 def _counter(pairs: Iterable[tuple[Any, int]]) -> Counter:
@@ -982,12 +1157,13 @@ class _PhraseTable:
     Valid while the Counts it was made for still holds the same phrase dicts with as many keys.
     """
 
-    __slots__ = ("phrases", "phrase_docs", "size", "keys", "count", "docs", "length", "matrix", "words", "candidate_words")
+    __slots__ = ("phrases", "phrase_docs", "size", "keys", "count", "docs", "length", "matrix", "words", "candidate_words", "witness")
 
     def __init__(self, counts: "Counts", keys: list, count: Any, docs: Any, length: Any, matrix: Any, words: list[str], candidate_words: int):
         self.phrases, self.phrase_docs, self.size = counts.phrases, counts.phrase_docs, len(counts.phrases)
         self.keys, self.count, self.docs, self.length, self.matrix, self.words = keys, count, docs, length, matrix, words
         self.candidate_words = candidate_words  # the counter's longest candidate (longer n-grams have no document counts)
+        self.witness: "_PhraseDocs | None" = None
 
     def valid_for(self, counts: "Counts", max_words: int) -> bool:
         return (
@@ -996,6 +1172,41 @@ class _PhraseTable:
             and len(counts.phrases) == self.size == len(self.keys)
             and max_words <= self.candidate_words
         )
+
+
+class _PhraseDocs:
+    """A document that holds each phrase of the counter's table (the one its row was made from), looked
+    up by the phrase's hash: for the examples of phrases that the first documents do not show."""
+
+    def __init__(self, hashes: Any, length: Any, first: Any, words: list[str], word_keys: dict[int, int]):
+        self.hashes, self.length, self.first = hashes, length, first  # (in table order: hashes sorted)
+        self.words, self.word_keys = words, word_keys  # word hash -> word index, in word index order
+
+    def of(self, phrases: list[tuple[str, ...]]) -> list[int | None]:
+        """The document of each phrase (None for one the table does not hold), looked up all at once."""
+        import numpy as np
+
+        if not phrases or not len(self.hashes):
+            return [None] * len(phrases)
+        hash_of = dict(zip(self.words, self.word_keys))  # (word_keys lists the hashes in word order)
+        keys = [_phrase_key(parts, hash_of) for parts in phrases]
+        wanted = np.array([k if k is not None else 0 for k in keys], dtype=np.uint64)
+        rows = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
+        sizes = np.array([len(parts) for parts in phrases])
+        found = (self.hashes[rows] == wanted) & (self.length[rows] == sizes) & np.array([k is not None for k in keys])
+        return [doc if ok else None for doc, ok in zip(self.first[rows].tolist(), found.tolist())]
+
+
+def _phrase_key(parts: tuple[str, ...], hash_of: dict[str, int]) -> int | None:
+    """A phrase's hash as the counter makes it (its word hashes times powers of _Q); None for an unknown word."""
+    key, power = 0, 1
+    for word in parts:
+        h = hash_of.get(word)
+        if h is None:
+            return None
+        key = (key + h * power) & _MASK64
+        power = (power * _Q) & _MASK64
+    return key
 
 
 def _word_key(ids: list[int]) -> int:

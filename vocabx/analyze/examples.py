@@ -1,8 +1,10 @@
 """One example context per chosen candidate, found while the analysis runs.
 
-:class:`_Examples` scans the corpus for the first occurrence of each chosen token's surface, in a forked
-worker process while this one selects (inline for small corpora or where forking is not possible);
-:class:`_FirstMatch` finds the first whole-word match of many surfaces in one pass over a text.
+:class:`_Examples` scans the first documents (``Counts.examples``) for the first occurrence of each chosen
+token's surface, in a forked worker process while this one selects (inline for small corpora or where
+forking is not possible); :class:`_FirstMatch` finds the first match of many surfaces in one pass over a
+text. A candidate those documents do not show gets its example from the document where counting met it
+(:func:`_witness_examples`), among the documents :class:`_KeptDocs` kept as counting read them.
 """
 
 from __future__ import annotations
@@ -12,12 +14,76 @@ import itertools
 import re
 from typing import Any
 
-from vocabx.analyze.counting import _can_fork, _cores, _quiet_fork
-from vocabx.analyze.selection import Candidate
+from vocabx.analyze.counting import Counts, _can_fork, _cores, _quiet_fork
+from vocabx.analyze.selection import Candidate, SavingsModel
 
 
 # Example texts above this many characters are searched by a worker process while the selection runs.
 _EXAMPLES_IN_WORKER_CHARS = 200_000
+# The analyzed documents are kept for examples up to this many characters (about as many bytes of
+# memory where the corpus is streamed; a list of texts is only referenced).
+_KEPT_CHARS = 256_000_000
+
+
+class _KeptDocs:
+    """The analyzed documents as counting reads them, numbered as counting numbers them, until they
+    reach ``limit`` characters (``complete`` says whether all were kept)."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = _KEPT_CHARS if limit is None else limit
+        self.docs: list[str] = []
+        self.chars = 0
+        self.complete = True
+
+    def wrap(self, texts: Any) -> Any:
+        """``texts``, passed through and kept on the way."""
+        for text in texts:
+            if self.complete:
+                self.chars += len(text)
+                if self.chars <= self.limit:
+                    self.docs.append(text)
+                else:  # (from here on nothing: a document's number must stay its place in the list)
+                    self.complete = False
+            yield text
+
+
+def _witness_examples(chosen: list[Candidate], found: list[str], docs: list[str], counts: Counts, model: SavingsModel) -> list[str]:
+    """``found`` (the examples of ``chosen``, "" where the first documents show none) with each missing
+    one taken from the document where counting met the candidate (:func:`_witnesses`), when it is among
+    ``docs``: every candidate that occurs in the kept text gets one. A look-up and a ``str.find`` in one
+    document per candidate, where scanning the whole corpus for them took longer than the selection."""
+    missing = [i for i, example in enumerate(found) if not example]
+    out = list(found)
+    for i, doc in zip(missing, _witnesses([chosen[i] for i in missing], counts, model)):
+        if doc is not None and doc < len(docs):
+            surface = chosen[i].surface
+            out[i] = _snippet(docs[doc], docs[doc].find(surface), len(surface))
+    return out
+
+
+def _witnesses(cands: list[Candidate], counts: Counts, model: SavingsModel) -> list[int | None]:
+    """A document that holds each candidate's text (None where counting kept none): a word's first
+    document, that of a word a subword's merge was applied in, the one a phrase was first counted from."""
+    first = counts.first_docs
+    out: list[int | None] = []
+    for cand in cands:
+        word = cand.token if cand.kind == "word" else model.merged_in.get(cand.token) if cand.kind == "subword" else None
+        docs = first.of(word) if first is not None and word is not None else ()
+        out.append(docs[0] if docs else None)
+    table = counts.phrase_table
+    phrases = [i for i, cand in enumerate(cands) if cand.kind == "phrase" and cand.parts]
+    if phrases and table is not None and table.witness is not None:
+        for i, doc in zip(phrases, table.witness.of([tuple(cands[i].parts or ()) for i in phrases])):
+            out[i] = doc
+    return out
+
+
+def _snippet(doc: str, i: int, n: int, width: int = 60) -> str:
+    """The ``n`` characters at ``doc[i]`` with ``width`` characters of context on each side ("" if i < 0)."""
+    if i < 0:
+        return ""
+    start, end = max(0, i - width), min(len(doc), i + n + width)
+    return ("..." if start else "") + doc[start:end].replace("\n", " ") + ("..." if end < len(doc) else "")
 
 
 class _Examples:
@@ -184,9 +250,7 @@ class _FirstMatch:
         if j < 0:
             return ""
         k = bisect.bisect_right(self.offsets, j) - 1
-        doc, i = self.docs[k], j - self.offsets[k]
-        start, end = max(0, i - width), min(len(doc), i + len(needle) + width)
-        return ("..." if start else "") + doc[start:end].replace("\n", " ") + ("..." if end < len(doc) else "")
+        return _snippet(self.docs[k], j - self.offsets[k], len(needle), width)
 
     def find(self, needle: str) -> int:
         """Where needle first occurs in the joined documents, or -1."""

@@ -7,7 +7,7 @@ and phrase tables alone (never re-encoding the corpus): exact for words and subw
 containment and overlaps come from the n-gram counts (:class:`_OverlapIndex` pushes each chosen phrase's
 overlaps to the phrases it overlaps), exact for two overlapping phrases, chains of three or more
 approximated. :class:`SelectSettings` holds the candidate rules (counts, documents, digits, cohesion,
-groups of documents).
+groups of documents, length). Each token string is chosen once: the extender adds a string once.
 
 What it leaves out: projecting the chosen candidates on other text (:mod:`vocabx.analyze.curve`).
 """
@@ -19,7 +19,7 @@ import json
 import operator
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from vocabx.analyze.counting import Counts, _PhraseTable, count_corpus, _gc_paused
 from vocabx.analyze.space import TokenSpace, _allowed, _phrase_word_ok, _surface_of_piece
@@ -213,6 +213,7 @@ class SavingsModel:
                     pair_count[pair] += n * count
         self.saved = 0
         self.new_pairs = set()
+        self.merged_in: dict[str, str] = {}  # each applied merge's token: a word that holds it (for its example)
         # chosen phrases: where each currently fires, and indexes for containment and overlap
         self.fired: dict[tuple[str, ...], int] = {}
         self._containing: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
@@ -281,7 +282,10 @@ class SavingsModel:
 
     def _merge(self, a: str, b: str, merged: str) -> None:
         self.new_pairs: set[tuple[str, str]] = set()
-        for word in list(self.pair_words.get((a, b), ())):
+        words = list(self.pair_words.get((a, b), ()))
+        if words:  # (the least string: the same word whatever the order of the set)
+            self.merged_in.setdefault(merged, min(words))
+        for word in words:
             if word in self.whole:
                 continue
             seg = self.seg[word]
@@ -504,6 +508,7 @@ class SelectSettings:
     max_phrase_words: int = 4  # longest phrase, in words
     min_cohesion: float = 0.0  # leave out phrases whose last word follows their other words in less than this share of those words' occurrences (0: keep all)
     min_groups: int = 1  # words and phrases found in fewer groups of documents (sources, sites: analyze's groups) than this are not candidates (a template of one site is not a domain term; 1: off)
+    max_token_chars: int = 64  # leave out candidates whose text is longer than this many characters (a base64 blob repeated across documents is not a term)
 
     def __post_init__(self) -> None:
         problems = []
@@ -522,6 +527,8 @@ class SelectSettings:
             problems.append(f"--min-cohesion must be a share between 0 and 1, got {self.min_cohesion}")
         if isinstance(self.min_groups, bool) or not isinstance(self.min_groups, int) or self.min_groups < 1:
             problems.append(f"--min-groups must be a whole number of at least 1, got {self.min_groups!r}")
+        if isinstance(self.max_token_chars, bool) or not isinstance(self.max_token_chars, int) or self.max_token_chars < 1:
+            problems.append(f"--max-token-chars must be a whole number of at least 1, got {self.max_token_chars!r}")
         if problems:
             raise VocabxError("; ".join(problems))
 
@@ -580,6 +587,9 @@ def select_candidates(
                 serial += 1
     heapq.heapify(heap)
     chosen: list[Candidate] = []
+    # Each token string once: the extender adds a string once (a second entry is 'already in the
+    # vocabulary', and a merge that makes a chosen word's string would be dropped with it).
+    taken: set[str] = set()
     while heap and len(chosen) < settings.max_new:
         neg_score, _, _, cand = heapq.heappop(heap)
         if type(cand) is int:  # a row of the phrase table (no weights): a Candidate only once chosen
@@ -598,8 +608,9 @@ def select_candidates(
             continue
         if type(cand) is int:
             cand = _table_candidate(table, cand, counts, space)  # type: ignore[arg-type]
-        if cand.kind == "subword" and not _merge_eligible(cand, model, settings):
+        if cand.token in taken or (cand.kind == "subword" and not _merge_eligible(cand, model, settings)):
             continue
+        taken.add(cand.token)
         cand.tokens_saved = model.apply(cand)
         if not cand.base_pieces:  # (a phrase from the table: see _table_candidate)
             cand.base_pieces = [piece for p in cand.parts or () for piece in space.pieces(p)]
@@ -710,7 +721,7 @@ def group_spread(texts: list[str], groups: list[Any], counts: Counts, space: Tok
     for docs in by_group.values():
         size = sum(len(t) for t in docs)
         # (a small group is counted on this core: forking a splitting worker would cost more than it saves)
-        part = count_corpus(docs, space, max_phrase_words=max_words, phrases=bool(phrases), workers=None if size > 2_000_000 else 1)
+        part = count_corpus(docs, space, max_phrase_words=max_words, phrases=bool(phrases), workers=None if size > 2_000_000 else 1, keep_docs=0)
         for w in part.words.keys() & words.keys():
             words[w] += 1
         for p in part.phrases.keys() & phrases.keys():
@@ -739,13 +750,19 @@ def _seed_rows(
     first_ok = np.zeros(n_all, dtype=bool)
     rest_ok = np.ones(n_all, dtype=bool)
     span_of = np.zeros(n_all, dtype=np.int64)
+    chars_of = np.zeros(n_all, dtype=np.int64)  # (0 for the last entry, after a phrase's end)
     surfaces, words, allow = counts.surfaces, table.words, settings.allow_digits
     for i in used.tolist():
         w = words[i]
-        first_ok[i], rest_ok[i] = _phrase_word_ok(surfaces.get(w, w), allow)
+        surface = surfaces.get(w, w)
+        first_ok[i], rest_ok[i] = _phrase_word_ok(surface, allow)
         span_of[i] = model.pieces_now(w)
+        chars_of[i] = len(surface)
     keep = first_ok[matrix[:, 0]] & rest_ok[matrix[:, 1:]].all(axis=1)
     rows, matrix = rows[keep], matrix[keep]
+    short = chars_of[matrix].sum(axis=1) <= settings.max_token_chars
+    if not short.all():
+        rows, matrix = rows[short], matrix[short]
     keys = table.keys
     joined = {words for words in space.joined_words() if words in counts.phrases}  # (usually none)
     if joined:
@@ -798,6 +815,7 @@ def _initial_candidates(
     vocab = space.vocab
     surfaces = counts.surfaces
     min_count, min_docs, allow_digits = settings.min_count, settings.min_docs, settings.allow_digits
+    max_chars = settings.max_token_chars
     min_groups = settings.min_groups if spread is not None else 1
     if "word" in settings.kinds:
         word_docs = counts.word_docs
@@ -807,10 +825,13 @@ def _initial_candidates(
                 continue
             if min_groups > 1 and word_groups.get(word, 0) < min_groups:
                 continue
-            pieces = space.pieces(word)
-            if len(pieces) < 2 or not _allowed(surfaces.get(word, word), allow_digits) or space.has_fallback(pieces):
+            surface = surfaces.get(word, word)
+            if len(surface) > max_chars:
                 continue
-            yield Candidate(word, surfaces.get(word, word), "word", count, word_docs[word], list(pieces))
+            pieces = space.pieces(word)
+            if len(pieces) < 2 or not _allowed(surface, allow_digits) or space.has_fallback(pieces):
+                continue
+            yield Candidate(word, surface, "word", count, word_docs[word], list(pieces))
     offered = offered_kinds(space)
     if "phrase" in settings.kinds and "phrase" in offered and table is not None:
         if model.fired or not seeds:
@@ -833,7 +854,7 @@ def _initial_candidates(
                     surface = surfaces.get(p, p)
                     f = fit[p] = (surface, *_phrase_word_ok(surface, allow_digits))
                 words.append(f)
-            if not words[0][1] or not all(f[2] for f in words[1:]):
+            if not words[0][1] or not all(f[2] for f in words[1:]) or sum(len(f[0]) for f in words) > max_chars:
                 continue
             token = "".join(parts)
             if token in vocab:
@@ -862,15 +883,53 @@ def _merge_candidate(
     if count < settings.min_count or merged in space.vocab or len(in_words) < 2:
         return None
     surface = _surface_of_piece(merged, space)
-    if surface is None or not _allowed(surface, settings.allow_digits):
+    if surface is None or len(surface) > settings.max_token_chars or not _allowed(surface, settings.allow_digits):
         return None
     return Candidate(merged, surface, "subword", count, len(in_words), [a, b], merge=[a, b])
 
 
 def _merge_eligible(cand: Candidate, model: SavingsModel, settings: SelectSettings) -> bool:
-    words = {w for w in model.pair_words.get((cand.merge[0], cand.merge[1]), ()) if w not in model.whole}  # type: ignore[index]
-    cand.doc_count = len(words)
-    return len(words) >= 2
+    """Whether a popped merge joins its pair in two words or more that are not whole, found in
+    ``min_docs`` documents or more (a suffix of one document's words is no domain term); sets its
+    ``doc_count`` (see :func:`distinct_docs`)."""
+    a, b = cand.merge  # type: ignore[misc]
+    seg, whole = model.seg, model.whole
+    # (pair_words also lists words that held the pair before another merge took one of its pieces)
+    words = [w for w in model.pair_words.get((a, b), ()) if w not in whole and _holds_pair(seg[w], a, b)]
+    if len(words) < 2:
+        return False
+    cand.doc_count = distinct_docs(words, model.counts)[0]
+    return cand.doc_count >= settings.min_docs
+
+
+def _holds_pair(seg: list[str], a: str, b: str) -> bool:
+    return any(x == a and y == b for x, y in zip(seg, seg[1:]))
+
+
+def distinct_docs(words: Iterable[str], counts: Counts) -> tuple[int, bool]:
+    """How many distinct documents hold one of ``words`` at least, and whether that figure is exact.
+
+    Exact when each word occurs in at most ``counts.first_docs.keep`` documents (all of them kept: the
+    rare words that a subword joins, mostly); otherwise a lower bound, the larger of the most widespread
+    word's documents and those of the words whose documents are all kept, together (not the kept first
+    documents of the others, which depend on how the corpus was cut into shards). So ``--min-docs`` up
+    to ``keep + 1`` is applied exactly. Counts without kept documents (files written before them) give
+    the most widespread word's.
+
+    13 words of one document -> (1, True); a word of 3 documents and another of 2, one shared -> (4, True)
+    """
+    word_docs, kept = counts.word_docs, counts.first_docs
+    most, exact = 0, kept is not None
+    union: set[int] = set()
+    for word in words:
+        n = word_docs.get(word, 0)
+        most = max(most, n)
+        docs = kept.of(word) if kept is not None else ()
+        if n <= len(docs):
+            union.update(docs)
+        else:
+            exact = False
+    return max(most, len(union)), exact
 
 
 def _new_merges(token: str, model: SavingsModel, space: TokenSpace, settings: SelectSettings) -> Iterator[Candidate]:
