@@ -205,3 +205,25 @@ def test_adapt_names_an_empty_eval_corpus(capsys, tiny_model_dir, corpus_dir, tm
     assert code == 2
     assert f"{empty} has no text" in capsys.readouterr().err  # the reader names the file before any stage runs
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--max-docs", "0"), ("--block-size", "0"), ("--batch-size", "-1"), ("--prompts", "-1"), ("--max-chars", "x")])
+def test_evaluate_names_a_bad_count_before_loading_anything(capsys, flag, value):
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "corpora/legal", "--adapted", "/nonexistent-folder", flag, value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be an integer of at least" in err and ("got 'x'" if value == "x" else f"got {int(value)}") in err
+
+
+def test_json_output_writes_an_unmeasured_figure_as_null(capsys):
+    import argparse
+
+    from vocabx.cli import emit
+
+    emit(argparse.Namespace(json=True), {"bpb": float("nan"), "rows": [float("inf"), 1.5]}, "text")
+
+    def strict(name):
+        raise ValueError(f"{name} is not JSON")
+
+    assert json.loads(capsys.readouterr().out, parse_constant=strict) == {"bpb": None, "rows": [None, 1.5]}

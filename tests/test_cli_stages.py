@@ -114,7 +114,7 @@ def test_extend_tokenizer_only_writes_the_tokenizer_folder(extended):
     assert EXTEND_KEYS <= set(result)
     assert result["added"] + result["dropped"] == 300 and result["added"] > 250
     assert result["vocab_size"] == 49152 + result["added"]
-    assert result["init"] == "mean_shift"
+    assert result["init"] == "none"  # (no rows were written, so none were initialized)
     manifest = json.loads((out / "vocabx.json").read_text(encoding="utf-8"))
     assert manifest["schema"] == "vocabx.extension/1"
     assert [a["id"] for a in manifest["added"]] == list(range(49152, 49152 + result["added"]))

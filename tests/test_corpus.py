@@ -139,6 +139,9 @@ def test_groups_are_a_record_field_or_else_the_files(tmp_path):
         list(read_corpus(tmp_path / "d.txt", group_field="site"))
     with pytest.raises(VocabxError, match=r"b\.csv: no column 'source'; columns present: body, site; pick one with --group-field"):
         list(read_corpus(tmp_path / "b.csv", text_field="body", group_field="source"))
+    # so does a JSON lines file whose first record lacks the field (a later one without it has no group)
+    with pytest.raises(VocabxError, match=r"a\.jsonl line 1: no field 'source'; fields present: body, site; pick one with --group-field"):
+        list(read_corpus(tmp_path / "a.jsonl", text_field="body", group_field="source"))
 
 
 def test_json_file_holding_json_lines_is_read_as_json_lines(tmp_path):

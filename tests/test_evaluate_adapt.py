@@ -236,6 +236,17 @@ def test_adapt_holds_out_whole_groups_for_evaluation(tiny_base, tmp_path):
         adapt(texts, tmp_path / "run2", model=str(tiny_base), holdout_groups=True, groups=groups, eval_texts=texts[:3])
 
 
+@pytest.mark.parametrize("holdout, eval_texts, message", [
+    (0.9, None, r"--holdout must be in \(0, 0.5\], got 0.9: the share of documents held out"),
+    (0, None, r"--holdout must be in \(0, 0.5\], got 0"),
+    (0.7, ["a test note"], r"--holdout must be in \[0, 0.5\], got 0.7: the analysis's own held-out share"),
+])
+def test_adapt_checks_holdout_before_it_writes_anything(tmp_path, holdout, eval_texts, message):
+    with pytest.raises(VocabxError, match=message):
+        adapt(_docs(20), tmp_path / "run", holdout=holdout, eval_texts=eval_texts)
+    assert not (tmp_path / "run").exists()
+
+
 def test_adapt_refuses_a_folder_of_other_files(tiny_base, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")

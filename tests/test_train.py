@@ -629,14 +629,24 @@ def test_resuming_with_another_length_is_refused_and_a_finished_run_logs_its_las
     # (the cosine schedule and its warmup are built for the run's length)
     with pytest.raises(VocabxError, match="--resume with --max-steps 4, but the run was started with 2; pass the same value"):
         train(tied_models[1], _texts(), tmp_path / "run", resume=True, **{**settings, "max_steps": 4})
-    train(tied_models[1], _texts(), tmp_path / "run", resume=True, **settings)
+    first = json.loads((tmp_path / "run" / "vocabx_train.json").read_text())["metrics"]["tokens_per_second"]
+    again = train(tied_models[1], _texts(), tmp_path / "run", resume=True, **settings)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if r["type"] == "eval"] == [2]
+    # (the resume trained nothing: it reports the run's rate, not 0 tokens/s over the measured figure)
+    assert first > 0 and again.tokens_per_second > 0
+    assert json.loads((tmp_path / "run" / "vocabx_train.json").read_text())["metrics"]["tokens_per_second"] > 0
 
 
 def test_embedding_warmup_must_leave_lora_steps_in_the_computed_length(tied_models, tmp_path):
     with pytest.raises(VocabxError, match=r"--embedding-warmup-steps 500 leaves no LoRA steps: one pass over this corpus is \d+ steps"):
         train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, embedding_warmup_steps=500))
+
+
+def test_a_bad_max_steps_is_named_alone():
+    with pytest.raises(VocabxError) as caught:
+        TrainConfig(max_steps=0, embedding_warmup_steps=0)
+    assert "--max-steps" in str(caught.value) and "--embedding-warmup-steps" not in str(caught.value)
 
 
 def test_bad_settings_are_collected_into_one_error_naming_each_flag():

@@ -167,6 +167,12 @@ def adapt(
             raise VocabxError(f"--new-tokens must be at least 1, got {new_tokens}")
         plan = replace(plan, new_tokens=new_tokens)
     select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion, min_groups=min_groups)  # (checks both)
+    # (checked before anything runs: the analysis would refuse it only after counting, leaving run.json;
+    # with --eval it is only the analysis's own held-out share, which 0 turns off)
+    number = isinstance(holdout, (int, float)) and not isinstance(holdout, bool)
+    if not (number and (0 <= holdout <= 0.5 if eval_texts is not None else 0 < holdout <= 0.5)):
+        what = "the analysis's own held-out share, 0 for none" if eval_texts is not None else "the share of documents held out for evaluation"
+        raise VocabxError(f"--holdout must be in {'[0' if eval_texts is not None else '(0'}, 0.5], got {holdout!r}: {what} (default {DEFAULT_HOLDOUT})")
     if holdout_groups and eval_texts is not None:
         raise VocabxError("--holdout-groups holds out groups of CORPUS for evaluation, but --eval gives the test text (every CORPUS document then trains); leave one out")
     for needed, option in ((min_groups > 1, f"--min-groups {min_groups}"), (holdout_groups, "--holdout-groups")):

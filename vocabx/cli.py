@@ -492,12 +492,12 @@ def cmd_extend(args: argparse.Namespace) -> int:
         settings = FitSettings(steps=args.fit_steps, seed=args.seed, replay=args.fit_replay)
         fitted = fit_extension(ext, texts, base_tokenizer=tokenizer, settings=settings, general=general, progress=not args.json)
     save_extension(ext, args.output, overwrite=args.overwrite)
-    result = {"added": len(ext.added), "dropped": len(ext.dropped), "vocab_size": len(ext.tokenizer), "init": ext.manifest["init"].get("strategy", args.init), "output": args.output}
+    result = {"added": len(ext.added), "dropped": len(ext.dropped), "vocab_size": len(ext.tokenizer), "init": "none" if args.tokenizer_only else ext.manifest["init"].get("strategy", args.init), "output": args.output}
     reasons: dict[str, int] = {}
     for d in ext.dropped:
         key = d["reason"].split(" (")[0].split(" in '")[0].split(" in \"")[0]
         reasons[key] = reasons.get(key, 0) + 1
-    rows = [("added", f"{len(ext.added):,} tokens"), ("dropped", f"{len(ext.dropped):,}" + (f" ({'; '.join(f'{v} {k}' for k, v in reasons.items())})" if reasons else "")), ("vocab size", f"{len(ext.tokenizer):,}"), ("init", str(result["init"])), ("output", args.output)]
+    rows = [("added", f"{len(ext.added):,} tokens"), ("dropped", f"{len(ext.dropped):,}" + (f" ({'; '.join(f'{v} {k}' for k, v in reasons.items())})" if reasons else "")), ("vocab size", f"{len(ext.tokenizer):,}"), ("init", "none (--tokenizer-only: no rows)" if args.tokenizer_only else str(result["init"])), ("output", args.output)]
     if fitted:
         result["fit"] = fitted
         rows.append(("fitted rows", f"{fitted['steps']} steps in {fitted['seconds']} s, loss {fitted['loss_start']} -> {fitted['loss_end']}"))
@@ -561,7 +561,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if result.get("ignore_merges_changes"):
         rows.append(("note", f"switching the base BPE to ignore_merges alone changes the tokenization of {result['ignore_merges_changes']} documents"))
     for key, example in result["examples"].items():
-        rows.append((f"e.g. {key.replace('_', ' ')}", example))
+        # (one line per row: a document's excerpt may hold newlines; --json keeps it whole)
+        shown = " ".join(str(example).split())
+        rows.append((f"e.g. {key.replace('_', ' ')}", shown if len(shown) <= 160 else shown[:157] + "..."))
     rows.append(("guarantees", "kept" if result["ok"] else "BROKEN"))
     emit(args, {k: v for k, v in result.items()}, table(rows))
     return 0 if result["ok"] else EXIT_BROKEN
@@ -712,11 +714,11 @@ def _evaluate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapted", required=True, metavar="DIR", help="extended model, adapter or merged model folder")
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text, to show regressions")
     parser.add_argument("-o", "--output", metavar="DIR", help="where to write metrics.json, report.md, metrics.png (default: DIR/evaluation)")
-    parser.add_argument("--max-docs", type=int, default=64, help="documents scored per corpus (default 64)")
-    parser.add_argument("--max-chars", type=int, default=4000, help="characters kept per document (default 4000)")
-    parser.add_argument("--block-size", type=int, default=1024, help="tokens per scoring window (default 1024)")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    parser.add_argument("--prompts", type=int, default=4, help="greedy generations per domain corpus for adoption (default 4; 0 for none)")
+    parser.add_argument("--max-docs", type=at_least(1), default=64, help="documents scored per corpus (default 64)")
+    parser.add_argument("--max-chars", type=at_least(1), default=4000, help="characters kept per document (default 4000)")
+    parser.add_argument("--block-size", type=at_least(1), default=1024, help="tokens per scoring window (default 1024)")
+    parser.add_argument("--batch-size", type=at_least(1), default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--prompts", type=at_least(0), default=4, help="greedy generations per domain corpus for adoption (default 4; 0 for none)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing evaluation folder")
 
 
@@ -786,7 +788,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", default="quick", help="quick, standard or full (default quick)")
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains")
-    parser.add_argument("--holdout", type=float, default=0.1, help="documents held out for evaluation when there is no --eval; with it, the analysis still holds out this share for its own held-out curve (default 0.1)")
+    parser.add_argument("--holdout", type=float, default=0.1, help="share of documents, in (0, 0.5], held out for evaluation when there is no --eval; with it, the analysis still holds out this share for its own held-out curve (default 0.1)")
     parser.add_argument(
         "--holdout-groups",
         action="store_true",
@@ -870,7 +872,7 @@ def _compare_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-size", type=int, default=512, help="tokens per training block (default 512)")
     parser.add_argument("--eval-docs", type=int, default=48, help="held-out documents scored (default 48)")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="score on this text (such as other sources) instead of holding out a tenth of CORPUS")
-    parser.add_argument("--holdout", type=float, default=0.1, help="share of CORPUS held out to score on when there is no --eval (default 0.1)")
+    parser.add_argument("--holdout", type=float, default=0.1, help="share of CORPUS, in (0, 0.5], held out to score on when there is no --eval (default 0.1)")
     parser.add_argument(
         "--holdout-groups",
         action="store_true",
@@ -905,10 +907,29 @@ def table(rows: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an int no smaller than ``low``, checked before anything is loaded (argparse
+    names the flag: "argument --max-docs: must be an integer of at least 1, got 0")."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer of at least {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer of at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer of at least {low}"
+    return parse
+
+
 def emit(args: argparse.Namespace, result: dict, text: str) -> None:
     """Print the human-readable text, or with ``--json`` one JSON object as the last line."""
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        from vocabx.outputs import json_safe
+
+        print(json.dumps(json_safe(result), ensure_ascii=False, allow_nan=False))  # (NaN is not JSON: null)
     else:
         print(text)
 

@@ -418,6 +418,11 @@ class _Reader:
             )
         value = record[self.text_field]
         if self.group_field is not None:
+            if self.group_field not in record and not seen_field:
+                # (the file's first record lacks it: a wrong --group-field, as a CSV without the column is;
+                # a later record without it has no group)
+                fields = ", ".join(map(str, record))
+                raise VocabxError(f"{item}{where}: no field {self.group_field!r}; fields present: {fields}; pick one with --group-field")
             self.group = record.get(self.group_field)
         if value is None or isinstance(value, str):
             return value

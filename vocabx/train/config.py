@@ -129,7 +129,7 @@ class TrainConfig:
             problems.append(f"--embedding-warmup-steps needs --mode lora+tokens (it trains the rows first, then adds LoRA), got --mode {self.mode}")
         if (
             is_int(self.embedding_warmup_steps) and is_int(self.max_steps)
-            and self.max_steps is not None and self.embedding_warmup_steps >= self.max_steps
+            and self.max_steps is not None and self.max_steps >= 1 and self.embedding_warmup_steps >= self.max_steps
         ):
             problems.append(f"--embedding-warmup-steps {self.embedding_warmup_steps} leaves no LoRA steps within --max-steps {self.max_steps}")
         if problems:

@@ -847,7 +847,9 @@ class _Run:
             "eval_bpb": self.last_eval["eval_bpb"] if self.last_eval else None,
             "steps": self.step,
             "tokens": self.tokens_seen,
-            "tokens_per_second": round(self.session_tokens / self.session_seconds, 1) if self.session_seconds else 0.0,
+            # (this session's rate; a resume of a finished run trained nothing now: the whole run's rate)
+            "tokens_per_second": round(self.session_tokens / self.session_seconds, 1) if self.session_seconds
+            else round(self.tokens_seen / self.train_seconds, 1) if self.train_seconds else None,
             "seconds": round(self.train_seconds, 2),
         }
         merged_dir, adapter_bytes = None, 0
