@@ -1170,3 +1170,24 @@ def test_the_counting_map_is_lazy_in_order_and_only_a_few_items_ahead(workers):
             assert len(pulled) <= k + 1 + (workers if workers >= 2 else 0)
             seen.append(value)
     assert seen == [i * i for i in range(10)] and pulled == list(range(10))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_first_documents_are_each_words_first_documents_across_batches_and_split_halves(_tiny_tokenizers, workers):
+    from vocabx.analyze.space import TokenSpace
+
+    tokenizer = _tiny_tokenizers["byte_bpe"]
+    rng = random.Random(7)
+    vocab = [f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(300)]
+    texts = [" ".join(rng.choice(vocab[: rng.choice((5, 300))]) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
+    space = TokenSpace.of(tokenizer)
+    # (small batches: several of them, the first split in halves by two processes when workers is 2)
+    counts = count_corpus(texts, space, workers=workers, batch_bytes=20_000, keep_docs=3)
+    pre = tokenizer.backend_tokenizer.pre_tokenizer
+    want: dict[str, list[int]] = {}
+    for d, text in enumerate(texts):
+        for word in dict.fromkeys(w for w, _ in pre.pre_tokenize_str(text)):
+            docs = want.setdefault(word, [])
+            if len(docs) < 3:
+                docs.append(d)
+    assert {w: list(counts.first_docs.of(w)) for w in want} == want

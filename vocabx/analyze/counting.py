@@ -386,6 +386,7 @@ def _joined(a: "_Split", b: "_Split", docs_in_a: int) -> "_Split":
         b_codes = remap[(b.first_docs >> np.uint64(32)).astype(np.int64)].astype(np.uint64)
         b_docs = (b.first_docs & np.uint64(0xFFFFFFFF)) + np.uint64(docs_in_a)
         first = np.concatenate([a.first_docs, (b_codes << np.uint64(32)) | b_docs])
+        first.sort()  # (grouped by surface again, documents ascending: what the counter reads them as)
     return _Split(local, where, a.lengths + b.lengths, a.encoded + [d + docs_in_a for d in b.encoded], keys, count, docs, new_ids, first)
 
 
@@ -618,10 +619,9 @@ class _HashCounter:
         this batch's in): ``words[i]`` occurs in the batch's document ``pairs[i] & 0xFFFFFFFF``, each
         (word, document) once."""
         np = self.np
-        packed = (words.astype(np.uint64) << np.uint64(32)) | (pairs & np.uint64(0xFFFFFFFF))
-        packed.sort()  # by word, then document
-        words = (packed >> np.uint64(32)).astype(np.int64)
-        docs = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64) + self.doc_offset
+        # (no sort: ``pairs`` come grouped by surface or group, documents ascending, and each maps to one word)
+        words = words.astype(np.int64, copy=False)
+        docs = (pairs & np.uint64(0xFFFFFFFF)).astype(np.int64) + self.doc_offset
         n = len(words)
         head = np.ones(n, dtype=bool)
         head[1:] = words[1:] != words[:-1]
