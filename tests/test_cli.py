@@ -196,6 +196,8 @@ def test_an_unreadable_manifest_is_bad_input_naming_the_file(tmp_path, corpus_di
 def test_no_command_prints_help():
     result = _run()
     assert result.returncode == 2 and "usage: vocabx" in result.stdout
+    # (the contract's one error line on stderr, as for any bad input)
+    assert result.stderr.strip().splitlines() == ["vocabx: error: name a command, such as vocabx adapt CORPUS -o RUN_DIR (listed above)"]
 
 
 def test_adapt_names_an_empty_eval_corpus(capsys, tiny_model_dir, corpus_dir, tmp_path):
@@ -227,3 +229,9 @@ def test_json_output_writes_an_unmeasured_figure_as_null(capsys):
         raise ValueError(f"{name} is not JSON")
 
     assert json.loads(capsys.readouterr().out, parse_constant=strict) == {"bpb": None, "rows": [None, 1.5]}
+
+
+def test_adapt_usage_names_the_budgets(capsys):
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    assert "--budget {quick,standard,full}" in capsys.readouterr().out

@@ -779,13 +779,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 
 def _adapt_args(parser: argparse.ArgumentParser) -> None:
-    from vocabx.adapt import ADAPT_LR, ADAPT_ROWS_UPDATE
+    from vocabx.adapt import ADAPT_LR, ADAPT_ROWS_UPDATE, BUDGETS
     from vocabx.train import ROWS_UPDATES
 
     _add_corpus(parser)
     _add_model(parser)
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (reused: finished stages are skipped)")
-    parser.add_argument("--budget", default="quick", help="quick, standard or full (default quick)")
+    # (the names in the usage line; a wrong one is refused by adapt, naming the three)
+    parser.add_argument("--budget", default="quick", metavar="{" + ",".join(BUDGETS) + "}", help="quick, standard or full (default quick)")
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
     parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains")
     parser.add_argument("--holdout", type=float, default=0.1, help="share of documents, in (0, 0.5], held out for evaluation when there is no --eval; with it, the analysis still holds out this share for its own held-out curve (default 0.1)")
@@ -1014,6 +1015,7 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
+        print("vocabx: error: name a command, such as vocabx adapt CORPUS -o RUN_DIR (listed above)", file=sys.stderr)
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     previous = warnings.formatwarning
