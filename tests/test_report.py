@@ -380,3 +380,49 @@ def test_the_recommended_point_sits_on_the_held_out_curve_when_there_is_one(repo
     without = copy.deepcopy(report)
     del without["recommended"]["holdout_fraction"]
     assert marked(without) == pytest.approx(recommended["fraction"])
+
+
+def _md_tables(md: str) -> list[list[int]]:
+    """Cells per row of every table that markdown-it (GFM tables) renders from ``md``."""
+    from markdown_it import MarkdownIt
+
+    page = MarkdownIt("commonmark").enable("table").render(md)
+    return [
+        [len(re.findall(r"<t[hd][ >]", row)) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+        for table in re.findall(r"<table>.*?</table>", page, re.S)
+    ]
+
+
+def test_md_escapes_held_out_group_names_in_headers_and_the_recommendation(report, tmp_path):
+    report["holdout"]["groups"] = ["a|b", "<c>"]
+    write_report(report, tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    tables = _md_tables(md)
+    assert tables[0] == [4] * 7  # the corpus table: label, analyzed, reference, held out; 7 rows
+    assert all(len(set(rows)) == 1 for rows in tables)
+    assert "held-out groups: a|b" not in md and "<c>" not in md
+
+
+def test_a_surface_with_a_backslash_before_a_pipe_keeps_its_table_cell(report, tmp_path):
+    # GFM (cmark-gfm, GitHub) reads "\\|" as an escaped backslash and then a cell-ending pipe.
+    report["candidates"][1].update(token="a\\|b", surface="a\\|b")
+    write_report(report, tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| 2 |") and "ify" in line)
+    assert "\\\\|" not in row and "&#92;&#124;" in row
+    assert all(len(set(rows)) == 1 for rows in _md_tables(md))
+
+
+def test_no_candidates_gives_no_recommendation_not_n_zero(empty_report, tmp_path):
+    # what the analyzer writes when nothing is fragmented: N = 0 with its zero cost
+    empty_report.update(recommended_n=0, recommended={"n": 0, "fraction": None, "extra_parameters": 0, "extra_mb": 0.0})
+    write_report(empty_report, tmp_path / "r")
+    for name in ("report.md", "report.html"):
+        text = (tmp_path / "r" / name).read_text(encoding="utf-8")
+        assert "No recommendation: no candidates were found." in text and "N = 0" not in text
+
+
+def test_a_cost_under_a_hundredth_of_a_megabyte_is_not_shown_as_zero(report):
+    report["recommended"].update(extra_parameters=1152, extra_mb=0.0)
+    sentence = report_module._recommendation(report)
+    assert "1,152 extra parameters (under 0.01 MB)" in sentence and "0.00 MB" not in sentence

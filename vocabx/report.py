@@ -247,7 +247,7 @@ def _recommendation(report: dict) -> str:
     """One sentence: the recommended N, what it saves on both corpora, and what it costs."""
     recommended = report.get("recommended") or {}
     n = recommended.get("n", report.get("recommended_n"))
-    if n is None:
+    if not n:  # (None, or the analyzer's N = 0 when nothing is worth adding)
         return "No recommendation: no candidates were found."
     sentence = f"N = {n:,} new tokens"
     if recommended.get("fraction") is not None:
@@ -258,8 +258,10 @@ def _recommendation(report: dict) -> str:
             sentence += f" and rewrite {_percent(recommended['reference_fraction'])} of the reference corpus's"
     if recommended.get("extra_parameters") is not None:
         sentence += f", at a cost of {recommended['extra_parameters']:,} extra parameters"
-        if recommended.get("extra_mb") is not None:
-            sentence += f" ({recommended['extra_mb']:.2f} MB)"
+        mb = recommended.get("extra_mb")
+        if mb is not None:
+            # (the analyzer rounds to 0.01 MB: a few rows read "under 0.01 MB", not "0.00 MB")
+            sentence += " (under 0.01 MB)" if mb < 0.005 and recommended["extra_parameters"] else f" ({mb:.2f} MB)"
     return sentence + "."
 
 
@@ -385,7 +387,7 @@ def report_markdown(report: dict) -> str:
         f"Model: {_md_text(_model_line(report))}.\n\nCandidates found: {_kind_counts(report)}.",
         _md_table(corpus_header, [[_md_text(cell) for cell in row] for row in corpus_rows]),
         "## Recommended number of new tokens",
-        _recommendation(report),
+        _md_text(_recommendation(report)),
         "## Savings curve",
         _md_table(curve_header, curve_rows) if curve_rows else "No savings curve: no candidates.",
         "## Settings",
@@ -452,14 +454,20 @@ def _md_candidate_row(candidate: dict, corpus_tokens: Any) -> list[str]:
 def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]], text_columns: Sequence[int] = (0,)) -> str:
     """Cells come formatted; ``text_columns`` are left-aligned and the others (numbers) right-aligned."""
     rule = [":--" if i in text_columns else "--:" for i in range(len(header))]
-    return "\n".join("| " + " | ".join(row) + " |" for row in [list(header), rule, *rows])
+    header = [_md_text(cell) if cell else "" for cell in header]  # (a held-out group's name can hold a "|")
+    return "\n".join("| " + " | ".join(row) + " |" for row in [header, rule, *rows])
 
 
 def _md_code(text: Any) -> str:
     """A token as a code span, so ``<``, ``&``, ``*`` and ``_`` stay literal; '–' when absent."""
     if not text:
         return DASH
-    shown = readable(str(text)).replace("|", "\\|")  # GFM ends a table cell at any unescaped pipe
+    shown = readable(str(text))
+    if "\\|" in shown:
+        # GFM reads "\\|" as an escaped backslash and then a pipe that ends the cell, and a code span
+        # cannot escape the backslash: an HTML code element whose punctuation is all character references.
+        return "<code>" + "".join(c if c.isalnum() or c == " " else f"&#{ord(c)};" for c in shown) + "</code>"
+    shown = shown.replace("|", "\\|")  # GFM ends a table cell at any unescaped pipe
     fence = "`" * (_longest_run(shown, "`") + 1)
     pad = " " if shown.startswith("`") or shown.endswith("`") else ""
     return f"{fence}{pad}{shown}{pad}{fence}"
