@@ -914,6 +914,17 @@ def test_tiny_corpus_error_names_the_minimum(tok):
         message = str(info.value)
         assert f"{MIN_DOCS} documents" in message and f"{MIN_WORDS} words" in message
         assert "\n" not in message
+    # copies of one document all go to one side: when that is the holdout, the message says so
+    copies = ["the patient was admitted with hepatosplenomegaly and fever"] * 40
+    side = next(seed for seed in range(200) if _copies_held_out(copies[0], seed))
+    with pytest.raises(VocabxError, match=r"after the holdout \(which took 40 documents; exact copies of a document all go to the same side\)"):
+        analyze(copies, tok, holdout=0.1, seed=side)
+
+
+def _copies_held_out(text, seed):
+    from vocabx.analyze import holdout_test
+
+    return holdout_test(0.1, seed)(text)
 
 
 def test_nothing_fragmented_gives_an_empty_report_with_a_note(tok, space):

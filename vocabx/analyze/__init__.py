@@ -256,7 +256,7 @@ def analyze(
                 held_counts = count_corpus(held, space, max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds, runs=True, keep_docs=0)
             elif holdout:
                 notes.append(f"--holdout {holdout} selected no documents; only the in-sample curve is shown.")
-        _check_size(counts, sources)
+        _check_size(counts, sources, held_counts.docs if held_counts is not None else 0)
         ref_counts = None
         weights = None
         spec_fn = None
@@ -370,11 +370,13 @@ def _head(texts: Iterable[str], chars: int) -> tuple[list[str], Iterator[str] | 
     return head, (it if head and sum(len(t) for t in head) >= chars else None)
 
 
-def _check_size(counts: Counts, sources: list[str] | None) -> None:
+def _check_size(counts: Counts, sources: list[str] | None, held_docs: int = 0) -> None:
     where = " ".join(sources) if sources else "the corpus"
     if counts.docs < MIN_DOCS or counts.n_words < MIN_WORDS:
+        # (exact copies of a document all go to one side, so a corpus of copies can go to the holdout whole)
+        took = f" (which took {held_docs} documents; exact copies of a document all go to the same side)" if held_docs else ""
         raise VocabxError(
-            f"{where} is too small to analyze: {counts.docs} documents and {counts.n_words} words after the holdout; "
+            f"{where} is too small to analyze: {counts.docs} documents and {counts.n_words} words after the holdout{took}; "
             f"vocabx analyze needs at least {MIN_DOCS} documents and {MIN_WORDS} words"
         )
 
