@@ -646,3 +646,24 @@ def test_an_error_mid_overwrite_keeps_the_previous_folder(tmp_path, tiny, monkey
         save_extension(broken, target, overwrite=True)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["ext"]
+
+
+def test_special_tokens_after_the_vocabulary_keep_their_ids_once_saved(tmp_path, tiny_tokenizers):
+    # (Llama-3 and Qwen2 put their specials right after the base vocabulary; tokenizers gives an added
+    # token the model's id for its string, else the vocabulary's size, so without their ids in the model
+    # vocabulary they would come back with the new tokens' ids)
+    from transformers import AutoTokenizer
+
+    tok = copy.deepcopy(tiny_tokenizers["byte_bpe"])
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    specials = tok.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"])
+    words = [" hepatosplenomegaly", " lymphadenopathy", " echocardiogram"]
+    new = [NewToken("Ġ" + w[1:], w, "word") for w in words if len(tok.tokenize(w)) > 1]
+    ext, added, _ = extend_tokenizer(tok, new)
+    ext.save_pretrained(tmp_path / "tok")
+    back = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert back.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"]) == specials
+    assert [back.convert_tokens_to_ids(a["token"]) for a in added] == [a["id"] for a in added]
+    assert not set(specials) & {a["id"] for a in added}
+    text = " hepatosplenomegaly <|im_start|> and"
+    assert back(text)["input_ids"] == ext(text)["input_ids"] and specials[0] in back(text)["input_ids"]

@@ -559,3 +559,49 @@ def test_extend_resizes_a_tiny_model_for_each_family(tiny_tokenizers, family):
         assert a["pieces"] and "[UNK]" not in a["pieces"] and "<unk>" not in a["pieces"]
         if a["kind"] == "word":
             assert a["id"] in extension.tokenizer(a["surface"], add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("pre_tokenizer", [{"type": "Whitespace"}, {"type": "WhitespaceSplit"}, None])
+def test_wordpiece_words_need_a_pre_tokenizer_that_keeps_the_marker_with_the_word(tiny_tokenizers, pre_tokenizer):
+    """With ``Whitespace`` the marker went with the next punctuation: the entry never fired and the marker
+    became an extra [UNK] (a text one token longer); the words are dropped, saying why."""
+    base = _relayout(tiny_tokenizers["wordpiece"], pre_tokenizer=pre_tokenizer)
+    space = TokenSpace.of(base)
+    words = _fragmented(space, WORD_POOL)[:2]
+    ext, added, dropped = extend_tokenizer(base, [NewToken(w, " " + w, "word") for w in words])
+    assert not added and [d["token"] for d in dropped] == words
+    assert all("pre-tokenizer" in d["reason"] for d in dropped)
+    for w in words:
+        for text in [f"the-{w}\nthe'", f"({w}.", f"{w} {w}"]:
+            assert len(_encode(ext, text).ids) <= len(_encode(base, text).ids)
+
+
+def test_wordpiece_words_with_a_bert_pre_tokenizer_in_a_sequence_are_kept(tiny_tokenizers):
+    pre = {"type": "Sequence", "pretokenizers": [{"type": "BertPreTokenizer"}, {"type": "Digits", "individual_digits": True}]}
+    base = _relayout(tiny_tokenizers["wordpiece"], pre_tokenizer=pre)
+    words = _fragmented(TokenSpace.of(base), WORD_POOL)[:2]
+    ext, added, dropped = extend_tokenizer(base, [NewToken(w, " " + w, "word") for w in words])
+    assert [a["token"] for a in added] == words
+    assert added[0]["id"] in _encode(ext, f"revealed {words[0]}, 12").ids
+
+
+@pytest.mark.parametrize("family", ["sp_bpe", "wordpiece"])
+def test_added_tokens_after_the_vocabulary_keep_their_ids(tiny_tokenizers, family, tmp_path):
+    """Added tokens right after the model vocabulary (Llama-3's and Qwen2's specials, ``add_tokens``) loaded
+    with the ids of the new entries: the new word decoded as ``<|im_start|>``."""
+    from transformers import AutoTokenizer
+
+    base = copy.deepcopy(tiny_tokenizers[family])
+    base.add_tokens(["<|im_start|>"], special_tokens=False)
+    held = base.convert_tokens_to_ids("<|im_start|>")
+    space = TokenSpace.of(base)
+    words = _fragmented(space, WORD_POOL)[:2]
+    ext, added, dropped = extend_tokenizer(base, [NewToken(space.marker + w, " " + w, "word") for w in words])
+    assert len(added) == 2 and all(a["id"] > held for a in added)
+    ext.save_pretrained(tmp_path)
+    for tok in (ext, AutoTokenizer.from_pretrained(tmp_path)):
+        assert tok.convert_tokens_to_ids("<|im_start|>") == held
+        for w, a in zip(words, added):
+            assert tok.decode([a["id"]]).strip() == w
+            assert a["id"] in _encode(tok, f"<|im_start|> {w}").ids
+    assert not check_tokens(base, ext, added)

@@ -328,3 +328,17 @@ def test_no_new_ids_is_a_no_op():
     before = model.get_input_embeddings().weight.detach().clone()
     assert initialize_new_rows(model, [], [], "hewitt") == {"strategy": "hewitt.v1", "n": 0, "tied": True}
     assert torch.equal(model.get_input_embeddings().weight, before)
+
+
+def test_hidden_mean_fits_its_chunks_into_a_model_with_learned_positions():
+    """GPT-2 has learned positions (n_positions); a chunk of ``window`` pieces plus BOS must not exceed them."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=300, n_positions=64, n_embd=32, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
+    model = GPT2LMHeadModel(config)
+    resize_for_new_tokens(model, 310)
+    pieces = [[(i * j) % 200 + 1 for j in range(10)] for i in range(10)]  # 100 tokens: more than 64 positions
+    summary = initialize_new_rows(model, list(range(300, 310)), pieces, "mean_shift")
+    assert math.isfinite(summary["hidden_mean_norm"])
+    assert torch.isfinite(model.get_input_embeddings().weight).all()

@@ -226,6 +226,10 @@ def _extend_byte_bpe(spec: dict, new: list[NewToken], space: Any) -> tuple[dict,
             entry["merge"] = list(item.merge)  # type: ignore[arg-type]
         added.append(entry)
         next_id += 1
+    if added:  # (the added tokens after the base vocabulary, such as Llama-3's specials, keep their ids)
+        from vocabx.families import fill_holes
+
+        fill_holes(vocab, spec)
     # Whole pre-tokens found in the vocabulary become one token: that is how word and phrase entries fire.
     model["ignore_merges"] = True
     if phrases:

@@ -168,6 +168,22 @@ def _next_id(spec: dict) -> int:
     return max(ids, default=-1) + 1
 
 
+def fill_holes(vocab: dict[str, int], spec: dict) -> None:
+    """Give the ids below the largest one that the vocabulary lacks to the added tokens holding them.
+
+    ``tokenizers`` does not read an added token's id from tokenizer.json: it takes the model's id for the
+    same string, else the next id after the model's vocabulary size, its number of entries. With the
+    added tokens (Llama-3's and Qwen2's specials, a user's ``add_tokens``) right after the base vocabulary
+    and new entries after them, the added tokens would load with the new entries' ids. As entries of the
+    model too, they keep their ids (no merge builds them; the added vocabulary matches them first).
+    """
+    holders = {t["id"]: t["content"] for t in spec.get("added_tokens", [])}
+    used = set(vocab.values())
+    for i in range(max(used, default=-1)):
+        if i not in used:
+            vocab.setdefault(holders.get(i, f"<vocabx unused {i}>"), i)
+
+
 def _merge_problem(item: Any, vocab: Any, right_prefix: str = "") -> str | None:
     """Why a subword's two parts cannot be joined into it (None when they can)."""
     merge = item.merge
@@ -298,6 +314,8 @@ def _extend_sp_bpe(spec: dict, new: list, space: Any) -> tuple[dict, list[dict],
             merges.append(list(item.merge) if merge_as_list else " ".join(item.merge))
         else:
             whole.append(item.token)
+    if batch.added:
+        fill_holes(vocab, spec)
     if whole:
         # The cuts must be safe for the tokens of the tokenizer being extended, not for the new ones.
         specials = {t["content"] for t in spec.get("added_tokens", [])}
@@ -488,6 +506,7 @@ def _extend_wordpiece(spec: dict, new: list, space: Any) -> tuple[dict, list[dic
     batch = _Batch(spec, set(vocab) | {t[: -len(SENTINEL)] for t in vocab if t.endswith(SENTINEL)})
     stand_in = _stand_in(vocab)
     base = sorted(vocab)
+    layout = _wordpiece_layout_problem(space.backend.pre_tokenizer)
     words = False
     for item in new:
         reason = batch.screen(item)
@@ -496,13 +515,15 @@ def _extend_wordpiece(spec: dict, new: list, space: Any) -> tuple[dict, list[dic
         elif reason is None and item.kind == "phrase":
             reason = PHRASES_BYTE_LEVEL_ONLY
         elif reason is None:
-            reason = _MARKER_TAKEN if stand_in is None else _wordpiece_word_problem(item, space, prefix, longest)
+            reason = _MARKER_TAKEN if stand_in is None else layout or _wordpiece_word_problem(item, space, prefix, longest)
         if reason:
             batch.drop(item, reason)
             continue
         entry = item.token + SENTINEL if item.kind == "word" else item.token
         vocab[entry] = batch.add(item, entry)
         words = words or item.kind == "word"
+    if batch.added:
+        fill_holes(vocab, spec)
     if words:
         marked = [t[: -len(SENTINEL)] for t in vocab if t.endswith(SENTINEL)]
         assert stand_in is not None
@@ -511,6 +532,26 @@ def _extend_wordpiece(spec: dict, new: list, space: Any) -> tuple[dict, list[dic
         spec["normalizer"] = _with_marker_normalizer(spec.get("normalizer"), pattern, stand_in)
         spec["decoder"] = _with_decoder_step(spec.get("decoder"))
     return spec, batch.added, batch.dropped
+
+
+def _wordpiece_layout_problem(pre: Any) -> str | None:
+    """Why marked word entries cannot fire with this pre-tokenizer (None when they can).
+
+    The marker U+FDD0 is inserted before the whitespace or punctuation after a word; the pre-tokenizer must
+    keep it with the word and split off the punctuation around it, as BertPreTokenizer does. ``Whitespace``
+    (``\\w+|[^\\w\\s]+``) puts the marker with the punctuation that follows, so the entry never fires and
+    the marker becomes an extra ``[UNK]``; ``WhitespaceSplit`` leaves punctuation inside the pre-token,
+    where the marker would turn a whole word into ``[UNK]``.
+    """
+    for after in (".", " ", ",", "-", ")", ""):
+        text = f"(ab{SENTINEL}{after}"
+        pieces = [text] if pre is None else [piece for piece, _ in pre.pre_tokenize_str(text)]
+        if f"ab{SENTINEL}" not in pieces:
+            return (
+                "word entries need a pre-tokenizer that splits at whitespace and punctuation and keeps the word "
+                f"together with the marker U+FDD0 after it, as BertPreTokenizer does; this one gives {pieces!r}"
+            )
+    return None
 
 
 def _wordpiece_word_problem(item: Any, space: Any, prefix: str, longest: int) -> str | None:

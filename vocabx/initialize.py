@@ -247,6 +247,12 @@ def hidden_mean(model: Any, pieces: list[list[int]], *, max_tokens: int = 4096, 
         raise VocabxError(f"{type(model).__name__} has no output layer; use --init mean")
     ids = [i for p in pieces for i in p][:max_tokens]
     start = getattr(model.config, "bos_token_id", None)
+    # A chunk (with its BOS) must fit the model's positions: GPT-2's 1,024 learned positions end at 1,023.
+    from vocabx.models import config_context
+
+    context = config_context(model.config)
+    if context is not None:
+        window = max(1, min(window, context - (1 if isinstance(start, int) else 0)))
     device = model.get_input_embeddings().weight.device
     total, count = None, 0
     captured: list[torch.Tensor] = []
