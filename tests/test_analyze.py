@@ -1075,10 +1075,10 @@ def test_examples_found_by_the_worker_process_are_the_ones_found_inline(space, m
 
     texts = MIXED * 4 + [f"{a} {b}" for a in OVERLAPPING for b in OVERLAPPING]
     for module in (counting, finder):
-        monkeypatch.setattr(module, "_cores", lambda: 1)
+        monkeypatch.setattr(module, "usable_cores", lambda: 1)
     inline = analyze(texts, space.backend, holdout=None, settings=SelectSettings(min_docs=1, min_count=2))
     for module in (counting, finder):
-        monkeypatch.setattr(module, "_cores", lambda: 2)
+        monkeypatch.setattr(module, "usable_cores", lambda: 2)
     monkeypatch.setattr(finder, "_EXAMPLES_IN_WORKER_CHARS", 0)
     monkeypatch.setattr(finder._Examples, "CHUNK", 3)  # several chunks
     started = []

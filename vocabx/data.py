@@ -240,7 +240,9 @@ def pack_texts(
             except (OSError, ValueError, KeyError):  # (a cache entry damaged or half deleted: packed again below)
                 pass
     if num_proc is None:
-        num_proc = 1 if len(texts) < _PARALLEL_MIN_DOCS else min(8, os.cpu_count() or 1)
+        from vocabx.analyze.counting import usable_cores  # (a container may allow fewer than the host's)
+
+        num_proc = 1 if len(texts) < _PARALLEL_MIN_DOCS else min(8, usable_cores())
     lengths, flat = _tokenize_all(texts, tokenizer, eos, num_proc)
     tokens = int(flat.shape[0])
     usable = tokens - tokens % block_size

@@ -248,7 +248,7 @@ def count_corpus(
     >>> c.words["Ġcat"], c.phrases[("the", "Ġcat")]                        # doctest: +SKIP
     (2, 2)
     """
-    workers = _cores() if workers is None else workers
+    workers = usable_cores() if workers is None else workers
     counter = _HashCounter(space, max_phrase_words, phrases and space.marker == "Ġ", max_phrases, runs, keep_docs)
     # A forked worker splits the batches (below) and takes one core; the grouping threads share the
     # others. With two cores that leaves one: grouping inline, in this thread, is as fast, and keeps
@@ -315,7 +315,8 @@ def _splits_ahead(workers: int) -> bool:
     return workers >= 2 and _can_fork()
 
 
-def _cores() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on (a container or ``taskset`` may allow fewer than the host has)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

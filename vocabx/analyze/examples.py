@@ -14,7 +14,7 @@ import itertools
 import re
 from typing import Any
 
-from vocabx.analyze.counting import Counts, _can_fork, _cores, _quiet_fork
+from vocabx.analyze.counting import Counts, _can_fork, usable_cores, _quiet_fork
 from vocabx.analyze.selection import Candidate, SavingsModel
 
 
@@ -111,7 +111,7 @@ class _Examples:
         import multiprocessing
 
         out = cls()
-        workers = _cores() if workers is None else workers
+        workers = usable_cores() if workers is None else workers
         if workers >= 2 and _can_fork():
             context = multiprocessing.get_context("fork")
             out.conn, child = context.Pipe()
