@@ -140,6 +140,18 @@ def test_the_training_step_matches_the_peft_forward_in_loss_and_gradients(which,
         torch.testing.assert_close(fused_grads[name], plain_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize("target", ["lm_head", "embed_tokens"])
+def test_lora_on_the_embedding_or_output_layer_trains_through_the_plain_forward(target, untied_models, tmp_path):
+    """The fused step reads the embedding matrices themselves: with LoRA on either of them it would
+    leave that LoRA out of the loss and never train it."""
+    result = train(untied_models[1], _texts(), tmp_path / "run", mode="lora", lora_targets=f"q_proj,{target}", lora_dropout=0.0, max_steps=2, **FAST)
+    assert json.loads((Path(result.output_dir) / "vocabx_train.json").read_text())["fused_loss"] is False
+    lora = {n: p for n, p in result.model.named_parameters() if target in n and "lora_" in n}
+    assert lora
+    side = "lora_B" if target == "lm_head" else "lora_embedding_A"  # the zero-initialised half
+    assert any(side in n and p.abs().sum() > 0 for n, p in lora.items()), lora.keys()
+
+
 def test_lr_schedule_warms_up_then_follows_a_cosine_to_the_floor():
     assert [round(lr_factor(s, 10, 2, 0.1), 3) for s in (0, 1, 2, 6, 9)] == [0.5, 1.0, 1.0, 0.55, 0.134]
     assert lr_factor(10, 10, 0, 0.1) == pytest.approx(0.1)
@@ -458,6 +470,23 @@ def test_load_adapted_rebuilds_the_trained_model_from_the_base_or_the_extended_f
         torch.testing.assert_close(_logits(load_adapted(source, result.output_dir), ids), expected, rtol=0, atol=1e-5)
 
 
+def test_load_adapted_onto_a_model_object_of_other_shape_is_a_one_line_error(tied_models, tmp_path):
+    result = train(tied_models[1], _texts(), tmp_path / "run", max_steps=1, **FAST)
+    other = tinymodels.make_causal_lm(600, hidden=16)
+    with pytest.raises(VocabxError, match="but the given LlamaForCausalLM has 600 rows of size 16") as err:
+        load_adapted(other, result.output_dir)
+    assert "\n" not in str(err.value)
+
+
+def test_training_some_of_the_new_rows_stores_the_others_so_the_base_model_rebuilds_it(untied_models, tmp_path):
+    base, ext = untied_models
+    result = train(ext, _texts(), tmp_path / "run", mode="tokens", new_token_ids="601-602", max_steps=2, **FAST)
+    record = json.loads((Path(result.output_dir) / "vocabx_train.json").read_text())["extension"]
+    assert record["n_base"] == 600 and record["stored_ids"] == [600, *range(603, 608)]
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9, 605, 607]])
+    torch.testing.assert_close(_logits(load_adapted(base, result.output_dir), ids), _logits(result.model, ids), rtol=0, atol=1e-5)
+
+
 def test_merge_writes_a_standard_tied_model_with_the_adapters_logits(tied_models, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -479,6 +508,32 @@ def test_plain_peft_loads_the_adapter_onto_the_extended_folder(tied_models, tmp_
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tied_models[1]), result.output_dir).eval()
     ids = torch.tensor([[5, 600, 7, 601, 602, 9]])
     torch.testing.assert_close(_logits(plain, ids), _logits(result.model, ids), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["tied", "untied"])
+def test_rows_trained_frozen_in_bf16_are_saved_exactly_so_every_loader_agrees(which, tied_models, untied_models, tmp_path):
+    """bf16 training keeps the frozen matrix in bf16; the rows the adapter does not hold are still written
+    as the model folder has them, so load_adapted (from the base or the folder), the merge and plain PEFT
+    on the folder give the same logits."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from vocabx.models import load_model
+
+    base, ext = tied_models if which == "tied" else untied_models
+    result = train(ext, _texts(), tmp_path / "run", mode="lora", max_steps=1, mixed_precision="bf16", merge=True, **FAST)
+    stored = load_file(Path(result.output_dir) / "extension_rows.safetensors")
+    original = load_model(ext)
+    assert stored["ids"].tolist() == list(range(600, 608))
+    assert torch.equal(stored["input"], original.get_input_embeddings().weight[600:608].detach())
+    if which == "untied":
+        assert torch.equal(stored["output"], original.get_output_embeddings().weight[600:608].detach())
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9, 605, 607]])
+    plain = _logits(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(ext), result.output_dir).eval(), ids)
+    for source in (ext, base):
+        torch.testing.assert_close(_logits(load_adapted(source, result.output_dir), ids), plain, rtol=0, atol=1e-5)
+    torch.testing.assert_close(_logits(AutoModelForCausalLM.from_pretrained(result.merged_dir), ids), plain, rtol=0, atol=1e-4)
 
 
 def test_only_the_newest_checkpoints_are_kept(tied_models, tmp_path):

@@ -46,7 +46,7 @@ def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainCon
                 _to_bf16(staging / "adapter_model.safetensors")
             weights = (staging / "adapter_model.safetensors").stat().st_size
             if rows.stored_ids:
-                _save_rows(model, rows, staging / ROWS_FILE)
+                _save_rows(model, rows, staging / ROWS_FILE, spec)
         tokenizer.save_pretrained(staging)
         (staging / "train_config.yaml").write_text(
             "# vocabx train settings of this adapter; reusable with --config\n" + yaml.safe_dump(config.as_dict(), sort_keys=False), encoding="utf-8"
@@ -71,23 +71,49 @@ def _to_bf16(path: Path) -> None:
     save_file({k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in tensors.items()}, str(path), metadata=metadata)
 
 
-def _save_rows(model: Any, rows: _Rows, path: Path) -> None:
+def _save_rows(model: Any, rows: _Rows, path: Path, spec: str | None = None) -> None:
     from safetensors.torch import save_file
 
     torch = _torch()
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     ids = torch.tensor(rows.stored_ids, dtype=torch.long)
     tensors = {"ids": ids}
-    emb = lm.get_input_embeddings()
-    layer = _token_layer(emb)
-    weight = (layer.get_base_layer() if layer is not None else emb).weight
-    tensors["input"] = weight.detach()[ids.to(weight.device)].cpu().contiguous()
+    sides = [("input", lm.get_input_embeddings())]
     out = lm.get_output_embeddings()
     if not rows.tied and out is not None:
-        layer = _token_layer(out)
-        weight = (layer.get_base_layer() if layer is not None else out).weight
-        tensors["output"] = weight.detach()[ids.to(weight.device)].cpu().contiguous()
+        sides.append(("output", out))
+    for key, module in sides:
+        layer = _token_layer(module)
+        weight = (layer.get_base_layer() if layer is not None else module).weight
+        kept = weight.detach()[ids.to(weight.device)].cpu().contiguous()
+        # Frozen weights trained in bf16 hold these rows rounded; the model folder has them exactly,
+        # and plain PEFT on that folder uses them as they are there.
+        tensors[key] = _checkpoint_rows(spec, weight, kept, ids) if weight.dtype in (torch.bfloat16, torch.float16) else kept
     save_file(tensors, str(path), metadata={"schema": "vocabx.rows/1"})
+
+
+def _checkpoint_rows(spec: str | None, weight: Any, kept: Any, ids: Any) -> Any:
+    """Rows ``ids`` of the model folder's float32 matrix of ``weight``'s shape whose rows, rounded to
+    ``weight``'s dtype, are ``kept``; ``kept`` itself where the folder has no such matrix."""
+    if spec is None or not Path(spec).is_dir():
+        return kept
+    from safetensors import safe_open
+
+    shape = list(weight.shape)
+    first, last = int(ids.min()), int(ids.max()) + 1
+    for file in sorted(Path(spec).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                for name in handle.keys():
+                    piece = handle.get_slice(name)
+                    if piece.get_shape() != shape or piece.get_dtype() != "F32":
+                        continue
+                    rows = piece[first:last][ids - first]
+                    if _torch().equal(rows.to(kept.dtype), kept):
+                        return rows.contiguous()
+        except (OSError, ValueError, RuntimeError):
+            continue
+    return kept
 
 
 def _write_merged(out: Path, spec: str | None, model: Any, tokenizer: Any, record: dict) -> None:
@@ -161,6 +187,11 @@ def load_adapted(base: Any, adapter_dir: str | os.PathLike, *, dtype: Any = None
     return _rebuild(read_run(adapter_dir), base, adapter_dir, dtype=dtype, merge=merge, trust_remote_code=trust_remote_code)
 
 
+def _named(base: Any) -> str:
+    """``base`` as an error message names it: its path, or its class for a model object (not its repr)."""
+    return repr(os.fspath(base)) if isinstance(base, (str, os.PathLike)) else f"the given {type(base).__name__}"
+
+
 def _rebuild(record: dict, base: Any, adapter_dir: str | os.PathLike, *, dtype: Any, merge: bool, trust_remote_code: bool = False) -> Any:
     from vocabx.initialize import embedding_rows, is_tied, resize_for_new_tokens
     from vocabx.models import load_model
@@ -174,7 +205,7 @@ def _rebuild(record: dict, base: Any, adapter_dir: str | os.PathLike, *, dtype: 
     if hidden != ext["hidden_size"] or rows > ext["embedding_rows"] or rows < ext["n_base"]:
         raise VocabxError(
             f"the adapter in {os.fspath(adapter_dir)!r} was trained on a model with {ext['embedding_rows']} embedding rows of size {ext['hidden_size']}, "
-            f"but {base!r} has {rows} rows of size {hidden}; pass its base model ({ext.get('base_model') or record.get('model')}) or the extended folder"
+            f"but {_named(base)} has {rows} rows of size {hidden}; pass its base model ({ext.get('base_model') or record.get('model')}) or the extended folder"
         )
     tied = is_tied(model)
     resize_for_new_tokens(model, ext["embedding_rows"])

@@ -30,7 +30,13 @@ class _Side:
 
 def _side(module: Any) -> _Side | None:
     torch = _torch()
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     layer = _token_layer(module)
+    if isinstance(module, BaseTunerLayer) and module is not layer:
+        return None  # LoRA on the embedding or output layer (--lora-targets lm_head): the plain forward runs it
+    if layer is not None and isinstance(layer.base_layer, BaseTunerLayer):
+        return None
     if layer is None:
         weight = getattr(module, "weight", None)
         if weight is None or getattr(module, "bias", None) is not None:

@@ -69,7 +69,10 @@ def _rows_of(model_spec: str | None, model: Any, tokenizer: Any, config: TrainCo
             f"--mode {config.mode} trains the new tokens' rows, but {where}; pass a folder written by vocabx extend, "
             "give the rows with --new-token-ids, or use --mode lora"
         )
-    n_base = min(new_ids) if new_ids else rows
+    # The first row the base model lacks: the manifest's first added token even when --new-token-ids
+    # trains only some of them (the others are then stored, so the base model can still be rebuilt).
+    extension_ids = new_ids + [int(a["id"]) for a in (manifest or {}).get("added", [])]
+    n_base = min(extension_ids) if extension_ids else rows
     trainable = new_ids if config.mode in ("tokens", "lora+tokens") else []
     stored = [] if config.mode == "full" else sorted(set(range(n_base, rows)) - set(trainable))
     return _Rows(
