@@ -698,6 +698,11 @@ def test_embedding_warmup_must_leave_lora_steps_in_the_computed_length(tied_mode
         train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, embedding_warmup_steps=500))
 
 
+def test_merge_with_full_mode_is_refused_not_ignored():
+    with pytest.raises(VocabxError, match="--merge merges LoRA into the model, but --mode full trains no LoRA"):
+        TrainConfig(mode="full", merge=True)
+
+
 def test_a_bad_max_steps_is_named_alone():
     with pytest.raises(VocabxError) as caught:
         TrainConfig(max_steps=0, embedding_warmup_steps=0)

@@ -122,6 +122,8 @@ class TrainConfig:
                 parse_ids(self.new_token_ids)
             except VocabxError as exc:
                 problems.append(str(exc))
+        if self.merge is True and self.mode == "full":
+            problems.append("--merge merges LoRA into the model, but --mode full trains no LoRA and already writes the whole model into OUTPUT; drop --merge")
         if (
             is_int(self.embedding_warmup_steps) and self.embedding_warmup_steps
             and self.mode != "lora+tokens"
