@@ -150,3 +150,17 @@ def test_says_when_ignore_merges_alone_changes_the_base_tokenization(base):
     result = check_corpus(odd, ext, [" zorblax", " the patient", "a zorblax b"], {"added": added})
     assert result["ignore_merges_changes"] == 2
     assert check_corpus(base, extend_tokenizer(base, [HEP])[0], [" zorblax"], {"added": added})["ignore_merges_changes"] == 0
+
+
+def test_an_extension_of_another_base_of_the_same_size_is_refused(base, good):
+    from vocabx.errors import VocabxError
+
+    ext, manifest = good
+    spec = _spec(base)
+    vocab = spec["model"]["vocab"]
+    first, second = sorted(vocab, key=vocab.get)[300:302]
+    vocab[first], vocab[second] = vocab[second], vocab[first]  # (another base: the same size, other ids)
+    other = Tokenizer.from_str(json.dumps(spec))
+    assert other.get_vocab_size() == len(base)
+    with pytest.raises(VocabxError, match=r"not made from this base: 2 of the base's \d+ tokens are missing or at other ids there"):
+        check_corpus(other, ext, [" the patient"], manifest)

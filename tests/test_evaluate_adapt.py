@@ -705,3 +705,68 @@ def test_evaluate_scores_both_models_on_the_same_pieces_of_text(tiny_base, tmp_p
     scored = list(seen.values())
     assert len(scored) == 2 and scored[0] == scored[1] and len(scored[0]) > 2
     assert "".join(scored[0]) == long_doc + "A short note."
+
+
+def test_adapt_table_and_verdict_show_a_null_figure_as_not_available():
+    # metrics.json writes a figure that could not be measured (a diverged model's bits per byte) as null;
+    # the run ends by reading it back, and a rerun reads it too: the table and the verdict must not crash.
+    from vocabx.adapt import verdict
+
+    domain = _corpus("domain", (100, 1.0), (76, 0.9), 0.2) | {"bpb_change": None}
+    domain["adapted"] = domain["adapted"] | {"bpb": None}
+    general = _corpus("general", (100, 1.0), (99, 1.0), 0.01) | {"bpb_change": None, "speedup": None}
+    general["base"] = general["base"] | {"bpb": None}
+    del general["new_token_adoption"]  # (missing, as in a file written by an older version)
+    metrics = {"corpora": {"domain test": domain, "general": general}}
+    table = comparison_table(metrics)
+    assert "domain test: bits per byte" in table and "n/a" in table.split("domain test: bits per byte")[1].splitlines()[0]
+    assert "general: new-token adoption" in table
+    bad, unknown = verdict(metrics, "runs/x", "train.jsonl")
+    assert bad.startswith("domain test: 24.0% fewer tokens, scored 1.30x faster, but bits per byte could not be compared (base 1.0000, adapted n/a)")
+    assert "--lr" in bad and "runs/x/adapter" in bad
+    assert unknown.startswith("general: 1.0% fewer tokens, but bits per byte could not be compared (base n/a, adapted 1.0000)")
+
+
+def test_adapt_reruns_the_stages_whose_record_run_json_lost_and_reanalyzes_for_another_max_token_chars(tiny_base, tmp_path):
+    texts, run = _docs(), tmp_path / "run"
+    adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
+    state = json.loads((run / "run.json").read_text())
+    for edited, skipped in (
+        ({"schema": state["schema"]}, [False] * 4),  # (no stages: every stage runs again)
+        ({"schema": state["schema"], "stages": []}, [False] * 4),
+        (state | {"stages": state["stages"] | {"extend": "done"}}, [True, False, False, False]),
+    ):
+        (run / "run.json").write_text(json.dumps(edited))
+        lines: list[str] = []
+        adapt(texts, run, model=str(tiny_base), budget="quick", log=lines.append)
+        assert _skipped(lines) == skipped
+    # the analyzer's --max-token-chars is the analysis's input; its default keeps the folder valid
+    lines = []
+    adapt(texts, run, model=str(tiny_base), budget="quick", max_token_chars=64, log=lines.append)
+    assert _skipped(lines) == [True] * 4
+    lines.clear()
+    adapt(texts, run, model=str(tiny_base), budget="quick", max_token_chars=6, log=lines.append)
+    assert _skipped(lines) == [False] * 4
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["settings"]["max_token_chars"] == 6 and all(len(c["surface"]) <= 6 for c in report["candidates"])
+    assert json.loads((run / "run.json").read_text())["budget"]["max_token_chars"] == 6
+    with pytest.raises(VocabxError, match="--max-token-chars must be a whole number of at least 1"):
+        adapt(texts, tmp_path / "other", model=str(tiny_base), budget="quick", max_token_chars=0, log=lambda line: None)
+    assert not (tmp_path / "other").exists()
+
+
+def test_adapt_reruns_a_stage_whose_last_file_is_cut_short_and_knows_a_local_model_by_its_full_path(tiny_base, tmp_path, monkeypatch):
+    texts, run = _docs(), tmp_path / "run"
+    first = adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
+    metrics = run / "evaluation" / "metrics.json"
+    metrics.write_text(metrics.read_text()[:200])  # (cut short: edited by hand, or a full disk)
+    lines: list[str] = []
+    again = adapt(texts, run, model=str(tiny_base), budget="quick", log=lines.append)
+    assert _skipped(lines) == [True, True, True, False]
+    assert again["corpora"]["held-out domain"]["base"]["tokens"] == first["corpora"]["held-out domain"]["base"]["tokens"]
+    # the same folder named by a relative path, or with a trailing slash, is the same model
+    monkeypatch.chdir(tiny_base.parent)
+    for spec in (tiny_base.name, f"./{tiny_base.name}/"):
+        lines.clear()
+        adapt(texts, run, model=spec, budget="quick", log=lines.append)
+        assert _skipped(lines) == [True] * 4

@@ -129,6 +129,7 @@ def adapt(
     lora_r: int | None = None,
     reference: list[str] | None = None,
     holdout_groups: bool = False,
+    max_token_chars: int | None = None,
 ) -> dict:
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
@@ -140,6 +141,7 @@ def adapt(
     more are left. ``new_tokens`` replaces the
     budget's number of tokens to add; ``min_cohesion`` and ``min_groups`` are the analyzer's
     (``SelectSettings``), ``groups`` one group label per text for ``min_groups`` (``TextStream.groups``);
+    ``max_token_chars`` is the analyzer's too (None: its default, ``SelectSettings.max_token_chars``);
     ``rows_update`` is the trainer's (``TrainConfig.rows_update``: sparse, active or dense; default
     :data:`ADAPT_ROWS_UPDATE`).
     ``lr``: LoRA's peak learning rate (None: the budget's, :data:`ADAPT_LR`, or where it has none
@@ -166,7 +168,11 @@ def adapt(
         if new_tokens < 1:
             raise VocabxError(f"--new-tokens must be at least 1, got {new_tokens}")
         plan = replace(plan, new_tokens=new_tokens)
-    select = SelectSettings(max_new=plan.new_tokens, min_cohesion=min_cohesion, min_groups=min_groups)  # (checks both)
+    select = SelectSettings(
+        max_new=plan.new_tokens, min_cohesion=min_cohesion, min_groups=min_groups, **({"max_token_chars": max_token_chars} if max_token_chars is not None else {})
+    )  # (checks them)
+    # (the analyzer's default adds nothing to the analysis key, so run folders made before the option stay valid)
+    long_tokens = [("max_token_chars", select.max_token_chars)] if select.max_token_chars != SelectSettings.max_token_chars else []
     # (checked before anything runs: the analysis would refuse it only after counting, leaving run.json;
     # with --eval it is only the analysis's own held-out share, which 0 turns off)
     number = isinstance(holdout, (int, float)) and not isinstance(holdout, bool)
@@ -222,9 +228,11 @@ def adapt(
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
         "analyze": _fingerprint(
-            corpus_id, model, *([("model files", files)] if (files := local_model_fingerprint(model)) else []),
+            # (a local folder by its full path: 'base', './base' and '/abs/base' are one model)
+            corpus_id, str(Path(model).expanduser().resolve()) if (files := local_model_fingerprint(model)) else model, *([("model files", files)] if files else []),
             split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else []),
             *([("reference", corpus_fingerprint(reference))] if reference is not None else []),
+            *long_tokens,
         ),
         "extend": _fingerprint(plan.new_tokens, ADAPT_INIT, plan.fit_steps, plan.batch_size, min(plan.block_size, FIT_BLOCK)),
         # (the default row update adds nothing, so run folders made before the option stay valid)
@@ -316,6 +324,7 @@ def adapt(
         asdict(plan)
         | {"name": budget, "min_cohesion": min_cohesion, "rows_update": rows_update}
         | ({"min_groups": min_groups} if min_groups > 1 else {})
+        | ({"max_token_chars": select.max_token_chars} if long_tokens else {})
         | ({"holdout_groups": evaluated_groups} if holdout_groups else {})
         | ({"replay_docs": len(replay), "replay_fraction": replay_fraction} if replay is not None else {})
         | ({"reference_docs": len(reference)} if reference is not None else {})
@@ -363,7 +372,8 @@ def _folder(stage: str) -> str:
 
 def _finished(run: Path, stage: str) -> bool:
     """Whether a stage's folder holds what the stage writes last (train writes into its folder as it goes,
-    and marks it done at the end; the other stages move a finished folder into place)."""
+    and marks it done at the end; the other stages move a finished folder into place, whose last file must
+    read back)."""
     folder = run / _folder(stage)
     if stage == "train":
         from vocabx.train.config import MARKER
@@ -373,7 +383,11 @@ def _finished(run: Path, stage: str) -> bool:
         except (OSError, ValueError, AttributeError):
             return False
     last = {"analyze": "report.json", "extend": "vocabx.json", "evaluate": "metrics.json"}[stage]
-    return (folder / last).is_file()
+    try:  # (a file cut short or edited by hand is not a finished stage: it runs again rather than failing later)
+        written = json.loads((folder / last).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(written, dict) and (stage != "evaluate" or isinstance(written.get("corpora"), dict))
 
 
 def _load_state(run: Path, overwrite: bool) -> dict:
@@ -386,6 +400,9 @@ def _load_state(run: Path, overwrite: bool) -> dict:
                 raise
             state = None  # (unreadable: replaced below, as a folder that is not a run)
         if isinstance(state, dict) and state.get("schema") == RUN_SCHEMA:
+            # (a run.json edited by hand: a stage without a readable record is not finished, and runs again)
+            stages = state.get("stages")
+            state["stages"] = {k: v for k, v in stages.items() if isinstance(v, dict)} if isinstance(stages, dict) else {}
             return state
     if run.exists() and any(run.iterdir()):
         if not overwrite:
@@ -401,17 +418,32 @@ def _save_state(run: Path, state: dict) -> None:
     tmp.replace(run / "run.json")
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` where it is a finite number, else None (metrics.json writes a figure that could not be
+    measured, such as the bits per byte of a diverged model, as null; an older file may lack one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
+
+
+def _figure(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec``, or ``n/a`` where it is missing, null or not finite."""
+    number = _finite(value)
+    return "n/a" if number is None else format(number, spec)
+
+
 def comparison_table(metrics: dict) -> str:
-    """The before/after table `vocabx adapt` ends with."""
+    """The before/after table `vocabx adapt` ends with (``n/a`` for a figure that is missing or null)."""
     rows = [("", "base", "adapted", "change")]
     for name, r in metrics["corpora"].items():
-        b, a = r["base"], r["adapted"]
-        rows.append((f"{name}: tokens", f"{b['tokens']:,}", f"{a['tokens']:,}", f"{-r['token_reduction']:+.1%}"))
-        rows.append((f"{name}: tokens/word", f"{b['tokens_per_word']:.3f}", f"{a['tokens_per_word']:.3f}", ""))
-        rows.append((f"{name}: bits per byte", f"{b['bpb']:.4f}", f"{a['bpb']:.4f}", f"{r['bpb_change']:+.2%}"))
+        b, a = r.get("base") or {}, r.get("adapted") or {}
+        reduction = r.get("token_reduction")
+        rows.append((f"{name}: tokens", _figure(b.get("tokens"), ","), _figure(a.get("tokens"), ","), _figure(-reduction if _finite(reduction) is not None else None, "+.1%")))
+        rows.append((f"{name}: tokens/word", _figure(b.get("tokens_per_word"), ".3f"), _figure(a.get("tokens_per_word"), ".3f"), ""))
+        rows.append((f"{name}: bits per byte", _figure(b.get("bpb"), ".4f"), _figure(a.get("bpb"), ".4f"), _figure(r.get("bpb_change"), "+.2%")))
         if r.get("speedup"):
-            rows.append((f"{name}: docs/s", f"{b['docs_per_second']:.2f}", f"{a['docs_per_second']:.2f}", f"{r['speedup']:.2f}x"))
-        rows.append((f"{name}: new-token adoption", "", f"{r['new_token_adoption']:.1%}", ""))
+            rows.append((f"{name}: docs/s", _figure(b.get("docs_per_second"), ".2f"), _figure(a.get("docs_per_second"), ".2f"), _figure(r["speedup"], ".2f") + "x"))
+        rows.append((f"{name}: new-token adoption", "", _figure(r.get("new_token_adoption"), ".1%"), ""))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows)
 
@@ -429,23 +461,34 @@ def verdict(metrics: dict, run_dir: str | Path = "RUN_DIR", corpus: str = "CORPU
     """
     lines = []
     for name, r in metrics["corpora"].items():
-        change, shorter = r["bpb_change"], r["token_reduction"]
-        speed = (f", scored {r['speedup']:.2f}x faster" if r["speedup"] >= 1 else f", scored at {r['speedup']:.2f}x the base's speed") if r.get("speedup") else ""
+        change, shorter = r.get("bpb_change"), r.get("token_reduction")
+        speedup = _finite(r.get("speedup"))
+        speed = (f", scored {speedup:.2f}x faster" if speedup >= 1 else f", scored at {speedup:.2f}x the base's speed") if speedup else ""
+        fewer = f"{_figure(shorter, '.1%')} fewer tokens"
+        if _finite(change) is None:
+            # (null in metrics.json: a model's bits per byte were not finite, such as a diverged training run)
+            b, a = r.get("base") or {}, r.get("adapted") or {}
+            lines.append(
+                f"{name}: {fewer}{speed}, but bits per byte could not be compared (base {_figure(b.get('bpb'), '.4f')}, "
+                f"adapted {_figure(a.get('bpb'), '.4f')}): a model's loss is not finite; if the adapted one's, train again "
+                f"with a lower learning rate (vocabx adapt ... --lr X, below the budget's) or see the training log in {run_dir}/adapter"
+            )
+            continue
         if r.get("role") == "general":
             if change <= GENERAL_TOLERANCE:
                 lines.append(f"{name}: kept (bits per byte {change:+.2%}, within {GENERAL_TOLERANCE:.0%} of the base)")
             else:
                 lines.append(
                     f"{name}: regressed, bits per byte {change:+.2%} (more than {GENERAL_TOLERANCE:.0%}; the new tokens are "
-                    f"{r['new_token_adoption']:.1%} of its tokens); to keep general text, leave out phrases whose last word "
+                    f"{_figure(r.get('new_token_adoption'), '.1%')} of its tokens); to keep general text, leave out phrases whose last word "
                     f"is a guess, such as ' of the' (vocabx adapt ... --min-cohesion 0.3), add fewer tokens (--new-tokens N) "
                     f"or rank them against general text (vocabx adapt ... --reference {general})"
                 )
         elif change <= 0:
-            lines.append(f"{name}: better, {shorter:.1%} fewer tokens{speed}, bits per byte {change:+.2%} against the base")
+            lines.append(f"{name}: better, {fewer}{speed}, bits per byte {change:+.2%} against the base")
         else:
             lines.append(
-                f"{name}: {shorter:.1%} fewer tokens{speed}, but bits per byte {change:+.2%} against the base: "
+                f"{name}: {fewer}{speed}, but bits per byte {change:+.2%} against the base: "
                 f"the new rows are not learned yet; train longer (--budget full, or vocabx train --model "
                 f"{run_dir}/extended --max-steps N), or see whether LoRA alone serves this corpus better "
                 f"(vocabx compare {corpus} -o DIR)"

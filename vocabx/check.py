@@ -205,6 +205,7 @@ def check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: di
 
 def _check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: dict | None, progress: Any) -> dict:
     base, ext = backend_of(base_tok), backend_of(ext_tok)
+    _same_base(base, ext)
     added = (manifest or {}).get("added") or _infer_added(base, ext)
     by_id = {a["id"]: a for a in added}
     out = Counter()
@@ -261,6 +262,22 @@ def _check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: d
     }
     result["ok"] = not (result["docs_longer"] or result["roundtrip_failures"] or result["in_word_matches"] or result["unreachable"])
     return result
+
+
+def _same_base(base: Any, ext: Any) -> None:
+    """Refuse an extended tokenizer that does not hold the base's vocabulary at the base's ids: made from
+    another base (one of the same size passes a check of the size alone), every figure would compare
+    unrelated tokenizations."""
+    from vocabx.errors import VocabxError
+
+    theirs = ext.get_vocab(with_added_tokens=True)
+    ours = base.get_vocab(with_added_tokens=True)
+    moved = [t for t, i in ours.items() if theirs.get(t) != i]
+    if moved:
+        raise VocabxError(
+            f"the extended tokenizer was not made from this base: {len(moved):,} of the base's {len(ours):,} tokens are "
+            f"missing or at other ids there (such as {min(moved, key=ours.__getitem__)!r}); pass the base it was made from"
+        )
 
 
 def _unreachable(ext: Any, by_id: dict[int, dict], seen: Counter) -> list[dict]:

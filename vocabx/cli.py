@@ -758,6 +758,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         sources=list(args.corpus),
         new_tokens=args.new_tokens,
         min_cohesion=args.min_cohesion,
+        max_token_chars=args.max_token_chars,
         rows_update=args.rows_update,
         progress=False if args.quiet or args.json else None,
         min_groups=args.min_groups,
@@ -797,6 +798,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--new-tokens", type=int, metavar="N", help="tokens to add instead of the budget's (quick 1024, standard 8192, full 16384)")
     parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
+    parser.add_argument("--max-token-chars", type=int, default=None, metavar="N", help="the analyzer's --max-token-chars: leave out candidates longer than N characters (default 64)")
     parser.add_argument(
         "--reference",
         nargs="+",
