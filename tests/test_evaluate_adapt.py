@@ -247,6 +247,24 @@ def test_adapt_checks_holdout_before_it_writes_anything(tmp_path, holdout, eval_
     assert not (tmp_path / "run").exists()
 
 
+def test_adapt_warns_when_general_text_it_scores_is_training_text(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stopped before the analysis")
+
+    monkeypatch.setattr(importlib.import_module("vocabx.analyze"), "analyze", stop)
+    texts, lines = _docs(30), []
+    with pytest.raises(RuntimeError, match="stopped before the analysis"):
+        adapt(texts, tmp_path / "run", model=str(tiny_base), general=texts[:10], log=lines.append)
+    warned = [line for line in lines if line.startswith("warning: ")]
+    assert len(warned) == 1 and "--general documents scored are also training documents" in warned[0]
+    lines.clear()
+    with pytest.raises(RuntimeError, match="stopped before the analysis"):
+        adapt(texts, tmp_path / "run2", model=str(tiny_base), general=["We walked to the market and went home."], log=lines.append)
+    assert not [line for line in lines if line.startswith("warning: ")]
+
+
 def test_adapt_refuses_a_folder_of_other_files(tiny_base, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")

@@ -224,6 +224,13 @@ def adapt(
         split = ("groups", holdout, corpus_fingerprint([str(g) for g in groups or []])) if holdout_groups else holdout
         if holdout_groups:
             log(f"held out for evaluation: {', '.join(map(str, evaluated_groups))} ({len(held):,} documents); the run trains on the other groups")
+    trained_general = len(scored & set(train_texts)) if scored else 0
+    if trained_general:
+        # (scored as general text, they were trained on: their bits per byte is not a held-out figure)
+        log(
+            f"warning: {trained_general} of the {len(scored)} --general documents scored are also training documents; "
+            "their general bits per byte is not held out: give general text that CORPUS does not hold"
+        )
     keys = {
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
