@@ -264,15 +264,20 @@ def _check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: d
     return result
 
 
+def moved_tokens(base_vocab: dict[str, int], other_vocab: dict[str, int]) -> list[str]:
+    """The tokens of ``base_vocab`` that ``other_vocab`` lacks or holds at another id (none for a tokenizer
+    made from that base: an extension keeps every base token at its id), in ``base_vocab``'s order."""
+    return [t for t, i in base_vocab.items() if other_vocab.get(t) != i]
+
+
 def _same_base(base: Any, ext: Any) -> None:
     """Refuse an extended tokenizer that does not hold the base's vocabulary at the base's ids: made from
     another base (one of the same size passes a check of the size alone), every figure would compare
     unrelated tokenizations."""
     from vocabx.errors import VocabxError
 
-    theirs = ext.get_vocab(with_added_tokens=True)
     ours = base.get_vocab(with_added_tokens=True)
-    moved = [t for t, i in ours.items() if theirs.get(t) != i]
+    moved = moved_tokens(ours, ext.get_vocab(with_added_tokens=True))
     if moved:
         raise VocabxError(
             f"the extended tokenizer was not made from this base: {len(moved):,} of the base's {len(ours):,} tokens are "

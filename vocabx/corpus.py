@@ -431,35 +431,43 @@ class _Reader:
         )
 
     def _jsonl_docs(self, lines: Iterable[str], item: str, first_line: int = 1) -> Iterator[str | None]:
-        bad_lines, not_records = [], []
+        def records() -> Iterator[tuple[int, object, bool]]:
+            bad_lines = []
+            for number, line in enumerate(lines, first_line):
+                if not line.strip():
+                    continue
+                try:
+                    yield number, _JSON.decode(line), "\\" in line
+                except json.JSONDecodeError:
+                    self.report.bad_records += 1
+                    bad_lines.append(number)
+            if bad_lines:  # (before the warning about lines that hold no record, as the lines are read)
+                shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
+                warnings.warn(f"{item}: {len(bad_lines)} lines are not valid JSON and were skipped (lines {shown})", VocabxWarning, stacklevel=3)
+
+        yield from self._records_text(records(), item, "line")
+
+    def _records_text(self, records: Iterable[tuple[int, object, bool]], item: str, unit: str) -> Iterator[str | None]:
+        """The text of each ``(number, record, may hold escapes)`` of a JSON or JSON lines file (``unit``:
+        "line" or "record"); values that hold no record are skipped, counted and warned about at the end."""
+        not_records = []
         seen_field = False
-        for number, line in enumerate(lines, first_line):
-            if not line.strip():
-                continue
+        for number, record, escapes in records:
             try:
-                record = _JSON.decode(line)
-            except json.JSONDecodeError:
-                self.report.bad_records += 1
-                bad_lines.append(number)
-                continue
-            try:
-                value = self._record_text(record, item, f" line {number}", seen_field)
+                value = self._record_text(record, item, f" {unit} {number}", seen_field)
             except _NotARecord as exc:
                 self.report.bad_records += 1
                 not_records.append((number, str(exc)))
                 continue
             seen_field = True
-            yield _no_surrogates(value) if "\\" in line else value
-        if bad_lines:
-            shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
-            warnings.warn(f"{item}: {len(bad_lines)} lines are not valid JSON and were skipped (lines {shown})", VocabxWarning, stacklevel=2)
+            yield _no_surrogates(value) if escapes else value
         if not_records:
             shown = ", ".join(f"{n}: {why}" for n, why in not_records[:5]) + (" ..." if len(not_records) > 5 else "")
             warnings.warn(
-                f"{item}: {len(not_records)} lines hold no {self.text_field!r} text and were skipped (line {shown}); "
-                f"each line should be a JSON object with a {self.text_field!r} field",
+                f"{item}: {len(not_records)} {unit}s hold no {self.text_field!r} text and were skipped ({unit} {shown}); "
+                f"each {unit} should be a JSON object with a {self.text_field!r} field",
                 VocabxWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
 
     def _json_docs(self, text: IO[str], item: str) -> Iterator[str | None]:
@@ -481,25 +489,7 @@ class _Reader:
                 data = lists[0]
         records = data if isinstance(data, list) else [data]
         escapes = "\\" in content
-        not_records = []
-        seen_field = False
-        for index, record in enumerate(records):
-            try:
-                value = self._record_text(record, item, f" record {index}", seen_field)
-            except _NotARecord as exc:
-                self.report.bad_records += 1
-                not_records.append((index, str(exc)))
-                continue
-            seen_field = True
-            yield _no_surrogates(value) if escapes else value
-        if not_records:
-            shown = ", ".join(f"{n}: {why}" for n, why in not_records[:5]) + (" ..." if len(not_records) > 5 else "")
-            warnings.warn(
-                f"{item}: {len(not_records)} records hold no {self.text_field!r} text and were skipped (record {shown}); "
-                f"each record should be a JSON object with a {self.text_field!r} field",
-                VocabxWarning,
-                stacklevel=2,
-            )
+        yield from self._records_text(((index, record, escapes) for index, record in enumerate(records)), item, "record")
 
     def _csv_docs(self, text: IO[str], item: str, delimiter: str) -> Iterator[str | None]:
         csv.field_size_limit(2**31 - 1)

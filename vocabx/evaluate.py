@@ -85,8 +85,9 @@ def _same_base_vocabulary(base: str, base_tok: Any, tokenizer: Any, folder: Path
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder)
-    theirs = tokenizer.get_vocab()
-    moved = [t for t, i in base_tok.get_vocab().items() if theirs.get(t) != i]
+    from vocabx.check import moved_tokens
+
+    moved = moved_tokens(base_tok.get_vocab(), tokenizer.get_vocab())
     if moved:
         raise VocabxError(
             f"--adapted {folder} was not made from --base {base}: {len(moved):,} of the base's {len(base_tok):,} tokens "
