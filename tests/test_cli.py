@@ -235,3 +235,34 @@ def test_adapt_usage_names_the_budgets(capsys):
     with pytest.raises(SystemExit):
         main(["adapt", "--help"])
     assert "--budget {quick,standard,full}" in capsys.readouterr().out
+
+
+def test_check_shows_a_documents_excerpt_on_one_line(capsys, monkeypatch, corpus_dir):
+    import importlib
+
+    result = {"docs": 1, "base_tokens": 10, "extended_tokens": 11, "token_reduction": -0.1, "docs_longer": 1, "roundtrip_failures": 0,
+              "in_word_matches": 0, "new_token_adoption": 0.0, "added_used": 0, "added": 1, "unreachable": 0, "ok": False,
+              "examples": {"docs_longer": "first line\nsecond line\n\n" + "x " * 200}}
+    monkeypatch.setattr(importlib.import_module("vocabx.check"), "check_corpus", lambda *a, **k: result)
+    monkeypatch.setattr(importlib.import_module("vocabx.extend"), "read_manifest", lambda folder: {})
+    monkeypatch.setattr(importlib.import_module("vocabx.extend"), "load_extended_tokenizer", lambda folder: None)
+    monkeypatch.setattr(importlib.import_module("vocabx.models"), "load_tokenizer", lambda *a, **k: [])
+    assert main(["check", "--base", "m", "--extended", "ext", str(corpus_dir), "--quiet"]) == 1
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("e.g. docs longer"))
+    assert "first line second line x x" in row and row.endswith("...") and len(row) < 200
+
+
+def test_adapt_passes_max_token_chars_to_the_analysis(monkeypatch, corpus_dir, tmp_path):
+    import importlib
+
+    seen = {}
+
+    def stop(texts, run_dir, **options):
+        seen.update(options)
+        raise VocabxError("stopped: only what the command passes on is looked at")
+
+    from vocabx.errors import VocabxError
+
+    monkeypatch.setattr(importlib.import_module("vocabx.adapt"), "adapt", stop)
+    assert main(["adapt", str(corpus_dir), "-o", str(tmp_path / "run"), "--max-token-chars", "10", "--quiet"]) == 2
+    assert seen["max_token_chars"] == 10
