@@ -420,3 +420,32 @@ def test_a_readme_beside_record_files_has_no_group_under_group_field(tmp_path):
     assert docs == ["# about this data", "a record"] and stream.groups == [None, "s1"]
     with pytest.raises(VocabxError, match=r"README\.md: --group-field 'source' reads a field of JSON"):
         list(read_corpus(tmp_path / "README.md", group_field="source"))
+
+
+def test_a_stray_quote_in_a_tsv_field_does_not_swallow_the_lines_after_it(tmp_path):
+    # A quote opening a field and never closed (or closed by another stray quote lines later) made the csv
+    # module read the following lines into that one field: documents lost without a word.
+    path = tmp_path / "notes.tsv"
+    path.write_text(
+        'id\ttext\n1\t"Stray quote opens here.\n2\tSecond doc.\n3\tThird doc says "hi" and more.\n'
+        '4\t"Quoted" then plain\n5\t"a well-quoted ""field""\nover two lines"\n6\t"runs to the end\n7\tlast doc.\n'
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs, report = _read(path)
+    assert docs == [
+        '"Stray quote opens here.', "Second doc.", 'Third doc says "hi" and more.', '"Quoted" then plain',
+        'a well-quoted "field"\nover two lines', '"runs to the end', "last doc.",
+    ]
+    assert report.docs == 7
+    ours = [str(w.message) for w in caught if issubclass(w.category, VocabxWarning)]
+    assert len(ours) == 1 and ours[0].startswith(f"{path}: lines 2, 8 open a quoted field that is not closed")
+    assert "quotes as plain characters" in ours[0]
+
+
+def test_a_quote_never_closed_in_a_csv_keeps_the_rows_after_it(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text('id,text\n1,"never closed\n2,second\n3,third\n')
+    with pytest.warns(VocabxWarning, match=r"notes\.csv: line 2 opens a quoted field that is not closed"):
+        docs, _ = _read(path)
+    assert docs == ['"never closed', "second", "third"]

@@ -17,8 +17,9 @@ from JSON escapes become U+FFFD, NUL bytes are removed, a byte-order mark is dro
 (in every format, record values too), binary files and files of unsupported types found in folders or
 globs are skipped with a reason, empty files and empty documents are skipped, and JSON records that
 cannot be read (invalid JSON, a line that is not an object, a record without the text field after
-records with it) are skipped. A source that does not exist or cannot be read, a text field missing from
-a file's first record, or a corpus with no text at all, is an error.
+records with it) are skipped; a quote that opens a CSV or TSV field without closing it is read as the
+character it is rather than running over the lines after it. A source that does not exist or cannot be
+read, a text field missing from a file's first record, or a corpus with no text at all, is an error.
 
 What it leaves out: deduplication and train/test splitting, which belong to the stages that need them.
 """
@@ -493,24 +494,32 @@ class _Reader:
 
     def _csv_docs(self, text: IO[str], item: str, delimiter: str) -> Iterator[str | None]:
         csv.field_size_limit(2**31 - 1)
-        rows = csv.DictReader(text, delimiter=delimiter)
-        if rows.fieldnames is None:
+        rows = _csv_rows(text, item, delimiter)
+        fieldnames = next(rows, None)
+        if fieldnames is None:
             return
-        if self.text_field not in rows.fieldnames:
+        if self.text_field not in fieldnames:
             raise VocabxError(
-                f"{item}: no column {self.text_field!r}; columns present: {', '.join(rows.fieldnames)}; "
+                f"{item}: no column {self.text_field!r}; columns present: {', '.join(fieldnames)}; "
                 "pick one with --text-field"
             )
-        if self.group_field is not None and self.group_field not in rows.fieldnames:
+        if self.group_field is not None and self.group_field not in fieldnames:
             raise VocabxError(
-                f"{item}: no column {self.group_field!r}; columns present: {', '.join(rows.fieldnames)}; "
+                f"{item}: no column {self.group_field!r}; columns present: {', '.join(fieldnames)}; "
                 "pick one with --group-field"
             )
+
+        def column(name: str) -> int:  # (a name given twice: the last one, as csv.DictReader does)
+            return len(fieldnames) - 1 - fieldnames[::-1].index(name)
+
+        at = column(self.text_field)
+        group_at = column(self.group_field) if self.group_field is not None else None
         for row in rows:
-            value = row.get(self.text_field)
-            if self.group_field is not None:
-                self.group = row.get(self.group_field)
-            yield value
+            if not row:  # (a blank line)
+                continue
+            if group_at is not None:
+                self.group = row[group_at] if group_at < len(row) else None
+            yield row[at] if at < len(row) else None
 
     def _parquet_docs(self, raw: IO[bytes], item: str) -> Iterator[str | None]:
         import pyarrow.parquet as pq
@@ -594,6 +603,85 @@ class _Reader:
             ) from exc
         finally:
             datasets.config.HF_HUB_OFFLINE = was_offline
+
+
+class _Lines:
+    """The physical lines of a text, counted, keeping those read since :meth:`take`; lines handed back with
+    :meth:`again` are read again first."""
+
+    def __init__(self, text: Iterable[str]):
+        self.lines = iter(text)
+        self.number = 0  # of the last line read
+        self.read: list[str] = []
+        self.pending: list[str] = []  # (reversed: the next line last)
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        line = self.pending.pop() if self.pending else next(self.lines)
+        self.number += 1
+        self.read.append(line)
+        return line
+
+    def take(self) -> list[str]:
+        read, self.read = self.read, []
+        return read
+
+    def again(self, lines: list[str]) -> None:
+        self.pending.extend(reversed(lines))
+        self.number -= len(lines)
+
+
+def _csv_rows(text: Iterable[str], item: str, delimiter: str) -> Iterator[list[str]]:
+    """The rows of a CSV or TSV file, header first, with quoted fields as csv and pandas write them, and
+    with a stray quote read as the character it is.
+
+    A field that opens a quote and does not close it (``1<TAB>"Stray quote`` with no closing quote, or
+    one closed by another stray quote lines later) would run over the lines after it, losing their
+    documents; the quote is taken for plain text when the quoted field does not end cleanly (a closing
+    quote followed by more text, or the end of the file) or, in a TSV, when a line it runs over holds as
+    many fields as the header (a row). That line is then read with its quotes as plain characters and the
+    lines after it are read again; one warning per file names the lines. A quoted field over several
+    lines in a CSV file that ends cleanly is not told from a stray quote: CSV quotes fields by rule.
+
+    'id<TAB>text' / '1<TAB>"stray' / '2<TAB>next' -> ['id', 'text'], ['1', '"stray'], ['2', 'next']
+    """
+    lines = _Lines(text)
+    quoted = csv.reader(lines, delimiter=delimiter, strict=True)
+    width: int | None = None  # fields in the header
+    strays: list[int] = []
+    while True:
+        start = lines.number + 1
+        try:
+            row: list[str] | None = next(quoted)
+        except StopIteration:
+            break
+        except csv.Error:  # (strict: a closing quote followed by more text, or the file ending inside quotes)
+            row = None
+        read = lines.take()
+        if row is not None and len(read) > 1 and delimiter == "\t" and width is not None and width > 1:
+            # (a quoted field over several lines, closed cleanly: a stray quote if it ran over rows)
+            if any(line.rstrip("\r\n").count(delimiter) == width - 1 for line in read[1:]):
+                row = None
+        if row is None:
+            if len(read) > 1:
+                strays.append(start)
+                lines.again(read[1:])
+            row = next(csv.reader(read[:1], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
+        if width is None:
+            width = len(row)
+        yield row
+    if strays:
+        shown = ", ".join(map(str, strays[:5])) + (" ..." if len(strays) > 5 else "")
+        one = len(strays) == 1
+        warnings.warn(
+            f"{item}: {'line' if one else 'lines'} {shown} {'opens' if one else 'open'} a quoted field that is not closed "
+            f"on {'its' if one else 'their'} line, which would have run over the lines after it; read with the quotes as "
+            "plain characters, as written (if the file quotes its fields, as csv and pandas write them, check the quotes there)",
+            VocabxWarning,
+            stacklevel=4,
+        )
 
 
 def _binary_reason(head: bytes) -> str | None:
