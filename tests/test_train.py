@@ -3,6 +3,7 @@ the command line and its one-line errors, and two processes under accelerate lau
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -770,6 +771,87 @@ def test_two_processes_under_accelerate_launch(tied_models, corpus_file, tmp_pat
     assert json.loads((tmp_path / "run" / "vocabx_train.json").read_text())["processes"] == 2
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints" / "step-00000002").glob("random_states_*")) == ["random_states_0.pkl", "random_states_1.pkl"]
     assert time.monotonic() - started < 120
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The live processes whose command line holds ``text`` (Linux's /proc; zombies count as gone)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the workers through Linux's /proc")
+def test_workers_stop_when_the_launcher_is_killed(tied_models, corpus_file, tmp_path):
+    # torchrun starts each worker in a session of its own: a SIGKILL to the launcher's process group
+    # reaches the launcher alone, and the workers, reparented, would go on writing into -o.
+    import signal
+
+    env = {**os.environ, "VOCABX_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "-m", "vocabx", "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(out), "--max-steps", "100000", "--batch-size", "2", "--block-size", "32",
+         "--save-every", "20", "--eval-every", "0", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "stderr.txt").open("w"), cwd=ROOT, env=env, start_new_session=True,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "log.jsonl").is_file() and (out / "log.jsonl").stat().st_size > 0):
+            assert launcher.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr.txt").read_text()[-4000:]
+            time.sleep(0.2)
+        workers = [pid for pid in _processes_naming(str(out)) if pid != launcher.pid]
+        assert len(workers) == 2
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+        killed = time.monotonic()
+        while _processes_naming(str(out)) and time.monotonic() - killed < 10:
+            time.sleep(0.1)
+        assert _processes_naming(str(out)) == [], "the workers outlived their launcher"
+        assert time.monotonic() - killed < 10
+        said = (tmp_path / "stderr.txt").read_text()
+        # (the first to notice says why; the other may instead stop on the collective its peer left)
+        assert "vocabx: error: the launcher that started this process" in said and "stops training into" in said, said[-4000:]
+        # (what they left is a run that --resume continues: no checkpoint half written)
+        steps = sorted(p.name for p in (out / "checkpoints").iterdir()) if (out / "checkpoints").is_dir() else []
+        assert all(re.fullmatch(r"step-\d{8}", name) or name.startswith(".") for name in steps)
+    finally:
+        for pid in workers:  # (before the fix: the workers this test started would train on)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+
+
+def test_the_launcher_watchdog_fires_on_a_change_of_parent_only(monkeypatch):
+    from vocabx.train import watchdog
+
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert not watchdog.launched_by_torchrun()  # (a plain run may outlive its shell: nohup)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert watchdog.launched_by_torchrun()
+    exits = []
+    monkeypatch.setattr(watchdog.os, "_exit", exits.append)
+    # a launcher that is PID 1 from the start (a container's entry point) is not a dead one
+    monkeypatch.setattr(watchdog.os, "getppid", lambda: 1)
+    with watchdog.launcher_watchdog("run", interval=0.01):
+        time.sleep(0.1)
+    assert exits == []
+    parents = iter([4242] + [1] * 1000)  # the launcher 4242 dies: the worker is reparented to init
+    monkeypatch.setattr(watchdog.os, "getppid", lambda: next(parents))
+    with watchdog.launcher_watchdog("run", interval=0.01):
+        time.sleep(0.1)
+    assert exits and set(exits) == {watchdog.EXIT_ORPHANED}
 
 
 # ---------------------------------------------------------------------------------------------------

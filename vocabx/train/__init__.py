@@ -44,8 +44,9 @@ as padding rows, so that :func:`load_adapted` can rebuild the model from its bas
 
 The package's modules: :mod:`~vocabx.train.config` (the settings and their flags),
 :mod:`~vocabx.train.model` (the new rows and the PEFT model), :mod:`~vocabx.train.fused` (the row-sparse
-step and fused loss), :mod:`~vocabx.train.loop` (:func:`train` and the loop) and
-:mod:`~vocabx.train.export` (the adapter folder, :func:`load_adapted`).
+step and fused loss), :mod:`~vocabx.train.loop` (:func:`train` and the loop),
+:mod:`~vocabx.train.export` (the adapter folder, :func:`load_adapted`) and
+:mod:`~vocabx.train.watchdog` (a worker of ``accelerate launch`` stops when its launcher is killed).
 
 What it leaves out: quantized (QLoRA) training, FSDP/DeepSpeed sharding, and evaluation beyond the
 held-out loss and bits per byte (``vocabx evaluate``).

@@ -30,6 +30,7 @@ from vocabx.train.fused import _enable_fused, _make_step, _use_fast_dropout
 from vocabx.train.model import (
     _Rows, _context_length, _rows_of, _split_pieces, _token_layer, _torch, _wrap_peft,
 )
+from vocabx.train.watchdog import launcher_watchdog
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -470,21 +471,24 @@ def train(
     if config.batch_size is None:
         # 8 x 512 tokens in fp32 on CPU would hold about 12 GB of activations for a 135M model.
         config = replace(config, batch_size=8 if _torch().cuda.is_available() else 2)
-    run = _Run(config, Path(os.path.abspath(output_dir)), progress)
-    try:
-        previous = _prepare_output(run.out, resume, overwrite, run.accelerator)
-        if previous is not None:
-            _check_resume_model(previous, model, run.out)
-        run.load_model(model, tokenizer, trust_remote_code)
-        run.load_data(texts, eval_texts, previous, replay_texts)
-        run.build()
-        if previous is None:
-            _fresh_output(run.out, run.accelerator)
-        run.start(previous)
-        run.loop()
-        return run.finish()
-    finally:
-        run.close()
+    out = Path(os.path.abspath(output_dir))
+    # (a worker whose launcher was killed stops instead of training on into the folder)
+    with launcher_watchdog(str(out)):
+        run = _Run(config, out, progress)
+        try:
+            previous = _prepare_output(run.out, resume, overwrite, run.accelerator)
+            if previous is not None:
+                _check_resume_model(previous, model, run.out)
+            run.load_model(model, tokenizer, trust_remote_code)
+            run.load_data(texts, eval_texts, previous, replay_texts)
+            run.build()
+            if previous is None:
+                _fresh_output(run.out, run.accelerator)
+            run.start(previous)
+            run.loop()
+            return run.finish()
+        finally:
+            run.close()
 
 
 class _Run:
