@@ -449,3 +449,53 @@ def test_a_quote_never_closed_in_a_csv_keeps_the_rows_after_it(tmp_path):
     with pytest.warns(VocabxWarning, match=r"notes\.csv: line 2 opens a quoted field that is not closed"):
         docs, _ = _read(path)
     assert docs == ['"never closed', "second", "third"]
+
+
+def _truncated_gzip(n_docs: int) -> bytes:
+    whole = gzip.compress("".join(json.dumps({"text": f"document {i} " * 20}) + "\n" for i in range(n_docs)).encode())
+    return whole[: len(whole) // 2]
+
+
+def test_a_damaged_gzip_file_in_a_folder_is_skipped_naming_it_and_one_named_alone_is_an_error(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"text": "whole file"}\n')
+    (folder / "b.jsonl.gz").write_bytes(_truncated_gzip(2000))
+    (folder / "c.jsonl.gz").write_bytes(b"not gzip at all")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs, report = _read(folder)
+    # (what came out of the truncated file before its end is kept, and said)
+    assert docs[0] == "whole file" and len(docs) > 1 and all(d.startswith("document ") for d in docs[1:])
+    reasons = dict(report.skipped_files)
+    assert set(reasons) == {str(folder / "b.jsonl.gz"), str(folder / "c.jsonl.gz")}
+    assert f"the gzip file is truncated or damaged after {len(docs) - 1:,} documents" in reasons[str(folder / "b.jsonl.gz")]
+    ours = [str(w.message) for w in caught if issubclass(w.category, VocabxWarning)]
+    assert len(ours) == 2 and all(m.split(":")[0] in reasons and "download or compress it again" in m for m in ours)
+    for name in ("b.jsonl.gz", "c.jsonl.gz"):
+        with pytest.raises(VocabxError, match=rf"cannot read corpus file '.*{name}': the gzip file is .*; download or compress it again"):
+            _read(folder / name)
+
+
+def test_damaged_parquet_and_unopenable_files_follow_the_same_rule_as_damaged_gzip(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"text": "kept"}\n')
+    (folder / "b.parquet").write_bytes(b"PAR1 cut short")
+    (folder / "c.jsonl").write_text('{"text": "locked"}\n')
+    real_open = open
+
+    def deny(path, *args, **kwargs):
+        if str(path) == str(folder / "c.jsonl"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny)
+    with pytest.warns(VocabxWarning):
+        docs, report = _read(folder)
+    assert docs == ["kept"]
+    reasons = dict(report.skipped_files)
+    assert "not a readable parquet file" in reasons[str(folder / "b.parquet")]
+    assert reasons[str(folder / "c.jsonl")] == "Permission denied; check its permissions, or leave it out"
+    with pytest.raises(VocabxError, match=r"cannot read corpus file '.*b\.parquet': not a readable parquet file .*; write or download it again"):
+        _read(folder / "b.parquet")

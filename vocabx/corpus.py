@@ -18,8 +18,10 @@ from JSON escapes become U+FFFD, NUL bytes are removed, a byte-order mark is dro
 globs are skipped with a reason, empty files and empty documents are skipped, and JSON records that
 cannot be read (invalid JSON, a line that is not an object, a record without the text field after
 records with it) are skipped; a quote that opens a CSV or TSV field without closing it is read as the
-character it is rather than running over the lines after it. A source that does not exist or cannot be
-read, a text field missing from a file's first record, or a corpus with no text at all, is an error.
+character it is rather than running over the lines after it. A file found in a folder or glob that cannot
+be opened or read through (a truncated gzip, a damaged parquet file) is skipped with a reason, keeping
+what was read of it; named on its own, it is an error. A source that does not exist or cannot be read,
+a text field missing from a file's first record, or a corpus with no text at all, is an error.
 
 What it leaves out: deduplication and train/test splitting, which belong to the stages that need them.
 """
@@ -37,6 +39,7 @@ import re
 import sys
 import threading
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from contextlib import contextmanager
@@ -302,20 +305,19 @@ class _Reader:
         try:
             raw = gzip.open(item, "rb") if gz else open(item, "rb")
         except OSError as exc:
-            raise VocabxError(f"cannot read corpus file {item!r}: {exc.strerror or exc}") from exc
+            self._unreadable(item, from_folder, exc.strerror or str(exc), "check its permissions, or leave it out", exc)
+            return
         self.report.files += 1
         before = self.report.docs
         _decode_state.replaced = _decode_state.surrogates = 0
         try:
             with raw:
-                head = self._peek(raw, item)
-                if head is None:
-                    return
+                head = self._peek(raw)
                 if not head:
                     self.report.empty_files += 1
                     return
                 if suffix == ".parquet":
-                    docs = self._parquet_docs(raw, item)
+                    docs = self._parquet_docs(raw, item, from_folder)
                 else:
                     why = _binary_reason(head)
                     if why:
@@ -323,8 +325,12 @@ class _Reader:
                         return
                     docs = self._text_docs(raw, head, item, suffix, beside_records)
                 yield from self._emit_all(docs, item)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise VocabxError(f"cannot read corpus file {item!r}: {exc}") from exc
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # (a gzip stream that is cut short or damaged)
+            read = self.report.docs - before
+            damaged = f"the gzip file is truncated or damaged after {read:,} documents ({_one_line(exc)})"
+            self._unreadable(item, from_folder, damaged, "download or compress it again (gzip -t FILE tests one)", exc, read)
+        except OSError as exc:
+            self._unreadable(item, from_folder, exc.strerror or str(exc), "check the file, or leave it out", exc)
         self._warn_replaced(item)
         if self.report.docs == before and not any(p == item for p, _ in self.report.skipped_files):
             self.report.empty_files += 1
@@ -341,13 +347,17 @@ class _Reader:
                 stacklevel=3,
             )
 
-    def _peek(self, raw: IO[bytes], item: str) -> bytes | None:
-        try:
-            reader = io.BufferedReader(raw) if not hasattr(raw, "peek") else raw
-            return reader.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]  # type: ignore[union-attr]
-        except gzip.BadGzipFile:
-            self._skip(item, "not a valid gzip file")
-            return None
+    def _peek(self, raw: IO[bytes]) -> bytes:
+        reader = io.BufferedReader(raw) if not hasattr(raw, "peek") else raw
+        return reader.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]  # type: ignore[union-attr]
+
+    def _unreadable(self, item: str, from_folder: bool, reason: str, fix: str, exc: BaseException | None = None, read: int = 0) -> None:
+        """A file that cannot be opened or read through (a truncated gzip, a damaged parquet file): skipped
+        with a warning when a folder or glob found it, among others (the documents read from it before
+        the damage stay read); an error naming it when it was named on its own."""
+        if not from_folder:
+            raise VocabxError(f"cannot read corpus file {item!r}: {reason}; {fix}") from exc
+        self._skip(item, f"{reason}; {fix}" + (f"; the {read:,} documents before the damage are read" if read else ""))
 
     def _skip(self, item: str, reason: str) -> None:
         self.report.skipped_files.append((item, reason))
@@ -521,13 +531,13 @@ class _Reader:
                 self.group = row[group_at] if group_at < len(row) else None
             yield row[at] if at < len(row) else None
 
-    def _parquet_docs(self, raw: IO[bytes], item: str) -> Iterator[str | None]:
+    def _parquet_docs(self, raw: IO[bytes], item: str, from_folder: bool) -> Iterator[str | None]:
         import pyarrow.parquet as pq
 
         try:
             parquet = pq.ParquetFile(raw)
         except Exception as exc:  # pyarrow raises several types for a damaged file
-            self._skip(item, f"not a readable parquet file ({_one_line(exc)})")
+            self._unreadable(item, from_folder, f"not a readable parquet file ({_one_line(exc)})", "write or download it again", exc)
             return
         names = parquet.schema_arrow.names
         if self.text_field not in names:
