@@ -499,3 +499,18 @@ def test_damaged_parquet_and_unopenable_files_follow_the_same_rule_as_damaged_gz
     assert reasons[str(folder / "c.jsonl")] == "Permission denied; check its permissions, or leave it out"
     with pytest.raises(VocabxError, match=r"cannot read corpus file '.*b\.parquet': not a readable parquet file .*; write or download it again"):
         _read(folder / "b.parquet")
+
+
+def test_a_binary_or_empty_text_file_beside_record_files_gets_one_clear_message(tmp_path):
+    PNG = b"\x89PNG"
+    (tmp_path / "a.jsonl").write_text('{"text": "record"}\n')
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    (tmp_path / "empty.md").write_text("")
+    (tmp_path / "blank.txt").write_text("  \n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs, report = _read(tmp_path)
+    assert docs == ["record"]
+    ours = [str(w.message) for w in caught if issubclass(w.category, VocabxWarning)]
+    assert ours == [f"{tmp_path / 'image.txt'}: skipped, binary file (starts with {PNG!r})"]
+    assert report.empty_files == 2

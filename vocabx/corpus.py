@@ -230,7 +230,12 @@ def _stream(reader: "_Reader", plan: list[tuple[list[str], bool]], allow_empty: 
     for source, (items, from_folder) in zip(reader.report.sources, plan):
         beside = _text_beside_records(source, items)
         for item in items:
+            docs = reader.read(item, from_folder, item in beside)
             if item in beside and item not in _warned_beside_records:
+                # (said when it gives a document: a binary or empty one gets its own message, or none)
+                first = next(docs, None)
+                if first is None:
+                    continue
                 _warned_beside_records.add(item)
                 warnings.warn(
                     f"{item}: a text file in a folder of record files ({beside[item]}), read as one document; "
@@ -239,7 +244,8 @@ def _stream(reader: "_Reader", plan: list[tuple[list[str], bool]], allow_empty: 
                     VocabxWarning,
                     stacklevel=2,
                 )
-            yield from reader.read(item, from_folder, item in beside)
+                yield first
+            yield from docs
     if reader.report.docs == 0 and not allow_empty:
         r = reader.report
         raise VocabxError(
