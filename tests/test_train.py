@@ -773,6 +773,30 @@ def test_two_processes_under_accelerate_launch(tied_models, corpus_file, tmp_pat
     assert time.monotonic() - started < 120
 
 
+def test_a_refused_resume_under_accelerate_launch_is_said_once_and_every_process_fails(corpus_file, tmp_path):
+    env = {**os.environ, "VOCABX_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "-m", "vocabx", "train", "--model", str(tmp_path / "ext"), str(corpus_file), "-o", str(tmp_path / "run"), "--resume", "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert run.returncode != 0
+    assert run.stderr.count("vocabx: error: ") == 1 and f"vocabx: error: nothing to resume in {tmp_path / 'run'}" in run.stderr, run.stderr[-4000:]
+    # (torchrun's summary of the failed processes: both exited with the CLI's code for bad input)
+    assert len(re.findall(r"exitcode\s*: 2 ", run.stderr)) == 2, run.stderr[-4000:]
+
+
+def test_only_the_main_process_says_an_error_that_every_process_raises(tied_models, corpus_file, tmp_path, capsys, monkeypatch):
+    args = ["train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--resume"]
+    monkeypatch.setenv("RANK", "1")
+    assert main(args) == 2
+    assert capsys.readouterr().err == ""
+    assert main([*args[:3], str(tmp_path / "missing.txt"), *args[4:]]) == 2  # (a flag's error, before train())
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert "vocabx: error: nothing to resume" in _error(capsys, *args)
+
+
 def _processes_naming(text: str) -> list[int]:
     """The live processes whose command line holds ``text`` (Linux's /proc; zombies count as gone)."""
     found = []

@@ -621,12 +621,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     `accelerate launch -m vocabx train ...`.
     """
     from vocabx.corpus import read_corpus
-    from vocabx.train import config_from_args, train
+    from vocabx.train import config_from_args, on_every_process, train
 
-    config = config_from_args(args)
-    texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
-    eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.eval_corpus else None
-    replay_texts = read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs) if args.replay else None
+    with on_every_process():
+        config = config_from_args(args)
+        texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+        eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.eval_corpus else None
+        replay_texts = read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs) if args.replay else None
     result = train(
         args.model,
         texts,
@@ -1034,7 +1035,8 @@ def _run(argv: Sequence[str] | None) -> int:
     except VocabxError as exc:
         if args.debug:
             raise
-        print(f"vocabx: error: {exc}", file=sys.stderr)
+        if not getattr(exc, "on_every_process", False) or os.environ.get("RANK", "0") == "0":  # (said once under accelerate launch)
+            print(f"vocabx: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("vocabx: interrupted", file=sys.stderr)

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from vocabx.train.config import (
     MARKER, MODES, ROWS_FILE, ROWS_UPDATES, SCHEMA, TrainConfig, TrainResult, add_config_flags, config_from_args,
-    parse_ids,
+    on_every_process, parse_ids,
 )
 from vocabx.train.export import load_adapted, read_run
 from vocabx.train.fused import fused_linear_cross_entropy
@@ -64,6 +64,6 @@ from vocabx.train.loop import lr_factor, milestone, train
 
 __all__ = [
     "MARKER", "MODES", "ROWS_FILE", "ROWS_UPDATES", "SCHEMA", "TrainConfig", "TrainResult", "add_config_flags",
-    "config_from_args", "fused_linear_cross_entropy", "load_adapted", "lr_factor", "milestone", "parse_ids",
+    "config_from_args", "fused_linear_cross_entropy", "load_adapted", "lr_factor", "milestone", "on_every_process", "parse_ids",
     "read_run", "train",
 ]

@@ -8,13 +8,14 @@ whole config at once. :class:`TrainResult` is what :func:`vocabx.train.train` re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from vocabx.errors import VocabxError
 
@@ -220,6 +221,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 kwargs["choices"] = meta["choices"]
                 kwargs["metavar"] = "|".join(meta["choices"])
         parser.add_argument(flag(f.name), help=meta["help"] + shown, **kwargs)
+
+
+@contextlib.contextmanager
+def on_every_process() -> Iterator[None]:
+    """Mark a :class:`VocabxError` raised in the block as one that every process of an ``accelerate launch``
+    run raises alike (bad input, a refused resume: each process checks the same things), so the command
+    says it once, from the main process. An error one process may meet alone (out of memory) is left
+    unmarked: each process that meets it says it."""
+    try:
+        yield
+    except VocabxError as exc:
+        exc.on_every_process = True  # type: ignore[attr-defined]
+        raise
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

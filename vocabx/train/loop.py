@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from vocabx.errors import VocabxError, VocabxWarning
 from vocabx.outputs import json_safe
-from vocabx.train.config import MARKER, SCHEMA, TrainConfig, TrainResult, flag, log
+from vocabx.train.config import MARKER, SCHEMA, TrainConfig, TrainResult, flag, log, on_every_process
 from vocabx.train.export import _export, _summary_md, _write_merged
 from vocabx.train.fused import _enable_fused, _make_step, _use_fast_dropout
 from vocabx.train.model import (
@@ -476,12 +476,13 @@ def train(
     with launcher_watchdog(str(out)):
         run = _Run(config, out, progress)
         try:
-            previous = _prepare_output(run.out, resume, overwrite, run.accelerator)
-            if previous is not None:
-                _check_resume_model(previous, model, run.out)
-            run.load_model(model, tokenizer, trust_remote_code)
-            run.load_data(texts, eval_texts, previous, replay_texts)
-            run.build()
+            with on_every_process():  # (the checks of the inputs, which are the same on every process)
+                previous = _prepare_output(run.out, resume, overwrite, run.accelerator)
+                if previous is not None:
+                    _check_resume_model(previous, model, run.out)
+                run.load_model(model, tokenizer, trust_remote_code)
+                run.load_data(texts, eval_texts, previous, replay_texts)
+                run.build()
             if previous is None:
                 _fresh_output(run.out, run.accelerator)
             run.start(previous)
