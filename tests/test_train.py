@@ -511,6 +511,34 @@ def test_plain_peft_loads_the_adapter_onto_the_extended_folder(tied_models, tmp_
     torch.testing.assert_close(_logits(plain, ids), _logits(result.model, ids), rtol=0, atol=1e-5)
 
 
+def test_a_tied_model_s_tokens_mode_adapter_holds_the_new_rows_once_and_every_loader_agrees(tied_models, tmp_path):
+    import warnings
+
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    base, ext = tied_models
+    result = train(ext, _texts(), tmp_path / "run", mode="tokens", max_steps=2, **FAST)
+    stored = load_file(Path(result.output_dir) / "adapter_model.safetensors")
+    # (PEFT's output layer tied to the input one shares its rows; they used to be written under both names)
+    assert list(stored) == ["base_model.model.model.embed_tokens.trainable_tokens_delta"] and stored[list(stored)[0]].shape == (3, 32)
+    ids = torch.tensor([[5, 600, 7, 601, 602, 9]])
+    expected = _logits(result.model, ids)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for source in (ext, base):
+            torch.testing.assert_close(_logits(load_adapted(source, result.output_dir), ids), expected, rtol=0, atol=1e-5)
+    assert not [w for w in caught if "missing" in str(w.message)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(ext), result.output_dir).eval()
+    torch.testing.assert_close(_logits(plain, ids), expected, rtol=0, atol=1e-5)
+    # plain PEFT names the output layer's share of the rows as missing (documented): nothing else
+    missing = [str(w.message) for w in caught if "missing adapter keys" in str(w.message)]
+    assert missing in ([], ["Found missing adapter keys while loading the checkpoint: ['base_model.model.lm_head.trainable_tokens_delta.default']."])
+
+
 @pytest.mark.parametrize("which", ["tied", "untied"])
 def test_rows_trained_frozen_in_bf16_are_saved_exactly_so_every_loader_agrees(which, tied_models, untied_models, tmp_path):
     """bf16 training keeps the frozen matrix in bf16; the rows the adapter does not hold are still written

@@ -35,9 +35,11 @@ def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainCon
             model.save_pretrained(staging)
             weights = sum(p.stat().st_size for p in staging.glob("*.safetensors"))
         else:
+            aliases = _tied_aliases(model)
+            state = {k: v for k, v in model.state_dict().items() if k not in aliases} if aliases else None
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*(tie|vocab|config file).*")
-                model.save_pretrained(staging, save_embedding_layers=False)
+                model.save_pretrained(staging, save_embedding_layers=False, state_dict=state)
             adapter_config = staging / "adapter_config.json"
             data = json.loads(adapter_config.read_text(encoding="utf-8"))
             data["base_model_name_or_path"] = spec
@@ -57,6 +59,22 @@ def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainCon
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return int(weights)
+
+
+def _tied_aliases(model: Any) -> set[str]:
+    """State-dict keys under which PEFT's trainable tokens (``--mode tokens``) list the new rows a second
+    time: its layer on a tied output matrix takes the input layer's parameters as its own attributes, so
+    they are its submodule too, and the export would write a copy of the rows under the output's name.
+    (LoRA's trainable tokens skip a tied layer themselves.) PEFT rebuilds the tie on load; only its
+    missing-keys warning names the alias, which :func:`load_adapted` expects."""
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+
+    return {
+        f"{name}.trainable_tokens_delta.{adapter}"
+        for name, module in model.named_modules()
+        if isinstance(module, TrainableTokensLayer) and module.tied_adapter is not None
+        for adapter in module.trainable_tokens_delta
+    }
 
 
 def _to_bf16(path: Path) -> None:
@@ -224,9 +242,30 @@ def _rebuild(record: dict, base: Any, adapter_dir: str | os.PathLike, *, dtype: 
                 w_out[ids] = stored["output"].to(w_out)
     from peft import PeftModel
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.filterwarnings("ignore", message=".*(no implementation exists to tie|is_gradient_checkpointing).*")
         adapted = PeftModel.from_pretrained(model, os.fspath(adapter_dir))
+    aliases = _tied_aliases(adapted)
+    for warning in caught:
+        if not _only_missing(str(warning.message), aliases):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if merge:
         return adapted.merge_and_unload().eval()
     return adapted.eval()
+
+
+def _only_missing(message: str, keys: set[str]) -> bool:
+    """Whether ``message`` is PEFT's missing-keys warning naming only some of ``keys`` (the tied rows that
+    the export leaves out: PEFT shares them with the input layer's, which the adapter holds)."""
+    import ast
+    import re
+
+    found = re.fullmatch(r"Found missing adapter keys while loading the checkpoint: (\[.*\])\.", message.strip())
+    if not found or not keys:
+        return False
+    try:
+        missing = ast.literal_eval(found.group(1))
+    except (ValueError, SyntaxError):
+        return False
+    return isinstance(missing, list) and set(missing) <= keys
