@@ -181,9 +181,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     Writes report.json (schema vocabx.report/1), candidates.tsv, report.md, report.html and PNG plots
     into -o. For corpora too large for one machine, count shards with --shard I/N (each writes a counts
-    file), merge them with `vocabx merge-counts`, and analyze the merge with --counts.
+    file), merge them with `vocabx merge-counts`, and analyze the merge with --counts; a CORPUS given
+    with --counts (the one counted) is read only for the candidates' examples.
     """
-    from vocabx.analyze import Counts, SelectSettings, TokenSpace, analyze
+    from vocabx.analyze import Counts, SelectSettings, TokenSpace, analyze, holdout_test
     from vocabx.corpus import read_corpus
     from vocabx.models import load_tokenizer
     from vocabx.outputs import check_output_dir
@@ -200,6 +201,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         min_groups=args.min_groups,
         max_token_chars=args.max_token_chars,
     )
+    # (None: not given; with --counts the holdout is the one the shards were counted with)
+    given = {flag: value for flag, value in (("--holdout", args.holdout), ("--seed", args.seed)) if value is not None}
+    args.holdout = _DEFAULT_HOLDOUT if args.holdout is None else args.holdout
+    args.seed = 0 if args.seed is None else args.seed
     holdout = args.holdout or None
     if holdout is not None and not 0 < holdout <= 0.5:
         raise VocabxError(f"--holdout must be in (0, 0.5], got {args.holdout}")
@@ -229,13 +234,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         held = Counts.load(_holdout_file(args.counts, meta))[0] if meta.get("holdout_file") else None
         # The held-out split was made when counting: the report records that one, not this command's flags.
         common.update(holdout=meta.get("holdout") or None, seed=meta.get("seed", args.seed))
-        result = analyze(None, tokenizer, counts=counts, held_counts=held, sources=[args.counts], **common)
+        example_texts = None
+        if args.corpus:  # (read again for the examples, less the documents the shards held out)
+            corpus = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+            is_held = holdout_test(common["holdout"], common["seed"]) if common["holdout"] else None
+            example_texts = (t for t in corpus if is_held is None or not is_held(t))
+        result = analyze(None, tokenizer, counts=counts, held_counts=held, sources=[args.counts], example_texts=example_texts, **common)
         result.report["counts_file"] = str(args.counts)
-        if (args.holdout or None) != common["holdout"] or args.seed != common["seed"]:
-            result.report.setdefault("notes", []).append(
-                f"the held-out documents were set apart when the shards were counted (--holdout {common['holdout'] or 0}, "
-                f"--seed {common['seed']}); --holdout and --seed do not change them here"
+        notes = result.report.setdefault("notes", [])
+        counted = {"--holdout": common["holdout"] or 0, "--seed": common["seed"]}
+        unused = [f"{flag} {value}" for flag, value in given.items() if value != counted[flag]]
+        if unused:
+            notes.append(
+                f"{' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} left unused: the held-out documents were set apart "
+                f"when the shards were counted (--holdout {common['holdout'] or 0}, --seed {common['seed']}), and --holdout and "
+                "--seed do not change them here; count the shards again to change them"
             )
+        if not common["holdout"] and held is None:
+            notes.append("the shards were counted without a holdout (--holdout 0), so there is no held-out curve; count them with --holdout FRACTION for one")
     else:
         texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
         if shard is not None:
@@ -293,12 +309,18 @@ _SAME_SOURCES_NOTE = (
 )
 
 
+_DEFAULT_HOLDOUT = 0.1
+
+
 def _analyze_args(parser: argparse.ArgumentParser) -> None:
     _add_corpus(parser, nargs="*")
     _add_model(parser)
     parser.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="folder for the report")
     parser.add_argument("--reference", nargs="+", metavar="CORPUS", help="general text: lowers candidates common everywhere")
-    parser.add_argument("--holdout", type=float, default=0.1, metavar="FRACTION", help="documents kept out of selection for the honest curve, in (0, 0.5]; 0 for none (default 0.1)")
+    parser.add_argument(
+        "--holdout", type=float, metavar="FRACTION",
+        help=f"documents kept out of selection for the honest curve, in (0, 0.5]; 0 for none (default {_DEFAULT_HOLDOUT}; with --counts, the one the shards were counted with)",
+    )
     parser.add_argument("--max-new", type=int, default=16384, metavar="N", help="candidates to rank (default 16384)")
     parser.add_argument("--min-count", type=int, default=5, help="minimum occurrences of a candidate (default 5)")
     parser.add_argument("--min-docs", type=int, default=3, help="minimum documents a candidate appears in (default 3)")
@@ -313,10 +335,13 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="hold out whole groups (--holdout is then a share of the groups): the held-out curve measures sources the selection never saw",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the holdout split (default 0)")
+    parser.add_argument("--seed", type=int, help="seed of the holdout split (default 0; with --counts, the one the shards were counted with)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... and write a counts file into -o")
-    parser.add_argument("--counts", metavar="FILE", help="analyze merged shard counts (from vocabx merge-counts) instead of a corpus")
+    parser.add_argument(
+        "--counts", metavar="FILE",
+        help="analyze merged shard counts (from vocabx merge-counts) instead of a corpus; a CORPUS given too is read only for the candidates' examples",
+    )
 
 
 def _add_group_args(parser: argparse.ArgumentParser) -> None:

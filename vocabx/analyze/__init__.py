@@ -50,7 +50,7 @@ from vocabx.analyze.curve import (
     base_tokens, curve_points, fragmentation, knee, _point, project, _recommended, specificity,
     specificity_weight,
 )
-from vocabx.analyze.examples import _Examples, _KeptDocs, _witness_examples
+from vocabx.analyze.examples import _Examples, _KeptDocs, _scan_examples, _witness_examples
 from vocabx.analyze.selection import (
     KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, group_key, group_spread, offered_kinds, select_candidates,
 )
@@ -182,6 +182,7 @@ def analyze(
     progress: Callable[[int], Any] | bool | None = None,
     groups: Iterable[Any] | None = None,
     holdout_groups: bool = False,
+    example_texts: Iterable[str] | None = None,
 ) -> AnalyzeResult:
     """Analyze a domain corpus under a tokenizer: ranked candidates, savings curves, recommended N.
 
@@ -196,12 +197,14 @@ def analyze(
     (:func:`held_out_groups`), so the held-out curve measures the savings on sources the selection never
     saw (text a model will meet from other sites, firms or authors), usually lower than on unseen documents
     of the same sources. ``progress``: a callable taking the bytes just counted (a bar's ``update``), True
-    for a bar of its own, or None.
+    for a bar of its own, or None. ``example_texts``: with ``counts``, the analyzed documents they were
+    counted from, read (as far as needed) for the examples that the counts' first documents do not show.
     """
     settings = settings or SelectSettings()
     if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
         raise VocabxError(f"--holdout must be in (0, 0.5], got {holdout}")
     started = time.monotonic()
+    from_counts = counts is not None
     # (forked before counting, while this process is small; none when the counts are given)
     examples = _Examples.start() if counts is None else _Examples()
     kept = _KeptDocs()  # (the analyzed documents, for the examples the first ones do not show)
@@ -293,11 +296,18 @@ def analyze(
         examples.begin(counts.examples)
         chosen, model = select_candidates(counts, space, settings, weights=weights, on_chosen=examples.add, spread=spread)
         found = _witness_examples(chosen, examples.result(), kept.docs, counts, model)
-        if not kept.complete and not all(found):
+        if from_counts and example_texts is not None and not all(found):
+            found = _scan_examples(chosen, found, example_texts)
+        no_example = sum(1 for f in found if not f)
+        if no_example and from_counts:
             notes.append(
-                f"{sum(1 for f in found if not f)} candidates have no example: examples come from the first "
-                f"{kept.limit:,} characters of the corpus"
+                f"{no_example:,} candidates have no example: their text was not found in the corpus given with the counts"
+                if example_texts is not None
+                else f"{no_example:,} candidates have no example: merged counts keep the text of their first documents only; "
+                "pass the corpus too (vocabx analyze --counts FILE CORPUS...) to find the others"
             )
+        elif no_example and not kept.complete:
+            notes.append(f"{no_example:,} candidates have no example: examples come from the first {kept.limit:,} characters of the corpus")
         if not chosen:
             notes.append(
                 "nothing worth adding was found: no word, subword or phrase is fragmented often enough "

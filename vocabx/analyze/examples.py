@@ -4,7 +4,9 @@
 token's surface, in a forked worker process while this one selects (inline for small corpora or where
 forking is not possible); :class:`_FirstMatch` finds the first match of many surfaces in one pass over a
 text. A candidate those documents do not show gets its example from the document where counting met it
-(:func:`_witness_examples`), among the documents :class:`_KeptDocs` kept as counting read them.
+(:func:`_witness_examples`), among the documents :class:`_KeptDocs` kept as counting read them. An
+analysis from merged shard counts has neither: the corpus the counts came from is read again for the
+examples the counts' first documents do not show (:func:`_scan_examples`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from typing import Any
+from typing import Any, Iterable
 
-from vocabx.analyze.counting import Counts, _can_fork, usable_cores, _quiet_fork
+from vocabx.analyze.counting import Counts, _batches_by_bytes, _can_fork, usable_cores, _quiet_fork
 from vocabx.analyze.selection import Candidate, SavingsModel
 
 
@@ -58,6 +60,29 @@ def _witness_examples(chosen: list[Candidate], found: list[str], docs: list[str]
         if doc is not None and doc < len(docs):
             surface = chosen[i].surface
             out[i] = _snippet(docs[doc], docs[doc].find(surface), len(surface))
+    return out
+
+
+# The corpus is searched for missing examples in batches of this many bytes.
+_SCAN_BATCH_BYTES = 16_000_000
+
+
+def _scan_examples(chosen: list[Candidate], found: list[str], texts: Iterable[str]) -> list[str]:
+    """``found`` with each missing example taken from the first of ``texts`` that holds the candidate's
+    surface: for an analysis from merged counts, whose documents are not at hand. Reads ``texts`` in
+    batches until no example is missing (usually a small part of the corpus), so a candidate gets the
+    example a one-pass analysis of the same documents would give it."""
+    out = list(found)
+    missing = [i for i, example in enumerate(out) if not example]
+    batches = _batches_by_bytes(texts, _SCAN_BATCH_BYTES)
+    while missing:
+        batch = next(batches, None)
+        if batch is None:
+            break
+        finder = _FirstMatch(batch)
+        for i in missing:
+            out[i] = finder.example(chosen[i].surface)
+        missing = [i for i in missing if not out[i]]
     return out
 
 
