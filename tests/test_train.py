@@ -565,6 +565,21 @@ def test_rows_trained_frozen_in_bf16_are_saved_exactly_so_every_loader_agrees(wh
     torch.testing.assert_close(_logits(AutoModelForCausalLM.from_pretrained(result.merged_dir), ids), plain, rtol=0, atol=1e-4)
 
 
+def test_a_model_object_keeps_its_dtype_when_training_in_bf16(tied_models, tmp_path):
+    from vocabx.models import load_model, load_tokenizer
+
+    ext = tied_models[1]
+    model = load_model(ext)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    result = train(model, _texts(), tmp_path / "run", tokenizer=load_tokenizer(ext), mode="lora", max_steps=1, mixed_precision="bf16", **FAST)
+    # the caller's weights are neither cast nor rounded (PEFT adds its layers around them, as it always does)
+    after = dict(result.model.get_base_model().named_parameters())
+    for name, p in before.items():
+        kept = after[name] if name in after else after[name.replace(".weight", ".base_layer.weight")]
+        assert kept.dtype == torch.float32 and torch.equal(kept, p), name
+    assert json.loads((Path(result.output_dir) / "vocabx_train.json").read_text())["mixed_precision"] == "bf16"
+
+
 def test_only_the_newest_checkpoints_are_kept(tied_models, tmp_path):
     result = train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=5, save_every=1, keep_checkpoints=2))
     names = sorted(p.name for p in (Path(result.output_dir) / "checkpoints").iterdir())

@@ -27,7 +27,8 @@ holds the whole ``tokens x vocabulary`` logits. At startup the two ways are comp
 model where they differ (an embedding scale, logit soft-capping) trains the plain way.
 
 The loop: AdamW (fused on CUDA), cosine schedule with linear warmup, gradient accumulation, clipping,
-bf16 autocast on GPU (frozen weights stored in bf16, trained ones in fp32) and fp32 on CPU (where
+bf16 autocast on GPU (frozen weights loaded in bf16, trained ones in fp32; a model object passed in keeps
+its dtype) and fp32 on CPU (where
 ``mixed_precision="bf16"`` does the same, and is over twice as fast on CPUs with AVX512-BF16 or AMX);
 optional gradient checkpointing and ``torch.compile``. Data order is a pure function of the seed and the step
 (a fresh permutation of the blocks per epoch, each process taking its slice), so a resumed run reads

@@ -459,7 +459,10 @@ def train(
     the documents the model will be judged on) supply ``replay_fraction`` of the training blocks, so
     that the new tokens and LoRA also learn where the domain's tokens fire in other text and the model
     keeps its general behaviour (rehearsal). ``resume`` continues the run in
-    ``output_dir`` from its newest checkpoint. ``progress`` shows a progress bar on stderr (None: when
+    ``output_dir`` from its newest checkpoint. A model object is trained as it is, in its own dtype
+    (``mixed_precision="bf16"`` computes in bf16 without casting or rounding its weights; load it in
+    bf16 to halve their memory); PEFT puts its layers into it, and the result's ``model`` wraps it.
+    ``progress`` shows a progress bar on stderr (None: when
     stderr is a terminal). Runs on as many processes as ``accelerate launch`` started; only the main
     process writes files, and only its result has ``is_main_process``.
 
@@ -517,7 +520,8 @@ class _Run:
     # -- phases ----------------------------------------------------------------------------------------
 
     def load_model(self, model: Any, tokenizer: Any, trust_remote_code: bool) -> None:
-        """The model and tokenizer; frozen weights in bf16 when training in bf16 (not in full mode)."""
+        """The model and tokenizer; frozen weights loaded in bf16 when training in bf16 (not in full mode).
+        A model object keeps its dtype: casting it would round the caller's weights for good."""
         torch = _torch()
         from accelerate.utils import set_seed
 
@@ -532,8 +536,6 @@ class _Run:
             model = load_model(self.spec, dtype=torch.bfloat16 if frozen_bf16 else None, trust_remote_code=trust_remote_code)
         elif tokenizer is None:
             raise VocabxError("train() got a model object but no tokenizer; pass tokenizer=")
-        elif frozen_bf16:
-            model.to(torch.bfloat16)
         self.model, self.tokenizer = model, tokenizer
         self.rows = _rows_of(self.spec, model, tokenizer, self.config)
         context = _context_length(model)
