@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -237,14 +238,26 @@ def test_adapt_holds_out_whole_groups_for_evaluation(tiny_base, tmp_path):
 
 
 @pytest.mark.parametrize("holdout, eval_texts, message", [
-    (0.9, None, r"--holdout must be in \(0, 0.5\], got 0.9: the share of documents held out"),
-    (0, None, r"--holdout must be in \(0, 0.5\], got 0"),
-    (0.7, ["a test note"], r"--holdout must be in \[0, 0.5\], got 0.7: the analysis's own held-out share"),
+    (0.9, None, r"--holdout must be a share of the documents in \(0, 0.5\], got 0.9 \(held out to evaluate the adapted model on\); without --eval the adapted model is evaluated on them; give a share such as 0.1, or --eval CORPUS$"),
+    (0, None, r"--holdout must be a share of the documents in \(0, 0.5\], got 0 \(held out to evaluate the adapted model on\); without --eval"),
+    (0.7, ["a test note"], r"--holdout must be a share of the documents in \[0, 0.5\], 0 for none, got 0.7 \(with --eval, only the analysis's own held-out share\)$"),
+    (True, None, r"--holdout must be a share of the documents in \(0, 0.5\], got True"),
 ])
 def test_adapt_checks_holdout_before_it_writes_anything(tmp_path, holdout, eval_texts, message):
     with pytest.raises(VocabxError, match=message):
         adapt(_docs(20), tmp_path / "run", holdout=holdout, eval_texts=eval_texts)
     assert not (tmp_path / "run").exists()
+
+
+def test_every_command_checks_holdout_with_one_rule_naming_the_flag_the_value_and_the_range():
+    from vocabx.errors import check_holdout
+
+    assert check_holdout(0.1) == 0.1 and check_holdout(0) == 0.0 and check_holdout(0.5, needed="why") == 0.5
+    for bad in (0.51, -0.1, float("nan"), "0.1", None):
+        with pytest.raises(VocabxError, match=re.escape(f"--holdout must be a share of the documents in [0, 0.5], 0 for none, got {bad!r}")):
+            check_holdout(bad)
+    with pytest.raises(VocabxError, match=re.escape("--holdout must be a share of the documents in (0, 0.5], got 0 (for this); why")):
+        check_holdout(0, needed="why", what="for this")
 
 
 def test_adapt_warns_when_general_text_it_scores_is_training_text(tiny_base, tmp_path, monkeypatch):
@@ -328,7 +341,9 @@ def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):
         ({"fit_steps": -1}, "--fit-steps must be 0 .no fit. or more, got -1"),
         ({"eval_texts": ["", "   "]}, "the --eval corpus holds no text to score"),
         ({"min_cohesion": -0.1}, "--min-cohesion must be a share between 0 and 1, got -0.1"),
-        ({"holdout": 0.7}, r"--holdout must be in \(0, 0.5\], got 0.7"),
+        ({"holdout": 0.7}, r"--holdout must be a share of the documents in \(0, 0.5\], got 0.7 \(held out to score the strategies on\); without --eval the strategies are scored on them; give a share such as 0.1, or --eval CORPUS$"),
+        ({"holdout": 0}, r"--holdout must be a share of the documents in \(0, 0.5\], got 0 \(held out to score the strategies on\); without --eval"),
+        ({"holdout": 0.7, "eval_texts": ["a test note"]}, r"--holdout must be a share of the documents in \[0, 0.5\], 0 for none, got 0.7 \(not used with --eval, which gives the text to score on\)$"),
         ({"holdout_groups": True}, "--holdout-groups needs one group label per document"),
         ({"holdout_groups": True, "eval_texts": ["a test note"]}, "--holdout-groups holds out groups of CORPUS to score on, but --eval gives"),
         ({"seeds": ()}, "--seeds must name at least one seed"),

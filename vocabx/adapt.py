@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from vocabx.errors import VocabxError, read_json
+from vocabx.errors import VocabxError, check_holdout, read_json
 
 RUN_SCHEMA = "vocabx.run/1"
 
@@ -175,10 +175,10 @@ def adapt(
     long_tokens = [("max_token_chars", select.max_token_chars)] if select.max_token_chars != SelectSettings.max_token_chars else []
     # (checked before anything runs: the analysis would refuse it only after counting, leaving run.json;
     # with --eval it is only the analysis's own held-out share, which 0 turns off)
-    number = isinstance(holdout, (int, float)) and not isinstance(holdout, bool)
-    if not (number and (0 <= holdout <= 0.5 if eval_texts is not None else 0 < holdout <= 0.5)):
-        what = "the analysis's own held-out share, 0 for none" if eval_texts is not None else "the share of documents held out for evaluation"
-        raise VocabxError(f"--holdout must be in {'[0' if eval_texts is not None else '(0'}, 0.5], got {holdout!r}: {what} (default {DEFAULT_HOLDOUT})")
+    if eval_texts is not None:
+        check_holdout(holdout, what="with --eval, only the analysis's own held-out share")
+    else:
+        check_holdout(holdout, what="held out to evaluate the adapted model on", needed=f"without --eval the adapted model is evaluated on them; give a share such as {DEFAULT_HOLDOUT}, or --eval CORPUS")
     if holdout_groups and eval_texts is not None:
         raise VocabxError("--holdout-groups holds out groups of CORPUS for evaluation, but --eval gives the test text (every CORPUS document then trains); leave one out")
     for needed, option in ((min_groups > 1, f"--min-groups {min_groups}"), (holdout_groups, "--holdout-groups")):

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from vocabx.errors import VocabxError
+from vocabx.errors import VocabxError, check_holdout
 
 COMPARE_SCHEMA = "vocabx.compare/1"
 STRATEGIES = ("tokens", "lora+tokens", "lora", "full")
@@ -119,8 +119,10 @@ def compare(
         )
     select = SelectSettings(max_new=new_tokens, min_cohesion=min_cohesion)  # (checks both)
     held_groups = None
-    if eval_texts is None and not 0 < holdout <= 0.5:
-        raise VocabxError(f"--holdout must be in (0, 0.5], got {holdout}")
+    if eval_texts is not None:
+        check_holdout(holdout, what="not used with --eval, which gives the text to score on")
+    else:
+        check_holdout(holdout, what="held out to score the strategies on", needed="without --eval the strategies are scored on them; give a share such as 0.1, or --eval CORPUS")
     if holdout_groups:
         if eval_texts is not None:
             raise VocabxError("--holdout-groups holds out groups of CORPUS to score on, but --eval gives the text to score; leave one out")

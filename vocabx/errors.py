@@ -29,3 +29,18 @@ def read_json(path: "str | os.PathLike[str]", fix: str, *, what: str = "") -> An
         raise VocabxError(f"{what}{os.fspath(path)} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {fix}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise VocabxError(f"cannot read {what}{os.fspath(path)}: {exc}; {fix}") from None
+
+
+
+def check_holdout(value: Any, *, needed: str | None = None, what: str = "") -> float:
+    """``--holdout`` as every command checks it: a share of the documents in [0, 0.5], 0 holding none out,
+    or in (0, 0.5] where the command needs held-out documents (``needed`` says why, and the way out).
+    ``what`` says what the share is for in this command. Returns it as a float.
+
+    0.1 -> 0.1;  0 -> 0.0;  0 with needed="..." -> VocabxError;  0.7 -> VocabxError
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and (0 <= value <= 0.5 if needed is None else 0 < value <= 0.5):
+        return float(value)
+    allowed = "[0, 0.5], 0 for none" if needed is None else "(0, 0.5]"
+    raise VocabxError(f"--holdout must be a share of the documents in {allowed}, got {value!r}" + (f" ({what})" if what else "") + (f"; {needed}" if needed else ""))
