@@ -740,6 +740,37 @@ def test_evaluate_scores_both_models_on_the_same_pieces_of_text(tiny_base, tmp_p
     assert "".join(scored[0]) == long_doc + "A short note."
 
 
+def test_evaluate_encodes_each_corpus_once_with_the_base_tokenizer(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    from vocabx.models import load_model
+    from vocabx.stats import backend_of
+
+    tok, ext = _extended(tiny_base, tmp_path)
+    texts = [" ".join(["Examination revealed hepatosplenomegaly and lymphadenopathy."] * 20), "A short note."]
+    encoded: list[tuple[object, list[str]]] = []
+
+    class Counting:
+        def __init__(self, backend, tokenizer):
+            self.backend, self.tokenizer = backend, tokenizer
+
+        def __getattr__(self, name):
+            return getattr(self.backend, name)
+
+        def encode_batch(self, batch, **kw):
+            encoded.append((self.tokenizer, list(batch)))
+            return self.backend.encode_batch(batch, **kw)
+
+    for module in ("vocabx.stats", "vocabx.metrics"):
+        monkeypatch.setattr(importlib.import_module(module), "backend_of", lambda t: Counting(backend_of(t), t))
+    base = Side(load_model(tiny_base), tok, set(), label="base")
+    adapted = Side(ext.model, ext.tokenizer, set(ext.new_ids), label="ext")
+    metrics = evaluate(base, adapted, {"domain": texts}, block_size=32, prompts=0)
+    # (words, the cut into windows and the token count all come from one encoding)
+    assert sum(1 for t, batch in encoded if t is tok and batch == texts) == 1
+    assert metrics["corpora"]["domain"]["base"]["tokens"] == sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
+
+
 def test_adapt_table_and_verdict_show_a_null_figure_as_not_available():
     # metrics.json writes a figure that could not be measured (a diverged model's bits per byte) as null;
     # the run ends by reading it back, and a rerun reads it too: the table and the verdict must not crash.

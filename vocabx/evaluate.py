@@ -118,17 +118,20 @@ def _manifest(folder: Path) -> dict | None:
     return None
 
 
-def score(side: Side, texts: list[str], words: int, *, block_size: int = 1024, batch_size: int = 8, pieces: list[str] | None = None) -> dict:
+def score(
+    side: Side, texts: list[str], words: int, *, block_size: int = 1024, batch_size: int = 8, pieces: list[str] | None = None, encodings: list[Any] | None = None
+) -> dict:
     """Token counts, bits per byte and throughput of one model on one corpus.
 
     ``pieces``: ``texts`` cut by :func:`vocabx.metrics.text_windows` (the same for both models, so both
     score the same bytes with the same context); None scores the texts whole, cut at ``block_size``
-    tokens of this model."""
+    tokens of this model. ``encodings``: the texts' encodings under this side's tokenizer (without
+    special tokens), where the caller has them already."""
     from vocabx.metrics import bits_per_byte
     from vocabx.stats import backend_of
 
-    backend = backend_of(side.tokenizer)
-    encodings = backend.encode_batch(texts, add_special_tokens=False)
+    if encodings is None:
+        encodings = backend_of(side.tokenizer).encode_batch(texts, add_special_tokens=False)
     tokens = sum(len(e.ids) for e in encodings)
     new = sum(1 for e in encodings for i in e.ids if i in side.new_ids)
     size = sum(len(t.encode("utf-8")) for t in texts)
@@ -195,7 +198,7 @@ def evaluate(
     >>> m["corpora"]["test"]["token_reduction"], m["corpora"]["test"]["bpb_change"]  # doctest: +SKIP
     """
     from vocabx.metrics import text_windows
-    from vocabx.stats import corpus_stats
+    from vocabx.stats import CorpusStats, backend_of, splits_words
 
     if isinstance(base, os.PathLike):
         base = os.fspath(base)
@@ -231,9 +234,14 @@ def evaluate(
     for name, texts, role in everything:
         if not any(t.strip() for t in texts):
             raise VocabxError(f"evaluation corpus {name} has no text")
-        words = corpus_stats(texts, base.tokenizer).words
-        pieces = text_windows(texts, base.tokenizer, block_size)  # (cut at the same characters for both)
-        b = score(base, texts, words, block_size=block_size, batch_size=batch_size, pieces=pieces)
+        # (the base tokenizer encodes the texts once: for the words, the cut and its token counts)
+        backend = backend_of(base.tokenizer)
+        encodings = backend.encode_batch(texts, add_special_tokens=False)
+        counted = CorpusStats()
+        counted.add(texts, encodings, splits_words(backend))
+        words = counted.words
+        pieces = text_windows(texts, base.tokenizer, block_size, encodings=encodings)  # (cut at the same characters for both)
+        b = score(base, texts, words, block_size=block_size, batch_size=batch_size, pieces=pieces, encodings=encodings)
         a = score(adapted, texts, words, block_size=block_size, batch_size=batch_size, pieces=pieces)
         row = {
             "role": role,

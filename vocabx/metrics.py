@@ -64,7 +64,7 @@ def windows(ids: list[int], context_id: int, block_size: int) -> list[list[int]]
     return [full[start : start + block_size + 1] for start in range(0, len(ids), block_size)]
 
 
-def text_windows(texts: Iterable[str], tokenizer: Any, block_size: int) -> list[str]:
+def text_windows(texts: Iterable[str], tokenizer: Any, block_size: int, *, encodings: list[Any] | None = None) -> list[str]:
     """``texts`` cut into pieces of at most ``block_size`` tokens of ``tokenizer``, at the same characters
     for every tokenizer that scores them.
 
@@ -73,12 +73,14 @@ def text_windows(texts: Iterable[str], tokenizer: Any, block_size: int) -> list[
     holds no whitespace), so the pieces joined give the text back, byte for byte. Cut under the base
     tokenizer, an extended one (never longer) fits each piece too, and both models score the same bytes
     with the same context: ``"one two three four"``, 2 tokens a word, block 4 ->
-    ``["one two", " three four"]``.
+    ``["one two", " three four"]``. ``encodings``: the texts' encodings under ``tokenizer`` (without
+    special tokens), where the caller has them already.
     """
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise VocabxError(f"block_size must be a positive int, got {block_size!r}")
     texts = list(texts)
-    encodings = backend_of(tokenizer).encode_batch(texts, add_special_tokens=False) if texts else []
+    if encodings is None:
+        encodings = backend_of(tokenizer).encode_batch(texts, add_special_tokens=False) if texts else []
     pieces: list[str] = []
     for text, enc in zip(texts, encodings):
         starts = [start for start, _ in enc.offsets]

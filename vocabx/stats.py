@@ -39,6 +39,20 @@ class CorpusStats:
     def bytes_per_token(self) -> float:
         return self.bytes / self.tokens if self.tokens else 0.0
 
+    def add(self, texts: Sequence[str], encodings: Sequence[Any], pre_tokenizer_words: bool) -> None:
+        """Count ``texts`` from their encodings (without special tokens); ``pre_tokenizer_words``:
+        :func:`splits_words` of the tokenizer (else words are whitespace-separated)."""
+        self.docs += len(texts)
+        self.bytes += sum(len(text.encode("utf-8")) for text in texts)
+        for text, encoding in zip(texts, encodings):
+            n = len(encoding.ids)
+            self.tokens += n
+            if not pre_tokenizer_words:
+                self.words += len(text.split())
+            elif n:
+                # Word indices count the pre-tokenizer's splits from 0; every split yields a token.
+                self.words += encoding.word_ids[-1] + 1
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = asdict(self)
         out["tokens_per_word"] = round(self.tokens_per_word, 6)
@@ -92,19 +106,10 @@ def _corpus_stats(texts: Iterable[str], tokenizer: Any, batch_size: int, progres
             encodings = backend.encode_batch(batch, add_special_tokens=False)
         except TypeError as exc:  # (the Rust encoder names neither the document nor the problem)
             raise not_text_error(batch, stats.docs) or exc
-        size = sum(len(text.encode("utf-8")) for text in batch)
-        stats.docs += len(batch)
-        stats.bytes += size
-        for text, encoding in zip(batch, encodings):
-            n = len(encoding.ids)
-            stats.tokens += n
-            if not pre_tokenizer_words:
-                stats.words += len(text.split())
-            elif n:
-                # Word indices count the pre-tokenizer's splits from 0; every split yields a token.
-                stats.words += encoding.word_ids[-1] + 1
+        before = stats.bytes
+        stats.add(batch, encodings, pre_tokenizer_words)
         if progress is not None:
-            progress(size)
+            progress(stats.bytes - before)
     return stats
 
 
