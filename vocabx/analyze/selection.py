@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator
 
-from vocabx.analyze.counting import Counts, _PhraseTable, count_corpus, _gc_paused
+from vocabx.analyze.counting import Counts, _PhraseTable, count_corpus, _gc_paused, usable_cores
 from vocabx.analyze.space import TokenSpace, _allowed, _phrase_word_ok, _surface_of_piece
 from vocabx.errors import VocabxError
 
@@ -87,36 +87,48 @@ class _OverlapIndex:
     the order the q were chosen, for :meth:`SavingsModel._overlapping` to sort by k.
     """
 
-    def __init__(self, table: "_PhraseTable", max_words: int, live: list[tuple[str, ...]]):
-        import numpy as np
-
+    def __init__(self, table: "_PhraseTable", max_words: int, live: list[tuple[str, ...]], sides: list[tuple[Any, Any, Any, Any]]):
         self.keys, self.count, self.max_words = table.keys, table.count, max_words
         self.ids = {w: i for i, w in enumerate(table.words)}
-        self.base = base = len(table.words) + 1  # word index + 1 in each digit; 0: past the phrase's end
-        rows = np.flatnonzero(table.length >= 3)  # (a union is longer than q, which has 2+ words)
-        matrix, length = table.matrix[rows].astype(np.int64) + 1, table.length[rows].astype(np.int64)
-        if matrix.shape[1] < 4:
-            matrix = np.pad(matrix, ((0, 0), (0, 4 - matrix.shape[1])))
-        self.sides = []
-        for backward in (True, False):
-            if backward:  # words L-1, L-2, ...
-                at = length[:, None] - 1 - np.arange(4)[None, :]
-                digits = np.where(at >= 0, np.take_along_axis(matrix, np.maximum(at, 0), axis=1), 0)
-            else:
-                digits = matrix[:, :4]
-            head = (digits[:, 0] * base + digits[:, 1]) * base + digits[:, 2]
-            order = np.argsort(head, kind="stable")
-            self.sides.append((rows[order], head[order], digits[order, 3], length[order]))
+        self.base = len(table.words) + 1  # word index + 1 in each digit; 0: past the phrase's end
+        self.sides = sides  # (:meth:`sorted_sides`)
         # only phrases that can still be chosen get entries (None: no entry yet)
         self.right_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
         self.left_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
+
+    @staticmethod
+    def sorted_sides(table: "_PhraseTable") -> list[tuple[Any, Any, Any, Any]]:
+        """The table's rows of three words or more sorted by their last three words read backwards, and
+        by their first three: for each, (rows, key of the three words, fourth word, length), each word
+        a digit of its index + 1 (0: past the phrase's end). Numpy only (it releases the GIL), so it can
+        be made on another core while the selection sets up (:func:`select_candidates`)."""
+        import numpy as np
+
+        base = len(table.words) + 1
+        rows = np.flatnonzero(table.length >= 3)  # (a union is longer than q, which has 2+ words)
+        matrix, length = table.matrix[rows], table.length[rows].astype(np.int64)
+        width = matrix.shape[1]
+        sides = []
+        for backward in (True, False):
+            digits = []
+            for j in range(4):
+                if backward:  # words L-1, L-2, ...
+                    at = length - 1 - j
+                    word = matrix[np.arange(len(rows)), np.maximum(at, 0)].astype(np.int64) + 1
+                    digits.append(np.where(at >= 0, word, 0))
+                else:
+                    digits.append(matrix[:, j].astype(np.int64) + 1 if j < width else np.zeros(len(rows), np.int64))
+            head = (digits[0] * base + digits[1]) * base + digits[2]
+            order = np.argsort(head, kind="stable")
+            sides.append((rows[order], head[order], digits[3][order], length[order]))
+        return sides
 
     @staticmethod
     def fits(table: "_PhraseTable") -> bool:
         """Whether three word digits fit in one int64 key."""
         return (len(table.words) + 1) ** 3 < 2**63
 
-    def _rows_with(self, backward: bool, digits: list[int]) -> list[int]:
+    def _rows_with(self, backward: bool, digits: list[int]) -> Any:
         """Table rows longer than q whose first words, read forwards or backwards, are q's (``digits``),
         short enough to leave a phrase P of at most ``max_words`` words."""
         rows, head, fourth, length = self.sides[0 if backward else 1]
@@ -124,18 +136,14 @@ class _OverlapIndex:
         first = (digits[0] * b + digits[1]) * b
         if m == 2:
             lo, hi = head.searchsorted([first + 1, first + b]).tolist()  # (first + 0: q's own row)
-            if lo == hi:
-                return []
             keep = length[lo:hi] <= self.max_words + 1
         else:
             lo, hi = head.searchsorted([first + digits[2], first + digits[2] + 1]).tolist()
-            if lo == hi:
-                return []
             span = length[lo:hi]
             keep = (span > m) & (span <= self.max_words + m - 1)
             if m == 4:
                 keep &= fourth[lo:hi] == digits[3]
-        return rows[lo:hi][keep].tolist()
+        return rows[lo:hi][keep]  # (an array: the counts of its rows are read with one look-up)
 
     def add(self, q: tuple[str, ...]) -> None:
         ids = self.ids
@@ -145,15 +153,16 @@ class _OverlapIndex:
             return
         keys, count, most = self.keys, self.count, self.max_words
         for right in (True, False):
-            rows = self._rows_with(right, digits[::-1] if right else digits)
-            if not rows:
+            found = self._rows_with(right, digits[::-1] if right else digits)
+            if not len(found):
                 continue
+            rows, cos = found.tolist(), count[found].tolist()
             target = self.right_of if right else self.left_of
             get = target.get
             # P = u[:n] (right) or u[m - k:] (left) has n = len(u) - m + k words, k = 1 .. m - 1
             # (entries: None, no entry yet; 0, not a phrase that can be chosen; else a non-empty list)
             if m == 2:  # (most chosen phrases: k = 1 only)
-                for row, co in zip(rows, count[rows].tolist()):
+                for row, co in zip(rows, cos):
                     u = keys[row]
                     p = u[:-1] if right else u[1:]
                     entries = get(p, 0)
@@ -162,7 +171,7 @@ class _OverlapIndex:
                     elif entries is None:
                         target[p] = [(q, 1, co)]
                 continue
-            for row, co in zip(rows, count[rows].tolist()):
+            for row, co in zip(rows, cos):
                 u = keys[row]
                 n0 = len(u) - m
                 for k in range(1, min(m, most - n0 + 1)):
@@ -249,7 +258,9 @@ class SavingsModel:
 
     # -- applying -----------------------------------------------------------------------------------
 
-    def apply(self, cand: Candidate) -> int:
+    def apply(self, cand: Candidate, effect: tuple[int, int, list, list] | None = None) -> int:
+        """``effect``: a phrase's :meth:`_phrase_effect` as just computed (nothing applied since), not
+        computed again."""
         if cand.kind == "word":
             gain = self.gain(cand)
             self._make_whole(cand.token)
@@ -259,7 +270,7 @@ class SavingsModel:
             self._merge(cand.merge[0], cand.merge[1], cand.token)
         else:
             assert cand.parts is not None
-            gain = self._take_phrase(tuple(cand.parts))
+            gain = self._take_phrase(tuple(cand.parts), effect)
         self.saved += gain
         return gain
 
@@ -396,11 +407,14 @@ class SavingsModel:
         right = self._overlapping(parts, right=True)
         span = self._span_tokens(parts)[0]
         gain = fires * (span - 1)
+        prefixes: dict[int, int] = {}  # (the tokens of P's words before each overlap length: many q share one)
         for q, k, co in right:
             # There q fired, covering P's last k words: before, P's prefix + 1 token; after, 1 token + q's
             # other words, now loose.
             co = min(co, self.fired[q], fires)
-            prefix = self._span_tokens(parts[: len(parts) - k])[0]
+            prefix = prefixes.get(k)
+            if prefix is None:
+                prefix = prefixes[k] = self._span_tokens(parts[: len(parts) - k])[0]
             rest = sum(self.pieces_now(w) for w in q[k:])
             gain += co * (prefix - rest) - co * (span - 1)
         return gain, fires, left, right
@@ -426,8 +440,8 @@ class SavingsModel:
                 span += len(s) if s is not None else len(pieces(w))
         return fires * (span - 1), fires, [], []
 
-    def _take_phrase(self, parts: tuple[str, ...]) -> int:
-        gain, fires, _, right = self._phrase_effect(parts)
+    def _take_phrase(self, parts: tuple[str, ...], effect: tuple[int, int, list, list] | None = None) -> int:
+        gain, fires, _, right = effect or self._phrase_effect(parts)
         if fires <= 0:
             return 0
         _, loose, used = self._span_tokens(parts)
@@ -551,6 +565,12 @@ def select_candidates(
     (:func:`group_spread`), words and phrases found in fewer than ``settings.min_groups`` groups are
     left out, and each chosen one records its number of groups.
     """
+    # the phrase table's sorted sides for the overlap index, sorted on another core (numpy releases the
+    # GIL) while this one sets up the model and the candidates
+    table = counts.phrase_table if weights is None else None
+    if table is not None and not table.valid_for(counts, settings.max_phrase_words):
+        table = None
+    sides = _in_background(_OverlapIndex.sorted_sides, table) if table is not None and _OverlapIndex.fits(table) else None
     model = SavingsModel(counts, space)
     weight = weights or (lambda cand: 1.0)
     heap: list[tuple[float, int, int, Candidate]] = []
@@ -567,17 +587,14 @@ def select_candidates(
 
     # the first scores, heapified at once (entries are totally ordered, so pops do not depend on how);
     # without weights, phrases enter as seeds and become candidates only if they are popped
-    table = counts.phrase_table if weights is None else None
-    if table is not None and not table.valid_for(counts, settings.max_phrase_words):
-        table = None
     for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None, table=table, spread=spread):
         if type(cand) is _SeedRows:
             # phrase seeds from the table, gains already computed (all positive): entries as below
             gains, rows = cand.gains, cand.rows.tolist()
             heap += zip((-gains.astype(float)).tolist(), gains.tolist(), range(serial, serial + len(gains)), rows)
             serial += len(gains)
-            if rows and _OverlapIndex.fits(table):  # (only these phrases can be chosen)
-                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, [table.keys[r] for r in rows])
+            if rows and sides is not None:  # (only these phrases can be chosen)
+                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, [table.keys[r] for r in rows], sides.result())
             continue
         gain = model._phrase_effect(cand.parts)[0] if isinstance(cand, _PhraseSeed) else model.gain(cand)
         if gain > 0:
@@ -592,8 +609,10 @@ def select_candidates(
     taken: set[str] = set()
     while heap and len(chosen) < settings.max_new:
         neg_score, _, _, cand = heapq.heappop(heap)
+        effect = None
         if type(cand) is int:  # a row of the phrase table (no weights): a Candidate only once chosen
-            gain = model._phrase_effect(table.keys[cand])[0]  # type: ignore[union-attr]
+            effect = model._phrase_effect(table.keys[cand])  # type: ignore[union-attr]
+            gain = effect[0]
             score = float(gain)
         else:
             if isinstance(cand, _PhraseSeed):
@@ -611,7 +630,7 @@ def select_candidates(
         if cand.token in taken or (cand.kind == "subword" and not _merge_eligible(cand, model, settings)):
             continue
         taken.add(cand.token)
-        cand.tokens_saved = model.apply(cand)
+        cand.tokens_saved = model.apply(cand, effect)
         if not cand.base_pieces:  # (a phrase from the table: see _table_candidate)
             cand.base_pieces = [piece for p in cand.parts or () for piece in space.pieces(p)]
         cand.score = round(score, 3)
@@ -628,6 +647,21 @@ def select_candidates(
             for new in _new_merges(cand.token, model, space, settings):
                 push(new)
     return chosen, model
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` started on a thread of its own where this process may use two cores or more (else
+    run here): a future whose ``result()`` waits for it (and raises what it raised)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    if usable_cores() < 2:
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vocabx-select")
+    future = pool.submit(fn, *args)
+    pool.shutdown(wait=False)  # (the thread ends with fn)
+    return future
 
 
 class _PhraseSeed:
