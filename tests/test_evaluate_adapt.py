@@ -201,6 +201,12 @@ def test_adapt_evaluates_on_a_given_test_corpus_and_trains_on_every_document(tin
     trained = json.loads((tmp_path / "run" / "adapter" / "vocabx_train.json").read_text())
     data = trained["data"]
     assert data["train_docs"] + data["eval_docs"] == len(texts)  # no holdout taken from the training corpus
+    # test text it does not score (past --eval's first documents, past their first characters) changes nothing
+    assert len(test) > plan.eval_docs and len(test[0]) > plan.eval_chars
+    lines.clear()
+    unscored = [test[0] + " (a tail past the characters scored)", *test[1 : plan.eval_docs], "a document past the ones scored"]
+    assert adapt(texts, tmp_path / "run", model=str(tiny_base), budget="quick", eval_texts=unscored, log=lines.append) == metrics
+    assert lines == [f"{s}: up to date, skipped" for s in ("analyze", "extend", "train", "evaluate")]
     # another test corpus: analysis, extension and training are reused, only the evaluation reruns
     lines.clear()
     adapt(texts, tmp_path / "run", model=str(tiny_base), budget="quick", eval_texts=test[:5], log=lines.append)

@@ -231,6 +231,9 @@ def adapt(
             f"warning: {trained_general} of the {len(scored)} --general documents scored are also training documents; "
             "their general bits per byte is not held out: give general text that CORPUS does not hold"
         )
+    # (what the evaluation scores, as cut; its key is these texts: a change to a document past them reruns
+    # nothing, and where the corpora are scored whole it is the key earlier run folders have)
+    eval_held, eval_general = take(held, plan.eval_docs, plan.eval_chars), take(general or [], plan.eval_docs, plan.eval_chars)
     keys = {
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
@@ -249,7 +252,7 @@ def adapt(
             *([("lr", lr)] if lr is not None else []),
             *([("lora_r", lora_r)] if lora_r is not None else []),
         ),
-        "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(general or []), corpus_fingerprint(held) if eval_texts is not None else None),
+        "evaluate": _fingerprint(plan.eval_docs, plan.eval_chars, corpus_fingerprint(eval_general), corpus_fingerprint(eval_held) if eval_texts is not None else None),
     }
     chain = ""
     stale = False
@@ -319,8 +322,8 @@ def adapt(
         else:
             adapted = load_side(model, run / _folder("train"))
             base = Side(load_model(model), tokenizer, set(), label=model)
-            corpora = {"held-out domain" if eval_texts is None else "domain test": take(held, plan.eval_docs, plan.eval_chars)}
-            metrics = evaluate(base, adapted, corpora, {"general": take(general, plan.eval_docs, plan.eval_chars)} if general else None)
+            corpora = {"held-out domain" if eval_texts is None else "domain test": eval_held}
+            metrics = evaluate(base, adapted, corpora, {"general": eval_general} if general else None)
             write_metrics(metrics, folder)
             summary = {"corpora": list(metrics["corpora"])}
         state["stages"][stage] = {"key": chain, "seconds": round(time.monotonic() - started, 1), **summary}
