@@ -956,7 +956,7 @@ def test_nothing_fragmented_exits_zero_on_the_command_line(tmp_path, tok, space,
 
 @pytest.mark.parametrize("holdout", [-0.1, 0.51, 0.6, 1.0])
 def test_holdout_outside_the_range_is_an_error(tok, holdout):
-    with pytest.raises(VocabxError, match=r"--holdout must be in \(0, 0.5\]"):
+    with pytest.raises(VocabxError, match=r"--holdout must be a share of the documents in \[0, 0.5\], 0 for none, got"):
         analyze(_filler(20), tok, holdout=holdout)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
 from vocabx import __version__
-from vocabx.errors import VocabxError, VocabxWarning
+from vocabx.errors import VocabxError, VocabxWarning, check_holdout
 
 # Exit codes: 0 done; 1 `vocabx check` found a broken guarantee; 2 bad input or usage (the one-line
 # error names it); 3 an unexpected failure (rerun with --debug for the traceback); 130 interrupted.
@@ -205,9 +205,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     given = {flag: value for flag, value in (("--holdout", args.holdout), ("--seed", args.seed)) if value is not None}
     args.holdout = _DEFAULT_HOLDOUT if args.holdout is None else args.holdout
     args.seed = 0 if args.seed is None else args.seed
-    holdout = args.holdout or None
-    if holdout is not None and not 0 < holdout <= 0.5:
-        raise VocabxError(f"--holdout must be in (0, 0.5], got {args.holdout}")
+    holdout = check_holdout(args.holdout, what="kept out of selection for the held-out curve") or None
     shard = _parse_shard(args.shard)
     if not args.corpus and not args.counts:
         raise VocabxError("give a CORPUS, or --counts FILE from vocabx merge-counts")

@@ -56,7 +56,7 @@ from vocabx.analyze.selection import (
 )
 from vocabx.analyze.space import TokenSpace, is_letter_word, tokenizer_family
 from vocabx.corpus import byte_progress
-from vocabx.errors import VocabxError
+from vocabx.errors import VocabxError, check_holdout
 
 # (the names above without an underscore, and the ones defined below, are the analysis's public API)
 __all__ = [
@@ -201,8 +201,8 @@ def analyze(
     counted from, read (as far as needed) for the examples that the counts' first documents do not show.
     """
     settings = settings or SelectSettings()
-    if holdout is not None and holdout != 0 and not 0 < holdout <= 0.5:
-        raise VocabxError(f"--holdout must be in (0, 0.5], got {holdout}")
+    if holdout is not None:
+        holdout = check_holdout(holdout, what="kept out of selection for the held-out curve") or None
     started = time.monotonic()
     from_counts = counts is not None
     # (forked before counting, while this process is small; none when the counts are given)
@@ -281,12 +281,14 @@ def analyze(
                     "(another language or script?); specificity scores compare little"
                 )
 
-            def weights(cand: Candidate) -> float:  # noqa: F811 - the weighted variant
+            def weighted(cand: Candidate) -> float:
                 if cand.kind == "subword":
                     return 1.0
                 z = spec_fn(cand.token, tuple(cand.parts) if cand.parts else None)
                 cand.specificity = round(z, 3)
                 return specificity_weight(z)
+
+            weights = weighted
 
         offered = offered_kinds(space)
         if "subword" in settings.kinds and "subword" not in offered:
