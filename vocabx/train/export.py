@@ -72,7 +72,7 @@ def _tied_aliases(model: Any) -> set[str]:
     return {
         f"{name}.trainable_tokens_delta.{adapter}"
         for name, module in model.named_modules()
-        if isinstance(module, TrainableTokensLayer) and module.tied_adapter is not None
+        if isinstance(module, TrainableTokensLayer) and getattr(module, "tied_adapter", None) is not None  # (getattr: other PEFT versions may name it otherwise)
         for adapter in module.trainable_tokens_delta
     }
 
