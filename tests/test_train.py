@@ -910,15 +910,29 @@ def test_the_launcher_watchdog_fires_on_a_change_of_parent_only(monkeypatch):
     exits = []
     monkeypatch.setattr(watchdog.os, "_exit", exits.append)
     # a launcher that is PID 1 from the start (a container's entry point) is not a dead one
+    monkeypatch.setattr(watchdog, "_STARTED", (os.getpid(), 1))
     monkeypatch.setattr(watchdog.os, "getppid", lambda: 1)
     with watchdog.launcher_watchdog("run", interval=0.01):
         time.sleep(0.1)
     assert exits == []
-    parents = iter([4242] + [1] * 1000)  # the launcher 4242 dies: the worker is reparented to init
+    monkeypatch.setattr(watchdog, "_STARTED", (os.getpid(), 4242))
+    parents = iter([4242] * 3 + [1] * 1000)  # the launcher 4242 dies during training: reparented to init
     monkeypatch.setattr(watchdog.os, "getppid", lambda: next(parents))
     with watchdog.launcher_watchdog("run", interval=0.01):
         time.sleep(0.1)
     assert exits and set(exits) == {watchdog.EXIT_ORPHANED}
+    # the launcher died before training began (while the worker read its corpus): the parent at import counts
+    exits.clear()
+    monkeypatch.setattr(watchdog.os, "getppid", lambda: 1)
+    with watchdog.launcher_watchdog("run", interval=0.01):
+        time.sleep(0.1)
+    assert exits and set(exits) == {watchdog.EXIT_ORPHANED}
+    # a process forked after the import compares with its own parent, not its parent's
+    exits.clear()
+    monkeypatch.setattr(watchdog, "_STARTED", (os.getpid() + 1, 4242))
+    with watchdog.launcher_watchdog("run", interval=0.01):
+        time.sleep(0.1)
+    assert exits == []
 
 
 # ---------------------------------------------------------------------------------------------------

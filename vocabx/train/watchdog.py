@@ -12,9 +12,11 @@ point) never sets it off. It runs only where torchrun's elastic agent started th
 ``prctl(PR_SET_PDEATHSIG)`` is not used: it follows the thread that forked the worker, not the
 launcher's process. What a kill leaves is safe: checkpoints are renamed into place whole.
 
-What it leaves out: a launcher that dies before the worker reaches :func:`train` goes unnoticed (there
-is no earlier parent to compare with), and so does one that dies while another process of the same pid
-takes its place between two looks (pids are reused only after wrapping around).
+The parent compared with is the one the process had when :mod:`vocabx.train` was first imported, so a
+launcher that dies while the worker reads its corpus, before :func:`train`, stops it as training begins.
+What it leaves out: a launcher that dies before that import goes unnoticed until then, and so does one
+that dies while another process of the same pid takes its place between two looks (pids are reused
+only after wrapping around).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from typing import Iterator
 
 EXIT_ORPHANED = 3  # (the CLI's code for a failure that is not the input's fault)
 INTERVAL = 0.5  # seconds between two looks at the parent
+
+# (this process and its parent when vocabx.train was first imported, near the worker's start: a launcher
+# that dies while the worker reads its corpus, before train(), is noticed too; a process forked since has
+# another pid and compares with its own parent)
+_STARTED = (os.getpid(), os.getppid())
 
 
 def launched_by_torchrun() -> bool:
@@ -41,7 +48,7 @@ def launcher_watchdog(output_dir: str, *, interval: float = INTERVAL, enabled: b
     if not (launched_by_torchrun() if enabled is None else enabled):
         yield
         return
-    parent = os.getppid()
+    parent = _STARTED[1] if _STARTED[0] == os.getpid() else os.getppid()
     done = threading.Event()
 
     def watch() -> None:
