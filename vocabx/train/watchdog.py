@@ -14,9 +14,9 @@ launcher's process. What a kill leaves is safe: checkpoints are renamed into pla
 
 The parent compared with is the one the process had when :mod:`vocabx.train` was first imported, so a
 launcher that dies while the worker reads its corpus, before :func:`train`, stops it as training begins.
-What it leaves out: a launcher that dies before that import goes unnoticed until then, and so does one
-that dies while another process of the same pid takes its place between two looks (pids are reused
-only after wrapping around).
+What it leaves out: a launcher that dies before that import goes unnoticed (the parent noted is then
+already init or a subreaper), and so does one that dies while another process of the same pid takes
+its place between two looks (pids are reused only after wrapping around).
 """
 
 from __future__ import annotations
