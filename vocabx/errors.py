@@ -31,7 +31,6 @@ def read_json(path: "str | os.PathLike[str]", fix: str, *, what: str = "") -> An
         raise VocabxError(f"cannot read {what}{os.fspath(path)}: {exc}; {fix}") from None
 
 
-
 def check_holdout(value: Any, *, needed: str | None = None, what: str = "") -> float:
     """``--holdout`` as every command checks it: a share of the documents in [0, 0.5], 0 holding none out,
     or in (0, 0.5] where the command needs held-out documents (``needed`` says why, and the way out).

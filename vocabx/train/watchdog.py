@@ -2,9 +2,9 @@
 
 torchrun starts each worker in a session of its own, so a signal to the launcher's process group (a
 ``kill -9`` of the job, a scheduler ending it) reaches the launcher alone, and the workers, reparented
-to init or a subreaper, would train on and write into the output folder. :func:`launcher_watchdog`
-notes the worker's parent when training starts and, from a daemon thread, ends the process (exit code
-:data:`EXIT_ORPHANED`, one line on stderr) as soon as the parent changes: the launcher died.
+to init or a subreaper, would train on and write into the output folder. While training runs,
+:func:`launcher_watchdog` ends the process from a daemon thread (exit code :data:`EXIT_ORPHANED`, one
+line on stderr) as soon as its parent is no longer the one it started with: the launcher died.
 
 It looks for a change, not for a parent of 1, so a launcher that is itself PID 1 (a container's entry
 point) never sets it off. It runs only where torchrun's elastic agent started the process
