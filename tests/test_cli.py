@@ -121,6 +121,18 @@ def test_unknown_model_is_one_line(tmp_path, corpus_dir):
     ]
 
 
+@pytest.mark.parametrize("holdout", ["0.7", "-0.1"])
+def test_analyze_refuses_a_holdout_out_of_range_in_one_line_before_reading(capsys, tmp_path, corpus_dir, tiny_model_dir, holdout):
+    out = tmp_path / "report"
+    capsys.readouterr()  # (what the fixtures wrote)
+    assert main(["analyze", str(corpus_dir), "--model", str(tiny_model_dir), "--holdout", holdout, "-o", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"vocabx: error: --holdout must be a share of the documents in [0, 0.5], 0 for none, got {float(holdout)!r} "
+        "(kept out of selection for the held-out curve)"
+    ]
+    assert not out.exists()
+
+
 def test_debug_shows_the_traceback(corpus_dir):
     result = _run("stats", str(corpus_dir), "--model", "gpt-17", "--debug")
     assert result.returncode != 0 and "Traceback" in result.stderr
