@@ -514,3 +514,27 @@ def test_a_binary_or_empty_text_file_beside_record_files_gets_one_clear_message(
     ours = [str(w.message) for w in caught if issubclass(w.category, VocabxWarning)]
     assert ours == [f"{tmp_path / 'image.txt'}: skipped, binary file (starts with {PNG!r})"]
     assert report.empty_files == 2
+
+
+def test_a_stray_quote_closed_by_another_lines_later_in_a_csv_keeps_the_rows_between(tmp_path):
+    # Line 3 opens a quote that line 6's stray quote closes: read as quoted, rows 2-5 were one document.
+    path = tmp_path / "notes.csv"
+    path.write_text('id,text\n1,first\n2,"stray quote opens here\n3,second\n4,third\n5,size 5"\n6,last\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs, report = _read(path)
+    assert docs == ["first", '"stray quote opens here', "second", "third", 'size 5"', "last"]
+    ours = [str(w.message) for w in caught if issubclass(w.category, VocabxWarning)]
+    assert len(ours) == 1 and ours[0].startswith(f"{path}: line 3 (to 6) opens a quoted field that is not closed")
+
+
+def test_a_quoted_csv_field_over_lines_that_hold_commas_is_still_one_field(tmp_path):
+    # Each line of the field holds one comma, as a row of this file does, but not a number in the id column.
+    path = tmp_path / "notes.csv"
+    field = "Patient notes, day 1\nBP 120/80, HR 70\nplan: rest, fluids"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([["id", "text"], [1, "first"], [2, field], [3, 'said "5, then 6"'], [4, "last"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        docs, _ = _read(path)
+    assert docs == ["first", field, 'said "5, then 6"', "last"]

@@ -18,10 +18,11 @@ from JSON escapes become U+FFFD, NUL bytes are removed, a byte-order mark is dro
 globs are skipped with a reason, empty files and empty documents are skipped, and JSON records that
 cannot be read (invalid JSON, a line that is not an object, a record without the text field after
 records with it) are skipped; a quote that opens a CSV or TSV field without closing it is read as the
-character it is rather than running over the lines after it. A file found in a folder or glob that cannot
-be opened or read through (a truncated gzip, a damaged parquet file) is skipped with a reason, keeping
-what was read of it; named on its own, it is an error. A source that does not exist or cannot be read,
-a text field missing from a file's first record, or a corpus with no text at all, is an error.
+character it is rather than running over the lines after it, also when another stray quote lines later
+would close it. A file found in a folder or glob that cannot be opened or read through (a truncated
+gzip, a damaged parquet file) is skipped with a reason, keeping what was read of it; named on its own,
+it is an error. A source that does not exist or cannot be read, a text field missing from a file's first
+record, or a corpus with no text at all, is an error.
 
 What it leaves out: deduplication and train/test splitting, which belong to the stages that need them.
 """
@@ -656,17 +657,17 @@ def _csv_rows(text: Iterable[str], item: str, delimiter: str) -> Iterator[list[s
     A field that opens a quote and does not close it (``1<TAB>"Stray quote`` with no closing quote, or
     one closed by another stray quote lines later) would run over the lines after it, losing their
     documents; the quote is taken for plain text when the quoted field does not end cleanly (a closing
-    quote followed by more text, or the end of the file) or, in a TSV, when a line it runs over holds as
-    many fields as the header (a row). That line is then read with its quotes as plain characters and the
-    lines after it are read again; one warning per file names the lines. A quoted field over several
-    lines in a CSV file that ends cleanly is not told from a stray quote: CSV quotes fields by rule.
+    quote followed by more text, or the end of the file) or when the lines it runs over are rows of the
+    file (:func:`_runs_over_rows`). That line is then read with its quotes as plain characters and the
+    lines after it are read again; one warning per file names the lines.
 
     'id<TAB>text' / '1<TAB>"stray' / '2<TAB>next' -> ['id', 'text'], ['1', '"stray'], ['2', 'next']
     """
     lines = _Lines(text)
     quoted = csv.reader(lines, delimiter=delimiter, strict=True)
     width: int | None = None  # fields in the header
-    strays: list[int] = []
+    numeric: list[bool] | None = None  # per column: a number in every row so far
+    strays: list[str] = []  # the lines that opened a stray quote ('3 (to 9)': closed by another on line 9)
     while True:
         start = lines.number + 1
         try:
@@ -676,20 +677,26 @@ def _csv_rows(text: Iterable[str], item: str, delimiter: str) -> Iterator[list[s
         except csv.Error:  # (strict: a closing quote followed by more text, or the file ending inside quotes)
             row = None
         read = lines.take()
-        if row is not None and len(read) > 1 and delimiter == "\t" and width is not None and width > 1:
+        shown = str(start)
+        if row is not None and len(read) > 1 and width is not None and width > 1:
             # (a quoted field over several lines, closed cleanly: a stray quote if it ran over rows)
-            if any(line.rstrip("\r\n").count(delimiter) == width - 1 for line in read[1:]):
-                row = None
+            if _runs_over_rows(read[1:], delimiter, width, numeric):
+                row, shown = None, f"{start} (to {start + len(read) - 1})"
         if row is None:
             if len(read) > 1:
-                strays.append(start)
+                strays.append(shown)
                 lines.again(read[1:])
             row = next(csv.reader(read[:1], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
         if width is None:
             width = len(row)
+        elif len(row) == width and (numeric is None or any(numeric)):
+            numeric = [
+                (numeric is None or numeric[j]) and _NUMBER.fullmatch(value.strip()) is not None
+                for j, value in enumerate(row)
+            ]
         yield row
     if strays:
-        shown = ", ".join(map(str, strays[:5])) + (" ..." if len(strays) > 5 else "")
+        shown = ", ".join(strays[:5]) + (" ..." if len(strays) > 5 else "")
         one = len(strays) == 1
         warnings.warn(
             f"{item}: {'line' if one else 'lines'} {shown} {'opens' if one else 'open'} a quoted field that is not closed "
@@ -698,6 +705,37 @@ def _csv_rows(text: Iterable[str], item: str, delimiter: str) -> Iterator[list[s
             VocabxWarning,
             stacklevel=4,
         )
+
+
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+def _runs_over_rows(lines: list[str], delimiter: str, width: int, numeric: list[bool] | None) -> bool:
+    """Whether the lines after the first that a quoted field ran over, closed cleanly, are rows of the file
+    (a stray quote opened the field and another closed it) rather than the field's own lines.
+
+    In a TSV, where text rarely holds a tab, one such line holding as many fields as the header is a row.
+    In a CSV, where text holds commas, every such line must be a row: read on its own, as many fields as
+    the header, and a number in each column that held one in every row before (an id, a count). Without
+    such a column, the number of fields alone decides.
+
+    header 'id,text', rows before '1,a': '2,next' / '3,size 5"' -> True; 'BP 120/80, HR 70"' -> False
+    """
+    if delimiter == "\t":
+        return any(line.rstrip("\r\n").count(delimiter) == width - 1 for line in lines)
+    lines = [line for line in lines if line.strip()]
+    for line in lines:
+        try:
+            fields = next(csv.reader([line], delimiter=delimiter, strict=True), [])
+        except csv.Error:
+            fields = next(csv.reader([line], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
+        if len(fields) != width:
+            return False
+        if numeric is not None and any(
+            wanted and _NUMBER.fullmatch(value.strip()) is None for wanted, value in zip(numeric, fields)
+        ):
+            return False
+    return bool(lines)
 
 
 def _binary_reason(head: bytes) -> str | None:
