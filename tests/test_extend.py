@@ -505,6 +505,30 @@ def test_extend_command_with_a_terms_file(tmp_path, tiny_tokenizers, tiny_lm, ca
     assert {"config.json", "model.safetensors", "tokenizer.json", "vocabx.json", "added.tsv"} <= {p.name for p in out.iterdir()}
 
 
+def test_extend_with_no_term_to_add_is_an_error_not_a_copy_of_the_base(tmp_path, tiny_tokenizers, tiny_lm, capsys):
+    # An empty terms file (or one whose terms the base already has) wrote the base model again, exit 0.
+    from vocabx.cli import main
+
+    model_dir = tmp_path / "tiny-model"
+    tiny_tokenizers["byte_bpe"].save_pretrained(model_dir)
+    tiny_lm.save_pretrained(model_dir)
+    empty, known = tmp_path / "empty.txt", tmp_path / "known.txt"
+    empty.write_text("# terms for the legal corpus\n\n")
+    known.write_text("Agreement\nAgreement\n")
+    capsys.readouterr()
+    assert main(["extend", "--model", str(model_dir), "--terms", str(empty), "-o", str(tmp_path / "a")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vocabx: error: terms file {empty} holds no terms; write one term per line, as it appears in text "
+        "(blank lines and lines starting with '#' are skipped)"
+    )
+    assert main(["extend", "--model", str(model_dir), "--terms", str(known), "-o", str(tmp_path / "b")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vocabx: error: terms file {known}: none of its 2 terms can be added (1 duplicate; 1 already in the "
+        f"vocabulary); give terms that {model_dir} does not already hold as one token"
+    )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 # ---------------------------------------------------------------------------------------------------
 # Saving: portable, refuses to clobber, all or nothing
 

@@ -473,8 +473,16 @@ def cmd_extend(args: argparse.Namespace) -> int:
     if args.fit_general and not args.fit:
         raise VocabxError("--fit-general is general text to replay while fitting the rows; give the domain texts with --fit too")
     check_output_dir(args.output, args.overwrite, "vocabx.json", "extended model")
-    tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
+    terms: list[str] = []
     dropped: list[dict] = []
+    if args.terms:
+        terms, dropped = read_terms(args.terms)
+        if not terms and not dropped:  # (before the model loads: an empty file would give a copy of the base)
+            raise VocabxError(
+                f"terms file {args.terms} holds no terms; write one term per line, as it appears in text "
+                "(blank lines and lines starting with '#' are skipped)"
+            )
+    tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     notes = []
     if args.report:
         report = read_report(args.report)
@@ -488,9 +496,13 @@ def cmd_extend(args: argparse.Namespace) -> int:
             notes.append(f"--top {top} is more than the report's {n_candidates} candidates; adding all of them")
         new = tokens_from_report(report, top)
     else:
-        terms, dropped = read_terms(args.terms)
         new, more = tokens_from_terms(terms, tokenizer)
         dropped += more
+        if not new:
+            raise VocabxError(
+                f"terms file {args.terms}: none of its {len(dropped)} terms can be added ({_dropped_reasons(dropped)}); "
+                f"give terms that {args.model} does not already hold as one token"
+            )
     check = read_corpus(args.check_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.check_corpus else None
     ext = extend(
         args.model,
@@ -516,17 +528,26 @@ def cmd_extend(args: argparse.Namespace) -> int:
         fitted = fit_extension(ext, texts, base_tokenizer=tokenizer, settings=settings, general=general, progress=not args.json)
     save_extension(ext, args.output, overwrite=args.overwrite)
     result = {"added": len(ext.added), "dropped": len(ext.dropped), "vocab_size": len(ext.tokenizer), "init": "none" if args.tokenizer_only else ext.manifest["init"].get("strategy", args.init), "output": args.output}
-    reasons: dict[str, int] = {}
-    for d in ext.dropped:
-        key = d["reason"].split(" (")[0].split(" in '")[0].split(" in \"")[0]
-        reasons[key] = reasons.get(key, 0) + 1
-    rows = [("added", f"{len(ext.added):,} tokens"), ("dropped", f"{len(ext.dropped):,}" + (f" ({'; '.join(f'{v} {k}' for k, v in reasons.items())})" if reasons else "")), ("vocab size", f"{len(ext.tokenizer):,}"), ("init", "none (--tokenizer-only: no rows)" if args.tokenizer_only else str(result["init"])), ("output", args.output)]
+    reasons = _dropped_reasons(ext.dropped)
+    rows = [("added", f"{len(ext.added):,} tokens"), ("dropped", f"{len(ext.dropped):,}" + (f" ({reasons})" if reasons else "")), ("vocab size", f"{len(ext.tokenizer):,}"), ("init", "none (--tokenizer-only: no rows)" if args.tokenizer_only else str(result["init"])), ("output", args.output)]
     if fitted:
         result["fit"] = fitted
         rows.append(("fitted rows", f"{fitted['steps']} steps in {fitted['seconds']} s, loss {fitted['loss_start']} -> {fitted['loss_end']}"))
     rows += [("note", n) for n in notes]
     emit(args, result, table(rows))
     return 0
+
+
+def _dropped_reasons(dropped: list[dict]) -> str:
+    """How many tokens were dropped for each reason, without the reasons' details.
+
+    [{'reason': 'duplicate (terms line 5)'}, {'reason': 'duplicate (terms line 9)'}] -> '2 duplicate'
+    """
+    reasons: dict[str, int] = {}
+    for d in dropped:
+        key = d["reason"].split(" (")[0].split(" in '")[0].split(" in \"")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    return "; ".join(f"{v} {k}" for k, v in reasons.items())
 
 
 def _extend_args(parser: argparse.ArgumentParser) -> None:
