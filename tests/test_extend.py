@@ -505,6 +505,13 @@ def test_extend_command_with_a_terms_file(tmp_path, tiny_tokenizers, tiny_lm, ca
     assert {"config.json", "model.safetensors", "tokenizer.json", "vocabx.json", "added.tsv"} <= {p.name for p in out.iterdir()}
 
 
+def test_the_manifest_of_a_folder_that_does_not_exist_says_so(tmp_path):
+    # (vocabx check --extended with a mistyped folder said the folder "has no vocabx.json")
+    with pytest.raises(VocabxError) as info:
+        read_manifest(tmp_path / "ext")
+    assert str(info.value) == f"{str(tmp_path / 'ext')!r} does not exist; pass a folder written by vocabx extend"
+
+
 def test_extend_with_no_term_to_add_is_an_error_not_a_copy_of_the_base(tmp_path, tiny_tokenizers, tiny_lm, capsys):
     # An empty terms file (or one whose terms the base already has) wrote the base model again, exit 0.
     from vocabx.cli import main

@@ -21,6 +21,14 @@ def test_a_folder_without_model_files_is_refused(tmp_path):
         resolve_model(tmp_path)
 
 
+def test_a_model_folder_that_does_not_exist_says_so(tmp_path):
+    # A path that is not there (a mistyped -o of vocabx extend) was an "unknown model", as a name would be.
+    for spec in (str(tmp_path / "ext"), "./no-such-ext", "runs/no/ext", "~/no-such-ext"):
+        with pytest.raises(VocabxError) as info:
+            resolve_model(spec)
+        assert str(info.value).startswith(f"model folder {spec!r} does not exist; pass an embedded model (smollm2-135m)")
+
+
 def test_hub_id_without_network_fails_fast_with_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))

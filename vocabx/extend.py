@@ -547,6 +547,8 @@ def load_extended_tokenizer(path: str | Path) -> Any:
 
 def read_manifest(path: str | Path) -> dict:
     """Read ``vocabx.json`` from an extended model folder, checking its schema."""
+    if not Path(path).exists():
+        raise VocabxError(f"{str(path)!r} does not exist; pass a folder written by vocabx extend")
     file = Path(path) / "vocabx.json" if Path(path).is_dir() else Path(path)
     if not file.is_file():
         raise VocabxError(f"{str(path)!r} has no vocabx.json; pass a folder written by vocabx extend")

@@ -95,6 +95,8 @@ def resolve_model(spec: str | os.PathLike) -> str:
     looks_like_hub_id = len(parts) == 2 and all(parts) and not text.startswith((".", "~"))
     if looks_like_hub_id:
         return text
+    if text.startswith((".", "~", os.sep)) or len(parts) > 2 or text.endswith("/"):  # (no hub id: a path)
+        raise VocabxError(f"model folder {text!r} does not exist; pass {_accepted()}")
     if len(parts) == 1 and re.fullmatch(r"[A-Za-z0-9][\w.-]*", text):  # (the hub's old ids without an owner)
         raise VocabxError(
             f"unknown model {text!r}: pass {_accepted()} (a hub model known by its name alone, such as gpt2, "
