@@ -337,6 +337,25 @@ def test_a_subwords_documents_are_the_distinct_documents_of_its_words_and_min_do
     assert distinct_docs(["Ġgastritis", "Ġzorb"], counts) == (7, False)
 
 
+def test_a_subwords_document_count_that_is_a_lower_bound_says_so_in_the_report(space):
+    # ' gastritis' in nine documents, more than the two the counter keeps per word: the documents of
+    # -itis are at least nine, and the report marks the figure as a lower bound; the other subwords'
+    # counts are exact and carry no mark.
+    from vocabx.report import candidates_tsv, report_markdown
+
+    texts = [f"Of, gastritis {ITIS[1 + i % 12]}." for i in range(9)] + [" ".join(ITIS[1:7]) + "."]
+    counts = count_corpus(texts, space, keep_docs=2)
+    chosen, _ = select_candidates(counts, space, SelectSettings(kinds=("subword",), min_count=2, min_docs=1))
+    itis = next(c for c in chosen if c.token == "itis")
+    assert itis.doc_count >= 9 and itis.as_dict()["doc_count_exact"] is False
+    exact = [c for c in chosen if c.doc_count_exact is None]
+    assert all("doc_count_exact" not in c.as_dict() for c in exact)
+    report = {"candidates": [c.as_dict() for c in chosen], "corpus": {"tokens": 100}}
+    markdown = report_markdown(report)
+    assert f"≥ {itis.doc_count}" in markdown and "docs ≥ n: at least n documents" in markdown
+    assert f"\t{itis.doc_count}\t" in candidates_tsv(report)  # (the TSV keeps a plain number)
+
+
 def test_a_token_string_is_chosen_once_and_the_extender_gets_each_once(tok, space):
     # ' zorb' is chosen whole first (10 x 3 tokens); then merges in the rarer ' zorbax', ' zorbix', ...
     # build ' zorb' again: the merge that would make that string once more is not a second candidate.

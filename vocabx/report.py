@@ -62,6 +62,10 @@ TSV_COLUMNS = (
 )
 
 MD_TOP_PER_KIND = 50
+DOC_COUNT_BOUND = (
+    "docs ≥ n: at least n documents (a subword joining words found in more documents than the counter "
+    "keeps for each word; `doc_count_exact` is false in report.json)."
+)
 HTML_TOP = 500
 # Beyond this many points the curve table shows powers of two, the recommendation and the end.
 CURVE_TABLE_ALL_UP_TO = 20
@@ -421,6 +425,8 @@ def _md_candidates(report: dict) -> list[str]:
         rows = [_md_candidate_row(c, corpus_tokens) for c in chosen]
         table_header, rows, text_columns = _with_groups(report, header, rows, chosen, after="docs", text_columns=(1, 2, 5, 10))
         parts.append(_md_table(table_header, rows, text_columns=text_columns) if rows else f"No {kind} candidates.")
+        if any(c.get("doc_count_exact") is False for c in chosen):
+            parts.append(DOC_COUNT_BOUND)
     return parts
 
 
@@ -435,13 +441,20 @@ def _with_groups(
     return header[:at] + ["groups"] + header[at:], rows, tuple(i + 1 if i >= at else i for i in text_columns)
 
 
+def _doc_count(candidate: dict) -> str:
+    """A candidate's document count, "≥ n" where it is a lower bound (a subword joining words too
+    widespread for the counter to keep all their documents)."""
+    shown = _number(candidate.get("doc_count"))
+    return f"≥ {shown}" if candidate.get("doc_count_exact") is False else shown
+
+
 def _md_candidate_row(candidate: dict, corpus_tokens: Any) -> list[str]:
     return [
         _number(candidate.get("rank")),
         _md_code(candidate.get("token")),
         _md_code(candidate.get("surface")),
         _number(candidate.get("count")),
-        _number(candidate.get("doc_count")),
+        _doc_count(candidate),
         " ".join(_md_code(piece) for piece in candidate.get("base_pieces") or []) or DASH,
         _number(candidate.get("tokens_saved")),
         _percent(_share(candidate.get("cumulative_saved"), corpus_tokens)),
@@ -737,6 +750,8 @@ def _html_candidates(report: dict) -> list[_Html]:
     corpus_tokens = (report.get("corpus") or {}).get("tokens")
     rows = [_html_candidate_row(c, corpus_tokens) for c in shown]
     header, rows, text_columns = _with_groups(report, header, rows, shown, after="docs", text_columns=(1, 2, 3, 6, 11))
+    if any(c.get("doc_count_exact") is False for c in shown):
+        note += ". " + DOC_COUNT_BOUND.rstrip(".")
     return [heading, _tag("p", note + ".", "muted"), _html_table(header, rows, text_columns=text_columns)]
 
 
@@ -747,7 +762,7 @@ def _html_candidate_row(candidate: dict, corpus_tokens: Any) -> list[Any]:
         _html_surface(candidate),
         _html_kind(candidate.get("kind")),
         _number(candidate.get("count")),
-        _number(candidate.get("doc_count")),
+        _doc_count(candidate),
         _join((_html_code(piece) for piece in candidate.get("base_pieces") or []), " "),
         _number(candidate.get("tokens_saved")),
         _percent(_share(candidate.get("cumulative_saved"), corpus_tokens)),

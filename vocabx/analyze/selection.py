@@ -53,6 +53,9 @@ class Candidate:
     variants: list[str] = field(default_factory=list)
     example: str = ""
     groups: int | None = None  # words and phrases of a grouped analysis: the groups they occur in
+    # False for a subword whose doc_count is a lower bound (one of its words is in more documents than
+    # the counter keeps: :func:`distinct_docs`); None (left out of the report) where it is exact
+    doc_count_exact: bool | None = None
 
     def as_dict(self) -> dict:
         out = {name: getattr(self, name) for name in _CANDIDATE_FIELDS}
@@ -63,8 +66,9 @@ class Candidate:
             out.pop("merge")
         if out["parts"] is None:
             out.pop("parts")
-        if out["groups"] is None:
-            out.pop("groups")
+        for key in ("groups", "doc_count_exact"):
+            if out[key] is None:
+                out.pop(key)
         return out
 
 
@@ -925,14 +929,15 @@ def _merge_candidate(
 def _merge_eligible(cand: Candidate, model: SavingsModel, settings: SelectSettings) -> bool:
     """Whether a popped merge joins its pair in two words or more that are not whole, found in
     ``min_docs`` documents or more (a suffix of one document's words is no domain term); sets its
-    ``doc_count`` (see :func:`distinct_docs`)."""
+    ``doc_count`` (see :func:`distinct_docs`), and ``doc_count_exact`` to False where that is a lower bound."""
     a, b = cand.merge  # type: ignore[misc]
     seg, whole = model.seg, model.whole
     # (pair_words also lists words that held the pair before another merge took one of its pieces)
     words = [w for w in model.pair_words.get((a, b), ()) if w not in whole and _holds_pair(seg[w], a, b)]
     if len(words) < 2:
         return False
-    cand.doc_count = distinct_docs(words, model.counts)[0]
+    cand.doc_count, exact = distinct_docs(words, model.counts)
+    cand.doc_count_exact = None if exact else False
     return cand.doc_count >= settings.min_docs
 
 
