@@ -111,6 +111,23 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "command,flag",
+    [
+        (["analyze", "{corpus}", "--model", "{model}", "-o", "{out}", "--reference", "{missing}"], "--reference"),
+        (["evaluate", "--base", "{model}", "--adapted", "{model}", "{corpus}", "--general", "{missing}"], "--general"),
+        (["adapt", "{corpus}", "--model", "{model}", "-o", "{out}", "--eval", "{missing}"], "--eval"),
+    ],
+)
+def test_a_missing_corpus_given_with_a_flag_names_the_flag(capsys, tmp_path, corpus_dir, tiny_model_dir, command, flag):
+    # (before, "corpus path 'x' does not exist" alone: which of the command's corpora was it?)
+    missing = tmp_path / "nosuch"
+    values = {"corpus": str(corpus_dir), "model": str(tiny_model_dir), "out": str(tmp_path / "out"), "missing": str(missing)}
+    assert main([part.format(**values) for part in command]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"vocabx: error: {flag}: corpus path '{missing}' does not exist; pass a file, folder, glob, hf:NAME or -"
+
+
 def test_unknown_model_is_one_line(tmp_path, corpus_dir):
     result = _run("stats", str(corpus_dir), "--model", "gpt-17")
     assert result.returncode == 2

@@ -240,7 +240,7 @@ def test_empty_files_and_empty_documents_are_skipped_and_counted(tmp_path):
 
 def test_a_corpus_with_no_text_is_an_error(tmp_path):
     (tmp_path / "empty.txt").write_text("")
-    with pytest.raises(VocabxError, match=r"has no text: 1 files read, 1 empty"):
+    with pytest.raises(VocabxError, match=r"has no text: 1 file read, 1 empty"):
         _read(tmp_path)
     assert _read(tmp_path, allow_empty=True)[0] == []
 

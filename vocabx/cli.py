@@ -214,7 +214,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     space = TokenSpace.of(tokenizer)
     count_kwargs = dict(max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
-    reference = read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs) if args.reference else None
+    reference = read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs, role="--reference") if args.reference else None
     common = dict(
         reference=reference,
         holdout=holdout,
@@ -503,7 +503,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
                 f"terms file {args.terms}: none of its {len(dropped)} terms can be added ({_dropped_reasons(dropped)}); "
                 f"give terms that {args.model} does not already hold as one token"
             )
-    check = read_corpus(args.check_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.check_corpus else None
+    check = read_corpus(args.check_corpus, text_field=args.text_field, line_docs=args.line_docs, role="--check-corpus") if args.check_corpus else None
     ext = extend(
         args.model,
         new,
@@ -522,8 +522,8 @@ def cmd_extend(args: argparse.Namespace) -> int:
     if args.fit and ext.added:
         from vocabx.fit import FitSettings, fit_extension
 
-        texts = list(read_corpus(args.fit, text_field=args.text_field, line_docs=args.line_docs))  # a list: batches from the whole corpus
-        general = list(read_corpus(args.fit_general, text_field=args.text_field, line_docs=args.line_docs)) if args.fit_general else None
+        texts = list(read_corpus(args.fit, text_field=args.text_field, line_docs=args.line_docs, role="--fit"))  # a list: batches from the whole corpus
+        general = list(read_corpus(args.fit_general, text_field=args.text_field, line_docs=args.line_docs, role="--fit-general")) if args.fit_general else None
         settings = FitSettings(steps=args.fit_steps, seed=args.seed, replay=args.fit_replay)
         fitted = fit_extension(ext, texts, base_tokenizer=tokenizer, settings=settings, general=general, progress=not args.json)
     save_extension(ext, args.output, overwrite=args.overwrite)
@@ -670,8 +670,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with on_every_process():
         config = config_from_args(args)
         texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
-        eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs) if args.eval_corpus else None
-        replay_texts = read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs) if args.replay else None
+        eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs, role="--eval-corpus") if args.eval_corpus else None
+        replay_texts = read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs, role="--replay") if args.replay else None
     result = train(
         args.model,
         texts,
@@ -731,11 +731,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vocabx.models import load_model, load_tokenizer
     from vocabx.outputs import check_output_dir
 
-    def named(sources: list[str]) -> dict[str, list[str]]:
-        return {src: take(read_corpus(src, text_field=args.text_field, line_docs=args.line_docs), args.max_docs, args.max_chars) for src in sources}
+    def named(sources: list[str], role: str | None = None) -> dict[str, list[str]]:
+        return {src: take(read_corpus(src, text_field=args.text_field, line_docs=args.line_docs, role=role), args.max_docs, args.max_chars) for src in sources}
 
     corpora = named(args.corpus)
-    general = named(args.general or [])
+    general = named(args.general or [], "--general")
     out = Path(args.output) if args.output else Path(args.adapted) / "evaluation"
     check_output_dir(out, args.overwrite, "metrics.json", "evaluation")
     adapted = load_side(args.model, args.adapted)
@@ -779,10 +779,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     budget_of(args.budget)
     stream = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
     texts = list(stream)
-    general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs)) if args.general else None
-    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
-    replay = list(read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs)) if args.replay else None
-    reference = list(read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs)) if args.reference else None
+    general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs, role="--general")) if args.general else None
+    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs, role="--eval")) if args.eval else None
+    replay = list(read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs, role="--replay")) if args.replay else None
+    reference = list(read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs, role="--reference")) if args.reference else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     if args.group_field and eval_texts is None and not args.holdout_groups:
         log(
@@ -880,7 +880,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     stream = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
     texts = list(stream)
-    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs)) if args.eval else None
+    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs, role="--eval")) if args.eval else None
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     result = compare(
         texts,

@@ -157,6 +157,7 @@ def read_corpus(
     allow_empty: bool = False,
     stdin: IO[str] | None = None,
     group_field: str | None = None,
+    role: str | None = None,
 ) -> TextStream:
     """Stream the documents of one or more corpus sources.
 
@@ -170,6 +171,8 @@ def read_corpus(
     document's group in ``TextStream.groups`` (for ``analyze --min-groups``); without it the groups are
     the files. In a folder that also holds record files (.jsonl, .csv, ...), a .txt or .md file (usually a
     README) is read as a document too, with a warning once per process that names a glob leaving it out.
+    ``role``: where the sources were given (a command-line flag such as ``--reference``), named in the
+    errors about a source that does not exist and a corpus with no text.
     """
     flat: list[str] = []
     for source in sources:
@@ -180,11 +183,16 @@ def read_corpus(
     if not flat:
         raise VocabxError("no corpus given; pass a file, folder, glob, hf:NAME or - for stdin")
     report = CorpusReport(sources=flat)
-    plan = [_expand(source) for source in flat]
+    try:
+        plan = [_expand(source) for source in flat]
+    except VocabxError as exc:
+        if role is None:
+            raise
+        raise VocabxError(f"{role}: {exc}") from None
     sizes = [_size(item) for items, _ in plan for item in items]
     approx = None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
     reader = _Reader(report, text_field, line_docs, stdin if stdin is not None else sys.stdin, group_field)
-    return TextStream(_stream(reader, plan, allow_empty), report, approx, reader.groups)
+    return TextStream(_stream(reader, plan, allow_empty, role), report, approx, reader.groups)
 
 
 def _size(item: str) -> int | None:
@@ -227,7 +235,7 @@ def _walk(path: Path) -> list[str]:
     return found
 
 
-def _stream(reader: "_Reader", plan: list[tuple[list[str], bool]], allow_empty: bool) -> Iterator[str]:
+def _stream(reader: "_Reader", plan: list[tuple[list[str], bool]], allow_empty: bool, role: str | None = None) -> Iterator[str]:
     for source, (items, from_folder) in zip(reader.report.sources, plan):
         beside = _text_beside_records(source, items)
         for item in items:
@@ -250,10 +258,15 @@ def _stream(reader: "_Reader", plan: list[tuple[list[str], bool]], allow_empty: 
     if reader.report.docs == 0 and not allow_empty:
         r = reader.report
         raise VocabxError(
-            f"corpus {' '.join(r.sources)} has no text: {r.files} files read, {r.empty_files} empty, "
-            f"{r.empty_docs} empty documents, {r.bad_records} unreadable records, {len(r.skipped_files)} files skipped; "
-            "check the paths and --text-field"
+            f"{role + ' ' if role else ''}corpus {' '.join(r.sources)} has no text: {_plural(r.files, 'file')} read, "
+            f"{r.empty_files} empty, {_plural(r.empty_docs, 'empty document')}, {_plural(r.bad_records, 'unreadable record')}, "
+            f"{_plural(len(r.skipped_files), 'file')} skipped; check the paths and --text-field"
         )
+
+
+def _plural(n: int, noun: str) -> str:
+    """1, 'file' -> '1 file'; 2, 'file' -> '2 files'"""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _text_beside_records(source: str, items: list[str]) -> dict[str, str]:

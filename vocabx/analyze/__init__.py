@@ -388,7 +388,8 @@ def _check_size(counts: Counts, sources: list[str] | None, held_docs: int = 0) -
         # (exact copies of a document all go to one side, so a corpus of copies can go to the holdout whole)
         took = f" (which took {held_docs} documents; exact copies of a document all go to the same side)" if held_docs else ""
         raise VocabxError(
-            f"{where} is too small to analyze: {counts.docs} documents and {counts.n_words} words after the holdout{took}; "
+            f"{where} is too small to analyze: {counts.docs} document{'' if counts.docs == 1 else 's'} and "
+            f"{counts.n_words} word{'' if counts.n_words == 1 else 's'} after the holdout{took}; "
             f"vocabx analyze needs at least {MIN_DOCS} documents and {MIN_WORDS} words"
         )
 
