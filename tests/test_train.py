@@ -479,6 +479,19 @@ def test_load_adapted_onto_a_model_object_of_other_shape_is_a_one_line_error(tie
     assert "\n" not in str(err.value)
 
 
+def test_load_adapted_refuses_a_merged_model_or_an_adapter_folder_as_its_base(tied_models, tmp_path):
+    # (a merged model already holds the adapter: loading it on top would apply LoRA twice)
+    result = train(tied_models[1], _texts(), tmp_path / "run", max_steps=2, merge=True, **FAST)
+    from transformers import AutoModelForCausalLM
+
+    merged = AutoModelForCausalLM.from_pretrained(result.merged_dir)
+    for base in (result.merged_dir, merged):
+        with pytest.raises(VocabxError, match=r"is a merged model: the adapter in \S+ is already in its weights, and loading it again would apply it twice; load the merged model as it is \(AutoModelForCausalLM.from_pretrained\), or pass the extended folder the adapter was trained on \(\S+ext\) or its base model$"):
+            load_adapted(base, result.output_dir)
+    with pytest.raises(VocabxError, match=r"is an adapter folder written by vocabx train, not a model; pass the extended folder the adapter was trained on \(\S+ext\) or its base model$"):
+        load_adapted(result.output_dir, result.output_dir)
+
+
 def test_training_some_of_the_new_rows_stores_the_others_so_the_base_model_rebuilds_it(untied_models, tmp_path):
     base, ext = untied_models
     result = train(ext, _texts(), tmp_path / "run", mode="tokens", new_token_ids="601-602", max_steps=2, **FAST)

@@ -146,9 +146,25 @@ def _write_merged(out: Path, spec: str | None, model: Any, tokenizer: Any, recor
         merged = copy.deepcopy(model).float().merge_and_unload()
     if merged.config.tie_word_embeddings and not is_tied(merged):
         raise VocabxError("merging untied the input and output embeddings; report this model class to vocabx")
+    # (in config.json, which any loader keeps: load_adapted then refuses to put this adapter on it again)
+    merged.config.vocabx_merged = {"adapter": str(out), "adapter_sha256": _adapter_digest(out)}
     with staged_dir(out / "merged", overwrite=True, marker="config.json", what="merged model") as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+
+
+def _adapter_digest(adapter_dir: str | os.PathLike) -> str | None:
+    """The SHA-256 of an adapter folder's weights, which name the adapter a merged model holds."""
+    import hashlib
+
+    path = Path(adapter_dir) / "adapter_model.safetensors"
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _summary_md(record: dict, history: list[dict]) -> str:
@@ -210,6 +226,15 @@ def _named(base: Any) -> str:
     return repr(os.fspath(base)) if isinstance(base, (str, os.PathLike)) else f"the given {type(base).__name__}"
 
 
+def _which_base(base_model: str | None, extended: str | None) -> str:
+    """What to pass instead, naming the models the run's record knows."""
+    if base_model and extended and base_model != extended:
+        return f"pass the base model ({base_model}) or the extended folder ({extended}) the adapter was trained on"
+    if extended:
+        return f"pass the extended folder the adapter was trained on ({extended}) or its base model"
+    return "pass the base model or the extended folder the adapter was trained on"
+
+
 def _rebuild(record: dict, base: Any, adapter_dir: str | os.PathLike, *, dtype: Any, merge: bool, trust_remote_code: bool = False) -> Any:
     from vocabx.initialize import embedding_rows, is_tied, resize_for_new_tokens
     from vocabx.models import load_model
@@ -217,7 +242,19 @@ def _rebuild(record: dict, base: Any, adapter_dir: str | os.PathLike, *, dtype: 
     if record["mode"] == "full":
         return load_model(os.fspath(adapter_dir), dtype=dtype).eval()
     ext = record["extension"]
+    bases = _which_base(ext.get("base_model"), record.get("model"))
+    if isinstance(base, (str, os.PathLike)) and (Path(base) / "adapter_config.json").is_file():
+        raise VocabxError(f"{_named(base)} is an adapter folder written by vocabx train, not a model; {bases}")
     model = base if not isinstance(base, (str, os.PathLike)) else load_model(os.fspath(base), dtype=dtype, trust_remote_code=trust_remote_code)
+    merged = getattr(model.config, "vocabx_merged", None)
+    digest = _adapter_digest(adapter_dir)
+    if (isinstance(merged, dict) and digest is not None and merged.get("adapter_sha256") == digest) or (
+        isinstance(base, (str, os.PathLike)) and Path(base).resolve() == (Path(adapter_dir) / "merged").resolve()
+    ):
+        raise VocabxError(
+            f"{_named(base)} is a merged model: the adapter in {os.fspath(adapter_dir)!r} is already in its weights, and loading it again would apply it twice; "
+            f"load the merged model as it is (AutoModelForCausalLM.from_pretrained), or {bases}"
+        )
     hidden = model.get_input_embeddings().weight.shape[1]
     rows = embedding_rows(model)
     if hidden != ext["hidden_size"] or rows > ext["embedding_rows"] or rows < ext["n_base"]:
