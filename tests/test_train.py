@@ -639,6 +639,13 @@ def test_a_model_without_a_manifest_needs_new_token_ids_or_lora_mode(tied_models
     assert main(["train", "--model", str(tied_models[0]), str(corpus_file), "-o", str(tmp_path / "ok"), "--new-token-ids", "590-599", "--max-steps", "1", "--batch-size", "2", "--block-size", "32", "--quiet"]) == 0
 
 
+@pytest.mark.parametrize("mode", ["lora+tokens", "lora"])
+def test_an_adapter_folder_given_as_the_model_is_refused_naming_the_model_it_was_trained_on(mode, tied_models, tmp_path):
+    adapter = train(tied_models[1], _texts(), tmp_path / "run", max_steps=1, **FAST).output_dir
+    with pytest.raises(VocabxError, match=rf"--model {re.escape(repr(adapter))} is an adapter folder written by vocabx train \(LoRA and new rows only\), not a model; pass the extended folder it was trained on \(\S+ext\), or load it with vocabx.load_adapted$"):
+        train(adapter, _texts(), tmp_path / "again", mode=mode, max_steps=1, **FAST)
+    assert not (tmp_path / "again").exists()
+
 def test_a_block_longer_than_the_context_is_refused(tied_models, corpus_file, tmp_path, capsys):
     line = _error(capsys, "train", "--model", str(tied_models[1]), str(corpus_file), "-o", str(tmp_path / "run"), "--block-size", "1024")
     assert "--block-size 1024 is longer than the model's context of 256 tokens" in line

@@ -28,7 +28,7 @@ from vocabx.train.config import MARKER, SCHEMA, TrainConfig, TrainResult, flag, 
 from vocabx.train.export import _export, _summary_md, _write_merged
 from vocabx.train.fused import _enable_fused, _make_step, _use_fast_dropout
 from vocabx.train.model import (
-    _Rows, _context_length, _rows_of, _split_pieces, _token_layer, _torch, _wrap_peft,
+    _Rows, _check_not_adapter, _context_length, _rows_of, _split_pieces, _token_layer, _torch, _wrap_peft,
 )
 from vocabx.train.watchdog import launcher_watchdog
 
@@ -532,6 +532,7 @@ class _Run:
         self.spec = None
         if isinstance(model, (str, os.PathLike)):
             self.spec = os.fspath(model)
+            _check_not_adapter(self.spec)
             tokenizer = tokenizer or load_tokenizer(self.spec, trust_remote_code=trust_remote_code)
             model = load_model(self.spec, dtype=torch.bfloat16 if frozen_bf16 else None, trust_remote_code=trust_remote_code)
         elif tokenizer is None:

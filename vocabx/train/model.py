@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vocabx.errors import VocabxError
-from vocabx.train.config import TrainConfig, parse_ids
+from vocabx.train.config import MARKER, TrainConfig, parse_ids
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -87,6 +87,32 @@ def _rows_of(model_spec: str | None, model: Any, tokenizer: Any, config: TrainCo
         base_model=((manifest or {}).get("base_model") or {}).get("spec") if manifest else model_spec,
         manifest=manifest,
     )
+
+
+def _check_not_adapter(spec: str) -> None:
+    """Refuse an adapter folder as ``--model``: transformers would load it onto the model its
+    adapter_config.json names, and PEFT would then stack a second adapter on the first."""
+    folder = Path(spec)
+    if not (folder / "adapter_config.json").is_file():
+        return
+    record = _json_or_none(folder / MARKER)
+    if isinstance(record, dict):
+        what, trained_on, loader = "an adapter folder written by vocabx train (LoRA and new rows only)", record.get("model"), "vocabx.load_adapted"
+    else:
+        adapter = _json_or_none(folder / "adapter_config.json")
+        trained_on = adapter.get("base_model_name_or_path") if isinstance(adapter, dict) else None
+        what, loader = "a PEFT adapter folder", "peft.PeftModel.from_pretrained"
+    model = f" ({trained_on})" if trained_on else ""
+    raise VocabxError(f"--model {spec!r} is {what}, not a model; pass the extended folder it was trained on{model}, or load it with {loader}")
+
+
+def _json_or_none(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _split_pieces(rows: _Rows, tokenizer: Any) -> dict[int, list[int]]:
