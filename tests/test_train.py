@@ -757,6 +757,19 @@ def test_resuming_with_another_length_is_refused_and_a_finished_run_logs_its_las
     assert json.loads((tmp_path / "run" / "vocabx_train.json").read_text())["metrics"]["tokens_per_second"] > 0
 
 
+def test_resuming_with_another_eval_split_names_the_flag_not_the_corpus(tied_models, tmp_path):
+    settings = dict(FAST, max_steps=2, save_every=1)  # (FAST holds 4 of the split's eval documents; the rest train)
+    train(tied_models[1], _texts(), tmp_path / "run", **settings)
+    with pytest.raises(VocabxError, match=r"--resume with --max-eval-docs 8, but the run was started with 4, which moves documents between its training and eval splits; pass --max-eval-docs 4$"):
+        train(tied_models[1], _texts(), tmp_path / "run", resume=True, **{**settings, "max_eval_docs": 8})
+    with pytest.raises(VocabxError, match=r"--resume with --eval-fraction 0.2, but the run was started with 0.05, which moves .*; pass --eval-fraction 0.05$"):
+        train(tied_models[1], _texts(), tmp_path / "run", resume=True, **{**settings, "eval_fraction": 0.2})
+    with pytest.raises(VocabxError, match="--resume with a different training corpus than the run was started with"):
+        train(tied_models[1], _texts()[1:], tmp_path / "run", resume=True, **settings)
+    # (with eval texts of its own, the split settings do not touch the training data)
+    train(tied_models[1], _texts(), tmp_path / "given", eval_texts=_texts(1)[:4], **settings)
+    assert train(tied_models[1], _texts(), tmp_path / "given", eval_texts=_texts(1)[:4], resume=True, **{**settings, "max_eval_docs": 8}).steps == 2
+
 def test_embedding_warmup_must_leave_lora_steps_in_the_computed_length(tied_models, tmp_path):
     with pytest.raises(VocabxError, match=r"--embedding-warmup-steps 500 leaves no LoRA steps: one pass over this corpus is \d+ steps"):
         train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, embedding_warmup_steps=500))

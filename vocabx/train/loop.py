@@ -358,7 +358,13 @@ def _check_resume(previous: dict, config: TrainConfig, data: dict, rows: _Rows, 
         if name not in _RESUMABLE_CHANGES and name in old and old[name] != value:
             raise VocabxError(f"--resume with {flag(name)} {value!r}, but the run was started with {old[name]!r}; pass the same value")
     if previous.get("data", {}).get("fingerprint") != data["fingerprint"]:
-        raise VocabxError("--resume with a different training corpus than the run was started with; pass the same CORPUS and --eval-fraction")
+        for name in ("eval_fraction", "max_eval_docs"):  # (resumable when eval texts are given; else they split the corpus)
+            if name in old and old[name] != getattr(config, name):
+                raise VocabxError(
+                    f"--resume with {flag(name)} {getattr(config, name)!r}, but the run was started with {old[name]!r}, which moves documents "
+                    f"between its training and eval splits; pass {flag(name)} {old[name]!r}"
+                )
+        raise VocabxError("--resume with a different training corpus than the run was started with; pass the same CORPUS, --eval-fraction and --max-eval-docs")
     if previous.get("data", {}).get("replay_fingerprint") != data.get("replay_fingerprint"):
         raise VocabxError("--resume with different --replay text than the run was started with; pass the same --replay CORPUS (or none, if it had none)")
     if previous.get("extension", {}).get("trainable_ids") != rows.trainable_ids or previous.get("extension", {}).get("embedding_rows") != rows.embedding_rows:
