@@ -239,3 +239,14 @@ def test_an_eos_token_missing_from_the_vocabulary_is_an_error_not_the_unknown_to
     for family in ("byte_bpe", "sp_bpe", "unigram"):  # (an EOS that is also the unknown token is fine)
         t = tinymodels.make_tokenizer(family)
         assert eos_id(t) == t.eos_token_id
+
+
+def test_pack_dataset_names_a_column_that_is_not_text_and_an_input_that_is_not_a_dataset(tok):
+    datasets = pytest.importorskip("datasets")
+    numbers = datasets.Dataset.from_dict({"text": [1, 2, 3], "body": DOCS[:3]})
+    for given in (numbers, numbers.to_iterable_dataset()):
+        with pytest.raises(VocabxError, match=r"column 'text' of the dataset: a document \('1'\) is int, not text; .* pass text_field= naming a column of text"):
+            list(pack_dataset(given, tok, 16))
+    with pytest.raises(VocabxError, match=r"pack_dataset takes a datasets.Dataset or IterableDataset, got list; for a list of texts use vocabx.pack_texts"):
+        pack_dataset(DOCS, tok, 16)
+

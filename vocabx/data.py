@@ -104,16 +104,21 @@ def eos_id(tokenizer: Any) -> int:
     )
 
 
-def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int) -> dict:
-    """{'text': ['ab', None, 'c']} -> {'input_ids': [[a, b, EOS], [], [c, EOS]]} (None, a missing text, is no document)"""
+def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int, column: bool = False) -> dict:
+    """{'text': ['ab', None, 'c']} -> {'input_ids': [[a, b, EOS], [], [c, EOS]]} (None, a missing text, is no document)
+
+    ``column``: the texts are a user's dataset column, which an error about them names."""
     texts = batch[text_field]
     present = [t for t in texts if t is not None]
     try:
         ids = iter(tokenizer(present, add_special_tokens=False, return_attention_mask=False)["input_ids"]) if present else iter(())
-    except TypeError as exc:  # (the Rust encoder names neither the document nor the problem)
+    except (TypeError, ValueError) as exc:  # (the encoder names neither the document nor the problem)
         from vocabx.stats import not_text_error
 
-        raise not_text_error(present, None) or exc
+        error = not_text_error(present, None)
+        if error is not None and column:
+            error = VocabxError(f"column {text_field!r} of the dataset: {error}; or pass text_field= naming a column of text")
+        raise error or exc
     return {"input_ids": [[] if t is None else next(ids) + [eos] for t in texts]}
 
 
@@ -148,6 +153,11 @@ def pack_dataset(
     [[31287, 284, 2336, 2], [1714, 260, 1611, 2]]                                          # (2 is EOS)
     """
     _check_block_size(block_size)
+    if not hasattr(dataset, "map"):
+        raise VocabxError(
+            f"pack_dataset takes a datasets.Dataset or IterableDataset, got {type(dataset).__name__}; for a list of texts use "
+            "vocabx.pack_texts, or datasets.Dataset.from_dict({'text': texts})"
+        )
     eos = eos_id(tokenizer)
     if isinstance(dataset, dict):  # DatasetDict, IterableDatasetDict: each split on its own
         return type(dataset)(
@@ -168,7 +178,7 @@ def pack_dataset(
         batched=True,
         batch_size=batch_size,
         remove_columns=columns,
-        fn_kwargs={"tokenizer": tokenizer, "text_field": text_field, "eos": eos},
+        fn_kwargs={"tokenizer": tokenizer, "text_field": text_field, "eos": eos, "column": True},
         **parallel,
     )
     # Packing in one process: with num_proc, each worker's shard would end its own last batch early and
