@@ -250,3 +250,16 @@ def test_pack_dataset_names_a_column_that_is_not_text_and_an_input_that_is_not_a
     with pytest.raises(VocabxError, match=r"pack_dataset takes a datasets.Dataset or IterableDataset, got list; for a list of texts use vocabx.pack_texts"):
         pack_dataset(DOCS, tok, 16)
 
+
+def test_an_empty_dataset_packs_into_no_block_with_the_input_ids_column(tok):
+    datasets = pytest.importorskip("datasets")
+    full = pack_dataset(datasets.Dataset.from_dict({"text": DOCS}), tok, 16)
+    for num_proc in (None, 4):  # (more processes than rows, too)
+        empty = pack_dataset(datasets.Dataset.from_dict({"text": []}), tok, 16, num_proc=num_proc)
+        assert len(empty) == 0 and empty.column_names == ["input_ids"] and empty.features == full.features
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": DOCS}), "test": datasets.Dataset.from_dict({"text": []})})
+    assert pack_dataset(splits, tok, 16)["test"].column_names == ["input_ids"]
+    # more processes than rows: the same blocks as one
+    assert list(pack_dataset(datasets.Dataset.from_dict({"text": DOCS[:2]}), tok, 8, num_proc=8)["input_ids"]) == list(
+        pack_dataset(datasets.Dataset.from_dict({"text": DOCS[:2]}), tok, 8)["input_ids"]
+    )

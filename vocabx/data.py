@@ -145,7 +145,7 @@ def pack_dataset(
     joined with the tokenizer's EOS in dataset order; a missing text (None) is no document. Each batch of
     ``batch_size`` documents drops the tail that does not fill a block, so the waste is under one block
     per batch. ``num_proc`` processes tokenize; the packing runs in one, so the blocks are the same for
-    any ``num_proc``. Works on ``IterableDataset`` too (``num_proc`` is then ignored). ``datasets``
+    any ``num_proc``; an empty dataset gives an empty one with the ``input_ids`` column. Works on ``IterableDataset`` too (``num_proc`` is then ignored). ``datasets``
     caches both maps for datasets backed by files.
 
     >>> ds = datasets.Dataset.from_dict({"text": ["Signs and symptoms", "of the disease"]})  # doctest: +SKIP
@@ -184,7 +184,13 @@ def pack_dataset(
     # Packing in one process: with num_proc, each worker's shard would end its own last batch early and
     # drop its own tail, so the blocks would change with num_proc.
     packing = {} if streaming else {"desc": "packing"}
-    return tokenized.map(_group_batch, batched=True, batch_size=batch_size, fn_kwargs={"block_size": block_size}, **packing)
+    packed = tokenized.map(_group_batch, batched=True, batch_size=batch_size, fn_kwargs={"block_size": block_size}, **packing)
+    if not streaming and "input_ids" not in packed.column_names:
+        # (an empty dataset: map never calls the functions, so no column would name the blocks)
+        import datasets
+
+        return datasets.Dataset.from_dict({"input_ids": []}, features=datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))}))
+    return packed
 
 
 def _check_block_size(block_size: Any) -> None:
