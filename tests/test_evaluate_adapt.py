@@ -840,3 +840,13 @@ def test_adapt_reruns_a_stage_whose_last_file_is_cut_short_and_knows_a_local_mod
         lines.clear()
         adapt(texts, run, model=spec, budget="quick", log=lines.append)
         assert _skipped(lines) == [True] * 4
+
+
+def test_generation_prompts_come_from_documents_with_words(tiny_base, tmp_path):
+    from vocabx.evaluate import generation_adoption
+
+    _, ext = _extended(tiny_base, tmp_path)
+    adapted = Side(ext.model, ext.tokenizer, set(ext.new_ids), label="ext")
+    texts = ["   ", "\n\n", "Examination revealed hepatosplenomegaly.", "The Distributor shall indemnify the Company.", "A third note."]
+    generated = generation_adoption(adapted, texts, prompts=2, max_new_tokens=4)
+    assert generated["prompts"] == 2 and generated["generated_tokens"] > 0

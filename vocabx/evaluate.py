@@ -157,10 +157,13 @@ def score(
 
 
 def generation_adoption(side: Side, texts: list[str], *, prompts: int = 4, prompt_words: int = 12, max_new_tokens: int = 32) -> dict:
-    """Share of new tokens in greedy continuations of the corpus's own opening words."""
+    """Share of new tokens in greedy continuations of the opening words of the corpus's first ``prompts``
+    documents that have words (a blank document gives no prompt, and does not take one's place)."""
+    import itertools
+
     import torch
 
-    chosen = [" ".join(t.split()[:prompt_words]) for t in texts[:prompts] if t.split()]
+    chosen = list(itertools.islice((" ".join(t.split()[:prompt_words]) for t in texts if t.split()), prompts))
     generated, new = 0, 0
     side.model.eval()
     for prompt in chosen:
