@@ -829,6 +829,18 @@ def test_a_config_file_reads_numbers_and_words_as_their_settings_mean(tmp_path):
         TrainConfig.from_file(path)
 
 
+def test_a_bad_value_in_a_config_file_names_the_file_and_a_flag_overriding_it_wins(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("batch_size: two\nlora_r: 0\n")
+    with pytest.raises(VocabxError) as caught:
+        TrainConfig.from_file(path, lr=-1.0)
+    problems = str(caught.value).split("; ")
+    assert f"--batch-size must be a positive int, got 'two' (set in --config {str(path)!r})" in problems
+    assert f"--lora-r must be a positive int, got 0 (set in --config {str(path)!r})" in problems
+    assert "--lr must be a positive number, got -1.0" in problems  # (the flag's own value: no file to name)
+    assert TrainConfig.from_file(path, batch_size=2, lora_r=4).batch_size == 2
+
+
 def test_two_processes_under_accelerate_launch(tied_models, corpus_file, tmp_path):
     # On CPU, accelerate launch starts several processes through torchrun only with --multi_gpu (its
     # --cpu flag launches one process, or needs mpirun); the processes then find no GPU and use gloo.

@@ -77,11 +77,11 @@ class TrainConfig:
     trackers: str = _opt("auto", "auto (TensorBoard when installed) or none", choices=("auto", "none"))
 
     def __post_init__(self) -> None:
-        problems: list[str] = []
+        problems: list[tuple[str | None, str]] = []  # (the setting at fault, when it is one alone; the message)
 
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
-                problems.append(f"{flag(name)} must be {what}, got {getattr(self, name)!r}")
+                problems.append((name, f"{flag(name)} must be {what}, got {getattr(self, name)!r}"))
 
         def is_int(value: Any) -> bool:
             return isinstance(value, int) and not isinstance(value, bool)
@@ -122,21 +122,23 @@ class TrainConfig:
             try:
                 parse_ids(self.new_token_ids)
             except VocabxError as exc:
-                problems.append(str(exc))
+                problems.append(("new_token_ids", str(exc)))
         if self.merge is True and self.mode == "full":
-            problems.append("--merge merges LoRA into the model, but --mode full trains no LoRA and already writes the whole model into OUTPUT; drop --merge")
+            problems.append((None, "--merge merges LoRA into the model, but --mode full trains no LoRA and already writes the whole model into OUTPUT; drop --merge"))
         if (
             is_int(self.embedding_warmup_steps) and self.embedding_warmup_steps
             and self.mode != "lora+tokens"
         ):
-            problems.append(f"--embedding-warmup-steps needs --mode lora+tokens (it trains the rows first, then adds LoRA), got --mode {self.mode}")
+            problems.append((None, f"--embedding-warmup-steps needs --mode lora+tokens (it trains the rows first, then adds LoRA), got --mode {self.mode}"))
         if (
             is_int(self.embedding_warmup_steps) and is_int(self.max_steps)
             and self.max_steps is not None and self.max_steps >= 1 and self.embedding_warmup_steps >= self.max_steps
         ):
-            problems.append(f"--embedding-warmup-steps {self.embedding_warmup_steps} leaves no LoRA steps within --max-steps {self.max_steps}")
+            problems.append((None, f"--embedding-warmup-steps {self.embedding_warmup_steps} leaves no LoRA steps within --max-steps {self.max_steps}"))
         if problems:
-            raise VocabxError("; ".join(problems))
+            error = VocabxError("; ".join(message for _, message in problems))
+            error.problems = problems  # type: ignore[attr-defined]  (from_file names the file of a value it set)
+            raise error
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -166,7 +168,13 @@ class TrainConfig:
             raise VocabxError(f"--config {os.fspath(path)!r}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
         for name, value in settings.items():
             settings[name] = _from_yaml(value, known[name].default)
-        return cls(**{**settings, **overrides})
+        try:
+            return cls(**{**settings, **overrides})
+        except VocabxError as exc:
+            from_file = set(settings) - set(overrides)
+            where = f" (set in --config {os.fspath(path)!r})"
+            problems = getattr(exc, "problems", [(None, str(exc))])
+            raise VocabxError("; ".join(message + (where if name in from_file else "") for name, message in problems)) from exc
 
 
 def _from_yaml(value: Any, default: Any) -> Any:
