@@ -841,6 +841,12 @@ def test_a_bad_value_in_a_config_file_names_the_file_and_a_flag_overriding_it_wi
     assert TrainConfig.from_file(path, batch_size=2, lora_r=4).batch_size == 2
 
 
+def test_a_config_file_takes_lists_for_the_comma_separated_settings(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("lora_targets: [q_proj, v_proj]\nnew_token_ids: [600, 601-602]\n")
+    config = TrainConfig.from_file(path)
+    assert (config.lora_targets, config.new_token_ids) == ("q_proj,v_proj", "600,601-602")
+
 def test_two_processes_under_accelerate_launch(tied_models, corpus_file, tmp_path):
     # On CPU, accelerate launch starts several processes through torchrun only with --multi_gpu (its
     # --cpu flag launches one process, or needs mpirun); the processes then find no GPU and use gloo.

@@ -167,7 +167,7 @@ class TrainConfig:
         if unknown:
             raise VocabxError(f"--config {os.fspath(path)!r}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
         for name, value in settings.items():
-            settings[name] = _from_yaml(value, known[name].default)
+            settings[name] = _from_yaml(name, value, known[name].default)
         try:
             return cls(**{**settings, **overrides})
         except VocabxError as exc:
@@ -177,9 +177,12 @@ class TrainConfig:
             raise VocabxError("; ".join(message + (where if name in from_file else "") for name, message in problems)) from exc
 
 
-def _from_yaml(value: Any, default: Any) -> Any:
+def _from_yaml(name: str, value: Any, default: Any) -> Any:
     """A YAML value as the setting's type: YAML 1.1 reads ``1e-3`` as a string (it wants ``1.0e-3``) and
-    ``no`` as false, where a setting means the number 0.001 and the word no."""
+    ``no`` as false, where a setting means the number 0.001 and the word no; a list of a comma-separated
+    setting is its items joined (``[q_proj, v_proj]`` -> ``'q_proj,v_proj'``)."""
+    if isinstance(value, list) and name in ("lora_targets", "new_token_ids") and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return ",".join(str(v) for v in value)
     if isinstance(value, str) and isinstance(default, float):
         try:
             return float(value)
