@@ -639,6 +639,15 @@ def test_a_model_without_a_manifest_needs_new_token_ids_or_lora_mode(tied_models
     assert main(["train", "--model", str(tied_models[0]), str(corpus_file), "-o", str(tmp_path / "ok"), "--new-token-ids", "590-599", "--max-steps", "1", "--batch-size", "2", "--block-size", "32", "--quiet"]) == 0
 
 
+def test_new_token_ids_outside_the_matrix_name_the_rows_there_are(tied_models, tmp_path):
+    from vocabx.train.config import format_ids
+
+    assert format_ids([600, 601, 602, 605, 607]) == "600-602,605,607"
+    with pytest.raises(VocabxError, match=r"^--new-token-ids 608-9999 are outside the embedding matrix of 608 rows \(ids 0-607\); give ids below 608, such as the 3 tokens the model's vocabx.json adds: 600-602$"):
+        train(tied_models[1], _texts(), tmp_path / "run", new_token_ids="600-9999", max_steps=1, **FAST)
+    with pytest.raises(VocabxError, match=r"^--new-token-ids 700 is outside the embedding matrix of 600 rows \(ids 0-599\); give ids below 600$"):
+        train(tied_models[0], _texts(), tmp_path / "run", new_token_ids="590,700", max_steps=1, **FAST)
+
 @pytest.mark.parametrize("mode", ["lora+tokens", "lora"])
 def test_an_adapter_folder_given_as_the_model_is_refused_naming_the_model_it_was_trained_on(mode, tied_models, tmp_path):
     adapter = train(tied_models[1], _texts(), tmp_path / "run", max_steps=1, **FAST).output_dir

@@ -215,6 +215,19 @@ def parse_ids(text: str) -> list[int]:
     return sorted(set(ids))
 
 
+def format_ids(ids: list[int]) -> str:
+    """The inverse of :func:`parse_ids`: [600, 601, 602, 605, 607] -> '600-602,605,607'"""
+    parts: list[str] = []
+    ids = sorted(set(ids))
+    start = 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or ids[i] != ids[i - 1] + 1:
+            first, last = ids[start], ids[i - 1]
+            parts.append(str(first) if first == last else f"{first}-{last}")
+            start = i
+    return ",".join(parts)
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add one flag per :class:`TrainConfig` field; flags left out keep the --config or default value."""
     for f in fields(TrainConfig):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vocabx.errors import VocabxError
-from vocabx.train.config import MARKER, TrainConfig, parse_ids
+from vocabx.train.config import MARKER, TrainConfig, format_ids, parse_ids
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -58,7 +58,12 @@ def _rows_of(model_spec: str | None, model: Any, tokenizer: Any, config: TrainCo
         new_ids = parse_ids(config.new_token_ids)
         bad = [i for i in new_ids if i >= rows]
         if bad:
-            raise VocabxError(f"--new-token-ids {bad[0]} is outside the embedding matrix of {rows} rows")
+            added = sorted(int(a["id"]) for a in (manifest or {}).get("added", []))
+            hint = f", such as the {len(added)} tokens the model's vocabx.json adds: {format_ids(added)}" if added else ""
+            raise VocabxError(
+                f"--new-token-ids {format_ids(bad)} {'is' if len(bad) == 1 else 'are'} outside the embedding matrix of {rows} rows "
+                f"(ids 0-{rows - 1}); give ids below {rows}{hint}"
+            )
     elif manifest is not None:
         new_ids = sorted(int(a["id"]) for a in manifest.get("added", []))
     else:
