@@ -784,6 +784,14 @@ def test_embedding_warmup_must_leave_lora_steps_in_the_computed_length(tied_mode
         train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, embedding_warmup_steps=500))
 
 
+def test_a_warmup_as_long_as_the_run_is_refused_not_left_below_the_peak(tied_models, tmp_path):
+    # (the learning rate would climb for the whole run and never reach --lr)
+    with pytest.raises(VocabxError, match=r"^--warmup-steps 10 leaves no steps at the peak learning rate within --max-steps 10; lower it \(default: 5% of the steps\)$"):
+        TrainConfig(max_steps=10, warmup_steps=10)
+    with pytest.raises(VocabxError, match=r"^--warmup-steps 500 leaves no steps at the peak learning rate: one pass over this corpus is \d+ steps; lower it or pass a larger --max-steps$"):
+        train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, warmup_steps=500))
+    assert TrainConfig(max_steps=10, warmup_steps=9).warmup_steps == 9
+
 def test_merge_with_full_mode_is_refused_not_ignored():
     with pytest.raises(VocabxError, match="--merge merges LoRA into the model, but --mode full trains no LoRA"):
         TrainConfig(mode="full", merge=True)

@@ -135,6 +135,8 @@ class TrainConfig:
             and self.max_steps is not None and self.max_steps >= 1 and self.embedding_warmup_steps >= self.max_steps
         ):
             problems.append((None, f"--embedding-warmup-steps {self.embedding_warmup_steps} leaves no LoRA steps within --max-steps {self.max_steps}"))
+        if is_int(self.warmup_steps) and is_int(self.max_steps) and self.max_steps >= 1 and self.warmup_steps >= self.max_steps:
+            problems.append((None, f"--warmup-steps {self.warmup_steps} leaves no steps at the peak learning rate within --max-steps {self.max_steps}; lower it (default: 5% of the steps)"))
         if problems:
             error = VocabxError("; ".join(message for _, message in problems))
             error.problems = problems  # type: ignore[attr-defined]  (from_file names the file of a value it set)

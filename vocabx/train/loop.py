@@ -602,6 +602,11 @@ class _Run:
                 f"--embedding-warmup-steps {config.embedding_warmup_steps} leaves no LoRA steps: one pass over this corpus is "
                 f"{self.max_steps} steps; lower it or pass a larger --max-steps"
             )
+        if config.warmup_steps is not None and config.warmup_steps >= self.max_steps:  # (likewise)
+            raise VocabxError(
+                f"--warmup-steps {config.warmup_steps} leaves no steps at the peak learning rate: one pass over this corpus is "
+                f"{self.max_steps} steps; lower it or pass a larger --max-steps"
+            )
         self.warmup = config.warmup_steps if config.warmup_steps is not None else round(0.05 * self.max_steps)
         self.held = held
         self.train_docs = len(train_docs)
