@@ -766,6 +766,15 @@ def test_resuming_with_another_length_is_refused_and_a_finished_run_logs_its_las
     assert json.loads((tmp_path / "run" / "vocabx_train.json").read_text())["metrics"]["tokens_per_second"] > 0
 
 
+def test_a_refused_resume_names_every_other_setting_and_the_file_holding_the_run_s(tied_models, tmp_path, monkeypatch):
+    settings = dict(FAST, max_steps=6, save_every=2, lora_r=8)
+    _crash_in_step_four(monkeypatch, lambda: train(tied_models[1], _texts(), tmp_path / "run", **settings))
+    saved = tmp_path / "run" / "train_config.yaml"
+    with pytest.raises(VocabxError, match=rf"^--resume with --max-steps unset, but the run was started with 6; --resume with --lora-r 4, but the run was started with 8; "
+                       rf"pass the same values, or --config {re.escape(str(saved))}, which holds the run's settings$"):
+        train(tied_models[1], _texts(), tmp_path / "run", resume=True, **{**settings, "max_steps": None, "lora_r": 4})
+    assert train(tied_models[1], _texts(), tmp_path / "run", TrainConfig.from_file(saved), resume=True, progress=False).steps == 6
+
 def test_resuming_with_another_eval_split_names_the_flag_not_the_corpus(tied_models, tmp_path):
     settings = dict(FAST, max_steps=2, save_every=1)  # (FAST holds 4 of the split's eval documents; the rest train)
     train(tied_models[1], _texts(), tmp_path / "run", **settings)

@@ -41,10 +41,11 @@ The output folder (the adapter) holds ``adapter_model.safetensors`` (LoRA and th
 tokenizer, ``extension_rows.safetensors`` (rows of the extended matrix the adapter does not hold, such
 as padding rows, so that :func:`load_adapted` can rebuild the model from its base), ``vocabx_train.json``
 (schema ``vocabx.train/1``: config, data, metrics) with its readable twin ``train.md``,
-``train_config.yaml`` (reusable with ``--config``), ``log.jsonl`` and ``checkpoints/``. A tied model's
-new rows serve both sides and are stored once; with ``--mode tokens``, plain PEFT then warns that the
-output layer's ``trainable_tokens_delta`` is missing, and ties it to the input layer's as it loads (the
-logits are the trained ones; :func:`load_adapted` expects it and says nothing).
+``train_config.yaml`` (reusable with ``--config``; written as the run starts, so that a ``--resume`` can
+take the run's settings from it), ``log.jsonl`` and ``checkpoints/``. A tied model's new rows serve both
+sides and are stored once; with ``--mode tokens``, plain PEFT then warns that the output layer's
+``trainable_tokens_delta`` is missing, and ties it to the input layer's as it loads (the logits are the
+trained ones; :func:`load_adapted` expects it and says nothing).
 
 The package's modules: :mod:`~vocabx.train.config` (the settings and their flags),
 :mod:`~vocabx.train.model` (the new rows and the PEFT model), :mod:`~vocabx.train.fused` (the row-sparse

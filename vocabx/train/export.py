@@ -23,8 +23,6 @@ from vocabx.train.model import _Rows, _token_layer, _torch
 
 def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainConfig, spec: str | None) -> int:
     """Write the adapter (or, in full mode, the model), tokenizer, stored rows and config; return the weights' bytes."""
-    import yaml
-
     from vocabx.outputs import _public
 
     staging = out / ".export.tmp"
@@ -50,15 +48,23 @@ def _export(out: Path, model: Any, tokenizer: Any, rows: _Rows, config: TrainCon
             if rows.stored_ids:
                 _save_rows(model, rows, staging / ROWS_FILE, spec)
         tokenizer.save_pretrained(staging)
-        (staging / "train_config.yaml").write_text(
-            "# vocabx train settings of this adapter; reusable with --config\n" + yaml.safe_dump(config.as_dict(), sort_keys=False), encoding="utf-8"
-        )
+        _write_config(staging, config)
         _public(staging)
         for path in staging.iterdir():
             os.replace(path, out / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return int(weights)
+
+
+def _write_config(folder: Path, config: TrainConfig) -> None:
+    """``train_config.yaml``: the run's settings, reusable with ``--config`` (to --resume the run, too)."""
+    import yaml
+
+    path = folder / "train_config.yaml"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("# vocabx train settings of this run; reusable with --config\n" + yaml.safe_dump(config.as_dict(), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _tied_aliases(model: Any) -> set[str]:

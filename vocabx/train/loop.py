@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from vocabx.errors import VocabxError, VocabxWarning
 from vocabx.outputs import json_safe
 from vocabx.train.config import MARKER, SCHEMA, TrainConfig, TrainResult, flag, log, on_every_process
-from vocabx.train.export import _export, _summary_md, _write_merged
+from vocabx.train.export import _export, _summary_md, _write_config, _write_merged
 from vocabx.train.fused import _enable_fused, _make_step, _use_fast_dropout
 from vocabx.train.model import (
     _Rows, _check_not_adapter, _context_length, _rows_of, _split_pieces, _token_layer, _torch, _wrap_peft,
@@ -352,11 +352,21 @@ def _check_resume_model(previous: dict, model: Any, out: Path) -> None:
     )
 
 
-def _check_resume(previous: dict, config: TrainConfig, data: dict, rows: _Rows, world: int) -> None:
+def _check_resume(previous: dict, config: TrainConfig, data: dict, rows: _Rows, world: int, out: Path) -> None:
     old = previous.get("config", {})
-    for name, value in config.as_dict().items():
-        if name not in _RESUMABLE_CHANGES and name in old and old[name] != value:
-            raise VocabxError(f"--resume with {flag(name)} {value!r}, but the run was started with {old[name]!r}; pass the same value")
+
+    def shown(value: Any) -> str:
+        return "unset" if value is None else repr(value)
+
+    changed = [
+        f"--resume with {flag(name)} {shown(value)}, but the run was started with {shown(old[name])}"
+        for name, value in config.as_dict().items()
+        if name not in _RESUMABLE_CHANGES and name in old and old[name] != value
+    ]
+    if changed:
+        saved = out / "train_config.yaml"
+        also = f", or --config {saved}, which holds the run's settings" if saved.is_file() else ""
+        raise VocabxError("; ".join(changed) + f"; pass the same value{'s' if len(changed) > 1 else ''}{also}")
     if previous.get("data", {}).get("fingerprint") != data["fingerprint"]:
         for name in ("eval_fraction", "max_eval_docs"):  # (resumable when eval texts are given; else they split the corpus)
             if name in old and old[name] != getattr(config, name):
@@ -612,7 +622,7 @@ class _Run:
         self.train_docs = len(train_docs)
         self.data = {**packed.as_dict(), "train_docs": len(train_docs), "eval_docs": len(held), "fingerprint": _fingerprint(train_docs, self.tokenizer, config.block_size, eos_id(self.tokenizer)), **replay_data, **split_data}
         if previous is not None:
-            _check_resume(previous, config, self.data, self.rows, self.world)
+            _check_resume(previous, config, self.data, self.rows, self.world, self.out)
         if not held:
             warnings.warn("no documents held out for evaluation (--eval-fraction 0 or a one-document corpus); eval_bpb will be null", VocabxWarning, stacklevel=3)
 
@@ -722,6 +732,7 @@ class _Run:
         }
         if self.main:
             _write_json(self.out / MARKER, self.record)
+            _write_config(self.out, config)
             self.log_path.write_text("".join(json.dumps(json_safe(r)) + "\n" for r in self.history), encoding="utf-8")
             if self.trackers:
                 flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.as_dict().items()}
