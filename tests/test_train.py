@@ -713,6 +713,19 @@ def test_out_of_memory_suggests_a_smaller_batch_or_checkpointing(tied_models, co
     assert "out of memory at step 1 with --batch-size 2 x --block-size 32" in line and "--gradient-checkpointing" in line
 
 
+def test_out_of_memory_before_the_first_step_says_the_model_does_not_fit(tied_models, tmp_path, monkeypatch):
+    vt = importlib.import_module("vocabx.train.loop")
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(vt, "_enable_fused", oom)
+    with pytest.raises(VocabxError, match=r"^out of memory preparing the model on cpu, before the first step \(no batch of --batch-size 2 has run yet\): "
+                       r"the model and its trained weights do not fit; pass --mixed-precision bf16 to hold the frozen weights in bf16, or use a device with more memory$") as caught:
+        train(tied_models[1], _texts(), tmp_path / "run", **dict(FAST, max_steps=1))
+    assert not getattr(caught.value, "on_every_process", False)  # (each process that meets it says so)
+    assert not (tmp_path / "run").exists()
+
 def test_a_non_finite_gradient_stops_before_the_step_and_keeps_the_checkpoint(tied_models, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 

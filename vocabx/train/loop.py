@@ -501,7 +501,7 @@ def train(
                     _check_resume_model(previous, model, run.out)
                 run.load_model(model, tokenizer, trust_remote_code)
                 run.load_data(texts, eval_texts, previous, replay_texts)
-                run.build()
+            run.build()
             if previous is None:
                 _fresh_output(run.out, run.accelerator)
             run.start(previous)
@@ -628,6 +628,22 @@ class _Run:
 
     def build(self) -> None:
         """PEFT wrapping, the fused step (when it matches), optimizer groups, schedule, Accelerate."""
+        try:
+            with on_every_process():  # (a refused --lora-targets; not out of memory, which one process may meet alone)
+                self._build()
+        except Exception as exc:
+            if _is_oom(exc):
+                if self.config.mode == "full":
+                    hint = "--mode lora+tokens trains far fewer weights, or "
+                else:
+                    hint = "pass --mixed-precision bf16 to hold the frozen weights in bf16, or " if self.precision != "bf16" else ""
+                raise VocabxError(
+                    f"out of memory preparing the model on {self.accelerator.device.type}, before the first step (no batch of --batch-size {self.config.batch_size} has run yet): "
+                    f"the model and its trained weights do not fit; {hint}use a device with more memory"
+                ) from exc
+            raise
+
+    def _build(self) -> None:
         torch = _torch()
         config, accelerator = self.config, self.accelerator
         peft_model = _wrap_peft(self.model, self.rows, config)
