@@ -825,7 +825,7 @@ def test_adapt_reruns_the_stages_whose_record_run_json_lost_and_reanalyzes_for_a
     assert not (tmp_path / "other").exists()
 
 
-def test_adapt_reruns_a_stage_whose_last_file_is_cut_short_and_knows_a_local_model_by_its_full_path(tiny_base, tmp_path, monkeypatch):
+def test_adapt_reruns_a_stage_whose_file_is_missing_or_cut_short_and_knows_a_local_model_by_its_full_path(tiny_base, tmp_path, monkeypatch):
     texts, run = _docs(), tmp_path / "run"
     first = adapt(texts, run, model=str(tiny_base), budget="quick", log=lambda line: None)
     metrics = run / "evaluation" / "metrics.json"
@@ -834,6 +834,17 @@ def test_adapt_reruns_a_stage_whose_last_file_is_cut_short_and_knows_a_local_mod
     again = adapt(texts, run, model=str(tiny_base), budget="quick", log=lines.append)
     assert _skipped(lines) == [True, True, True, False]
     assert again["corpora"]["held-out domain"]["base"]["tokens"] == first["corpora"]["held-out domain"]["base"]["tokens"]
+    # a file the stage wrote, deleted since: the stage runs again (and those after it), saying why
+    (run / "adapter" / "adapter_model.safetensors").unlink()
+    # a killed stage's staging folder beside the run's folders goes when that stage runs again
+    leftover = run / ".adapter.0123456789ab.tmp"
+    leftover.mkdir()
+    (leftover / "adapter_model.safetensors").write_bytes(b"half")
+    lines.clear()
+    adapt(texts, run, model=str(tiny_base), budget="quick", log=lines.append)
+    assert _skipped(lines) == [True, True, False, False]
+    assert "train: adapter/adapter_model.safetensors is missing; running the stage again" in lines
+    assert (run / "adapter" / "adapter_model.safetensors").is_file() and not leftover.exists()
     # the same folder named by a relative path, or with a trailing slash, is the same model
     monkeypatch.chdir(tiny_base.parent)
     for spec in (tiny_base.name, f"./{tiny_base.name}/"):
@@ -850,3 +861,4 @@ def test_generation_prompts_come_from_documents_with_words(tiny_base, tmp_path):
     texts = ["   ", "\n\n", "Examination revealed hepatosplenomegaly.", "The Distributor shall indemnify the Company.", "A third note."]
     generated = generation_adoption(adapted, texts, prompts=2, max_new_tokens=4)
     assert generated["prompts"] == 2 and generated["generated_tokens"] > 0
+

@@ -5,9 +5,10 @@ The extend stage also fits the new rows to the training text (``vocabx.fit``, th
 
 ``RUN_DIR`` gets one folder per stage (``report/``, ``extended/``, ``adapter/``, ``evaluation/``) and a
 ``run.json`` recording, for each finished stage, a fingerprint of its inputs (the corpus, the model, the
-budget and the settings that stage uses). A rerun skips every stage whose fingerprint is unchanged and
-redoes the first changed one and all after it. A RUN_DIR holding another run's artifacts is refused
-unless ``overwrite``.
+budget and the settings that stage uses) and the files it wrote, with their sizes. A rerun skips every
+stage whose fingerprint is unchanged and whose files are all there as written, and redoes the first other
+one and all after it (with the staging folder a killed run may have left beside it). A RUN_DIR holding
+another run's artifacts is refused unless ``overwrite``.
 
 Budgets size the job: ``quick`` fits a few minutes on a laptop CPU, ``standard`` is the setting the
 project's figures use, ``full`` trains longer on more tokens.
@@ -259,8 +260,11 @@ def adapt(
     tokenizer = None
     for stage in STAGES:
         chain = _fingerprint(chain, keys[stage])
-        done = state["stages"].get(stage, {}).get("key") == chain and _finished(run, stage)
-        if done and not stale:
+        record = state["stages"].get(stage, {})
+        missing = _missing(run, stage, record.get("files")) if record.get("key") == chain and not stale else None
+        if missing:
+            log(f"{stage}: {missing}; running the stage again")
+        elif record.get("key") == chain and not stale and _finished(run, stage):
             log(f"{stage}: up to date, skipped")
             continue
         if not stale:
@@ -275,6 +279,8 @@ def adapt(
         folder = run / _folder(stage)
         if folder.exists():
             shutil.rmtree(folder)
+        for leftover in run.glob(f".{folder.name}.*.tmp*"):  # (a staging folder a killed run left: outputs.staged_dir)
+            shutil.rmtree(leftover, ignore_errors=True)
         tokenizer = tokenizer or load_tokenizer(model)
         log(f"{stage}: {_doing(stage, plan, len(train_texts), len(held))}")
         if stage == "analyze":
@@ -326,7 +332,8 @@ def adapt(
             metrics = evaluate(base, adapted, corpora, {"general": eval_general} if general else None)
             write_metrics(metrics, folder)
             summary = {"corpora": list(metrics["corpora"])}
-        state["stages"][stage] = {"key": chain, "seconds": round(time.monotonic() - started, 1), **summary}
+        written = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+        state["stages"][stage] = {"key": chain, "seconds": round(time.monotonic() - started, 1), **summary, "files": written}
         _save_state(run, state)
         log(f"{stage}: done in {state['stages'][stage]['seconds']} s")
     metrics = json.loads((run / _folder("evaluate") / "metrics.json").read_text(encoding="utf-8"))
@@ -378,6 +385,22 @@ def _unscored(texts: list[str], scored: set[str], flag: str) -> list[str]:
 
 def _folder(stage: str) -> str:
     return {"analyze": "report", "extend": "extended", "train": "adapter", "evaluate": "evaluation"}[stage]
+
+
+def _missing(run: Path, stage: str, files: Any) -> str | None:
+    """What is gone from the files a finished stage wrote (``files``: name -> size, as run.json records
+    them), such as ``'adapter/adapter_model.safetensors is missing'``; None when all are there as written
+    (or run.json, written before the record, has none)."""
+    if not isinstance(files, dict):
+        return None
+    folder = run / _folder(stage)
+    for name, size in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{_folder(stage)}/{name} is missing"
+        if isinstance(size, int) and path.stat().st_size != size:
+            return f"{_folder(stage)}/{name} is not the file the stage wrote ({path.stat().st_size:,} bytes, not {size:,})"
+    return None
 
 
 def _finished(run: Path, stage: str) -> bool:
