@@ -862,3 +862,29 @@ def test_generation_prompts_come_from_documents_with_words(tiny_base, tmp_path):
     generated = generation_adoption(adapted, texts, prompts=2, max_new_tokens=4)
     assert generated["prompts"] == 2 and generated["generated_tokens"] > 0
 
+
+def test_adapt_refuses_another_runs_folder_without_overwrite_and_resumes_its_own(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stopped before the analysis")
+
+    monkeypatch.setattr(importlib.import_module("vocabx.analyze"), "analyze", stop)
+    monkeypatch.chdir(ROOT)
+    texts, run = _docs(30), tmp_path / "run"
+    with pytest.raises(RuntimeError, match="stopped before the analysis"):
+        adapt(texts, run, model=str(tiny_base), sources=["corpora/medical"], log=lambda line: None)
+    # the same corpus named another way, or with an edited document: the same run, resumed
+    for sources, given in ((["./corpora/medical/"], texts), ([str(ROOT / "corpora" / "medical")], [texts[0] + " edited", *texts[1:]])):
+        with pytest.raises(RuntimeError, match="stopped before the analysis"):
+            adapt(given, run, model=str(tiny_base), sources=sources, log=lambda line: None)
+    # another corpus, or another model: another run's folder, refused before anything in it changes
+    written = (run / "run.json").read_text()
+    with pytest.raises(VocabxError, match=r"run holds the run of .*corpora/medical on .*base, not of .*corpora/legal on .*base; pass --overwrite to replace it or choose another -o"):
+        adapt(texts, run, model=str(tiny_base), sources=["corpora/legal"], log=lambda line: None)
+    with pytest.raises(VocabxError, match=r"holds the run of .*corpora/medical on .*base, not of .*corpora/medical on smollm2-135m; pass --overwrite"):
+        adapt(texts, run, sources=["corpora/medical"], log=lambda line: None)
+    assert (run / "run.json").read_text() == written
+    with pytest.raises(RuntimeError, match="stopped before the analysis"):
+        adapt(texts, run, model=str(tiny_base), sources=["corpora/legal"], overwrite=True, log=lambda line: None)
+    assert json.loads((run / "run.json").read_text())["run"]["corpus"] == [str(ROOT / "corpora" / "legal")]

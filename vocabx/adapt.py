@@ -8,7 +8,7 @@ The extend stage also fits the new rows to the training text (``vocabx.fit``, th
 budget and the settings that stage uses) and the files it wrote, with their sizes. A rerun skips every
 stage whose fingerprint is unchanged and whose files are all there as written, and redoes the first other
 one and all after it (with the staging folder a killed run may have left beside it). A RUN_DIR holding
-another run's artifacts is refused unless ``overwrite``.
+files that are not a run, or the run of another model or CORPUS, is refused unless ``overwrite``.
 
 Budgets size the job: ``quick`` fits a few minutes on a laptop CPU, ``standard`` is the setting the
 project's figures use, ``full`` trains longer on more tokens.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -154,6 +155,8 @@ def adapt(
     ``reference``: general text the analyzer ranks the candidates against (its ``reference``: tokens
     common there rank lower, and the report projects how much of it they rewrite); the ``general``
     documents that the evaluation scores are left out of it too.
+    ``sources``: the CORPUS arguments ``texts`` were read from (the report names them; RUN_DIR keeps them,
+    and refuses another run's without ``overwrite``).
     ``progress``: progress bars on stderr for fitting and training (None: when stderr is a terminal);
     without them ``log`` gets a line every tenth of each.
     """
@@ -201,6 +204,10 @@ def adapt(
         raise VocabxError(f"--lora-r must be a whole number of at least 1, got {lora_r!r}")
     run = Path(run_dir)
     state = _load_state(run, overwrite)
+    # (a local folder by its full path: 'base', './base' and '/abs/base' are one model)
+    model_files = local_model_fingerprint(model)
+    model_id = str(Path(model).expanduser().resolve()) if model_files else model
+    state = _claim(run, state, {"model": model_id, **({"corpus": sorted(_source_id(s) for s in sources)} if sources else {})}, overwrite)
     corpus_id = corpus_fingerprint(texts)
     if eval_texts is not None:
         held = [t for t in eval_texts if t.strip()]
@@ -239,8 +246,7 @@ def adapt(
         # (how many candidates the analyzer ranks, and which, are inputs too: a quick run's 1,024 must not
         # serve a standard run's 8,192)
         "analyze": _fingerprint(
-            # (a local folder by its full path: 'base', './base' and '/abs/base' are one model)
-            corpus_id, str(Path(model).expanduser().resolve()) if (files := local_model_fingerprint(model)) else model, *([("model files", files)] if files else []),
+            corpus_id, model_id, *([("model files", model_files)] if model_files else []),
             split, seed, plan.new_tokens, min_cohesion, *([min_groups, corpus_fingerprint([str(g) for g in groups or []])] if min_groups > 1 else []),
             *([("reference", corpus_fingerprint(reference))] if reference is not None else []),
             *long_tokens,
@@ -443,6 +449,38 @@ def _load_state(run: Path, overwrite: bool) -> dict:
         shutil.rmtree(run)
     run.mkdir(parents=True, exist_ok=True)
     return {"schema": RUN_SCHEMA, "stages": {}}
+
+
+def _source_id(source: str) -> str:
+    """One spelling of a CORPUS argument: a local path made absolute (``corpora/x/`` and ``./corpora/x``
+    -> ``/abs/corpora/x``); ``hf:`` datasets and ``-`` as given."""
+    if source == "-" or source.startswith("hf:"):
+        return source
+    return os.path.abspath(os.path.expanduser(source))
+
+
+def _claim(run: Path, state: dict, identity: dict, overwrite: bool) -> dict:
+    """The state of RUN_DIR for the run ``identity`` names (its model and, where given, its CORPUS).
+
+    A folder holding the run of another corpus or model is refused (its stages would all run again over
+    it), or with ``overwrite`` emptied; one of the same run is resumed, whatever changed in its documents.
+    """
+    before = state.get("run")
+    if isinstance(before, dict) and any(k in before and before[k] != v for k, v in identity.items()):
+        if not overwrite:
+            raise VocabxError(f"{run} holds the run of {_described(before)}, not of {_described(identity)}; pass --overwrite to replace it or choose another -o")
+        shutil.rmtree(run)
+        run.mkdir(parents=True)
+        state = {"schema": RUN_SCHEMA, "stages": {}}
+    state["run"] = (before if isinstance(state.get("run"), dict) else {}) | identity
+    _save_state(run, state)
+    return state
+
+
+def _described(identity: dict) -> str:
+    """``{"corpus": ["/a/notes"], "model": "m"}`` -> ``'/a/notes on m'``"""
+    corpus = identity.get("corpus")
+    return (" ".join(map(str, corpus)) + " on " if isinstance(corpus, list) else "") + str(identity.get("model"))
 
 
 def _save_state(run: Path, state: dict) -> None:
