@@ -99,8 +99,10 @@ def test_evaluate_refuses_an_empty_corpus(tiny_base, tmp_path):
 
     tok, ext = _extended(tiny_base, tmp_path)
     base = Side(load_model(tiny_base), tok)
-    with pytest.raises(VocabxError, match="evaluation corpus empty has no text"):
+    with pytest.raises(VocabxError, match="evaluation corpus empty has no text: it holds no document; give documents with text"):
         evaluate(base, Side(ext.model, ext.tokenizer, set(ext.new_ids)), {"empty": []})
+    with pytest.raises(VocabxError, match=r"evaluation corpus blank has no text: its 2 documents are empty or only whitespace; give documents with text"):
+        evaluate(base, Side(ext.model, ext.tokenizer, set(ext.new_ids)), {"notes": ["A note."]}, {"blank": [" ", "\n\t"]})
 
 
 def test_an_extension_of_another_base_is_refused_naming_both(tiny_base, tmp_path, tiny_tokenizers):

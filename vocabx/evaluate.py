@@ -220,6 +220,10 @@ def evaluate(
     both = sorted(set(corpora) & set(general or {}))
     if both:
         raise VocabxError(f"{', '.join(both)} is given both as a domain corpus and as --general; pass each corpus in one role")
+    for name, texts in [*corpora.items(), *(general or {}).items()]:  # (all checked before any is scored)
+        if not any(t.strip() for t in texts):
+            held = f"its {len(texts)} documents are empty or only whitespace" if texts else "it holds no document"
+            raise VocabxError(f"evaluation corpus {name} has no text: {held}; give documents with text")
     from vocabx.models import place
 
     if loaded and adapted.model.dtype != base.model.dtype:
@@ -235,8 +239,6 @@ def evaluate(
     result: dict = {"schema": METRICS_SCHEMA, "base": base.label, "adapted": adapted.label, "dtype": str(base.model.dtype).replace("torch.", ""), "corpora": {}}
     everything = [(name, texts, "domain") for name, texts in corpora.items()] + [(name, texts, "general") for name, texts in (general or {}).items()]
     for name, texts, role in everything:
-        if not any(t.strip() for t in texts):
-            raise VocabxError(f"evaluation corpus {name} has no text")
         # (the base tokenizer encodes the texts once: for the words, the cut and its token counts)
         backend = backend_of(base.tokenizer)
         encodings = backend.encode_batch(texts, add_special_tokens=False)
