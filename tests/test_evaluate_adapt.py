@@ -890,3 +890,25 @@ def test_adapt_refuses_another_runs_folder_without_overwrite_and_resumes_its_own
     with pytest.raises(RuntimeError, match="stopped before the analysis"):
         adapt(texts, run, model=str(tiny_base), sources=["corpora/legal"], overwrite=True, log=lambda line: None)
     assert json.loads((run / "run.json").read_text())["run"]["corpus"] == [str(ROOT / "corpora" / "legal")]
+
+
+def test_compare_scores_in_windows_no_longer_than_the_models_context(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    from vocabx.compare import compare
+
+    metrics_module = importlib.import_module("vocabx.metrics")
+    real, blocks = metrics_module.bits_per_byte, []
+
+    def recorded(*args, **kwargs):
+        blocks.append(kwargs.get("block_size"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(metrics_module, "bits_per_byte", recorded)
+    held = [" ".join(_docs(12))[:6000]]  # (one long document: more than the tiny model's 256 positions)
+    result = compare(
+        _docs(30), tmp_path / "cmp", model=str(tiny_base), budgets=(300,), seeds=(0,), strategies=("lora",),
+        new_tokens=32, batch_size=2, block_size=64, eval_docs=1, eval_chars=6000, eval_texts=held, log=lambda line: None,
+    )
+    # (the scoring's windows, and the trainer's own evaluation, at its --block-size)
+    assert set(blocks) == {256, 64} and math.isfinite(result["base_bpb"])

@@ -97,7 +97,7 @@ def compare(
     from vocabx.extend import extend, read_manifest, save_extension, tokens_from_report
     from vocabx.fit import FitSettings
     from vocabx.metrics import bits_per_byte, text_windows
-    from vocabx.models import load_model, load_tokenizer, local_model_fingerprint
+    from vocabx.models import config_context, load_model, load_tokenizer, local_model_fingerprint
     from vocabx.outputs import check_output_dir, json_safe
     from vocabx.train import train
 
@@ -191,8 +191,12 @@ def compare(
         log(f"left out strategies {', '.join(dropped)}: no new token survived extend's checks")
     extended_runs = any(s != "lora" for s in strategies) and added  # (no new token: nothing to fit)
     runs: list[dict] = []
-    scored = text_windows(held, tokenizer, 1024)  # (every strategy scores the same bytes, cut the same way)
-    base_bpb = bits_per_byte(load_model(model), tokenizer, scored, block_size=1024)["bpb"]
+    base = load_model(model)
+    # (windows no longer than the model's context: past it, positions are out of range or untrained)
+    window = min(1024, config_context(base.config) or 1024)
+    scored = text_windows(held, tokenizer, window)  # (every strategy scores the same bytes, cut the same way)
+    base_bpb = bits_per_byte(base, tokenizer, scored, block_size=window)["bpb"]
+    del base  # (not held in memory while the runs train)
     for budget in budgets:
         steps = max(1, math.ceil(budget / (batch_size * block_size)))
         for seed in seeds:
@@ -206,7 +210,7 @@ def compare(
                 source = model if strategy == "lora" else str(source_ext)
                 run_dir = out / "runs" / f"{strategy}-{budget}-{seed}"
                 result = train(source, docs, run_dir, mode=strategy, max_steps=steps, batch_size=batch_size, block_size=block_size, seed=seed, eval_texts=held[:1], eval_every=0, save_every=0, overwrite=True)
-                bpb = bits_per_byte(result.model, result.tokenizer, scored, block_size=1024)["bpb"]
+                bpb = bits_per_byte(result.model, result.tokenizer, scored, block_size=window)["bpb"]
                 run = {"strategy": strategy, "budget": budget, "seed": seed, "steps": steps, "docs": len(docs), "bpb": round(bpb, 5), "train_loss": result.train_loss}
                 if fitted and strategy != "lora":
                     run["fit_steps"] = fitted["steps"]
