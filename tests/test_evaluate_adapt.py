@@ -912,3 +912,15 @@ def test_compare_scores_in_windows_no_longer_than_the_models_context(tiny_base, 
     )
     # (the scoring's windows, and the trainer's own evaluation, at its --block-size)
     assert set(blocks) == {256, 64} and math.isfinite(result["base_bpb"])
+
+
+def test_a_holdout_that_leaves_no_document_names_the_fix(tmp_path):
+    from vocabx.analyze import holdout_test
+    from vocabx.compare import compare
+
+    fix = r"--holdout 0.1 left no document for evaluation out of 2; give more documents, a larger --holdout \(at most 0.5\) or --eval CORPUS"
+    texts = [t for t in _docs(40) if not holdout_test(0.1, 0)(t)][:2]  # (two documents the split keeps for training)
+    with pytest.raises(VocabxError, match=fix):
+        adapt(texts, tmp_path / "run", log=lambda line: None)
+    with pytest.raises(VocabxError, match=fix):
+        compare(texts, tmp_path / "cmp", log=lambda line: None)

@@ -65,6 +65,7 @@ BUDGETS = {
 }
 STAGES = ("analyze", "extend", "train", "evaluate")
 DEFAULT_HOLDOUT = 0.1  # (the share of documents held out when no --eval corpus is given)
+NO_HELD_OUT_FIX = "give more documents, a larger --holdout (at most 0.5) or --eval CORPUS"  # (adapt's and compare's)
 
 ADAPT_INIT = "mean"
 """The rows' initialization when training follows at once. ``vocabx extend`` defaults to ``mean_shift``,
@@ -228,7 +229,7 @@ def adapt(
             train_texts = [t for t, h in zip(texts, sides) if not h]
             train_groups = [g for g, h in zip(groups, sides) if not h] if groups is not None else None
         if not held:
-            raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; give more documents")
+            raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; {NO_HELD_OUT_FIX}")
         split = ("groups", holdout, corpus_fingerprint([str(g) for g in groups or []])) if holdout_groups else holdout
         if holdout_groups:
             log(f"held out for evaluation: {', '.join(map(str, evaluated_groups))} ({len(held):,} documents); the run trains on the other groups")

@@ -91,7 +91,7 @@ def compare(
     ``holdout_groups``: hold out ``holdout`` of the ``groups`` (one label per text), whole, instead of
     documents (:func:`vocabx.analyze.held_out_groups`): the strategies are scored on sources that no run
     and not the analyzer saw."""
-    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, corpus_fingerprint
+    from vocabx.adapt import ADAPT_INIT, FIT_BLOCK, NO_HELD_OUT_FIX, corpus_fingerprint
     from vocabx.analyze import SelectSettings, analyze, split_by_groups, split_holdout
     from vocabx.evaluate import take
     from vocabx.extend import extend, read_manifest, save_extension, tokens_from_report
@@ -146,7 +146,7 @@ def compare(
         train_iter, held = split_holdout(iter(texts), holdout, seed=0)
         train_texts = list(train_iter)
         if not held:
-            raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}")
+            raise VocabxError(f"--holdout {holdout} left no document for evaluation out of {len(texts)}; {NO_HELD_OUT_FIX}")
         held = take(held, eval_docs, eval_chars)
     # a rerun reuses the extension already made in the folder
     out = check_output_dir(out_dir, True, "extended/vocabx.json", "comparison")
