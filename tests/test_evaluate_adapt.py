@@ -924,3 +924,13 @@ def test_a_holdout_that_leaves_no_document_names_the_fix(tmp_path):
         adapt(texts, tmp_path / "run", log=lambda line: None)
     with pytest.raises(VocabxError, match=fix):
         compare(texts, tmp_path / "cmp", log=lambda line: None)
+
+
+def test_evaluate_names_an_adapted_folder_that_holds_no_model_and_points_a_run_folder_at_its_adapter(tiny_base, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"schema": "vocabx.run/1", "stages": {}}))
+    with pytest.raises(VocabxError, match=r"--adapted .*run is the run folder of vocabx adapt, not a model; pass its adapter \(.*run/adapter\) or its extended model \(.*run/extended\)"):
+        load_side(str(tiny_base), tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VocabxError, match=r"--adapted .*empty holds no model \(no config.json nor adapter_config.json\); pass a folder written by vocabx extend or vocabx train"):
+        load_side(str(tiny_base), tmp_path / "empty")

@@ -45,6 +45,13 @@ def load_side(base: str, adapted: str | Path) -> Side:
     folder = Path(adapted)
     if not folder.is_dir():
         raise VocabxError(f"--adapted {str(adapted)!r} is not a folder; pass a folder written by vocabx extend or vocabx train")
+    if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
+        if (folder / "run.json").is_file():
+            raise VocabxError(
+                f"--adapted {adapted} is the run folder of vocabx adapt, not a model; pass its adapter ({folder / 'adapter'}) "
+                f"or its extended model ({folder / 'extended'})"
+            )
+        raise VocabxError(f"--adapted {adapted} holds no model (no config.json nor adapter_config.json); pass a folder written by vocabx extend or vocabx train")
     manifest = _manifest(folder)
     base_tok = load_tokenizer(base)
     made_from = (manifest or {}).get("base_model", {}) if manifest else {}
