@@ -83,7 +83,7 @@ def test_evaluate_takes_a_model_name_and_a_folder_as_the_cli_does(tiny_base, tmp
         vocabx.evaluate(vocabx.Side(None, None), tmp_path / "ext", {"domain": texts})
 
 
-def test_overwrite_replaces_a_run_folder_whose_run_json_is_unreadable(tmp_path):
+def test_overwrite_replaces_a_run_folder_whose_run_json_is_unreadable(tmp_path, monkeypatch):
     from vocabx.adapt import _load_state
 
     run = tmp_path / "run"
@@ -92,6 +92,12 @@ def test_overwrite_replaces_a_run_folder_whose_run_json_is_unreadable(tmp_path):
     with pytest.raises(VocabxError, match=r"run.json is not valid JSON .*pass --overwrite to start the run again"):
         _load_state(run, overwrite=False)
     assert _load_state(run, overwrite=True) == {"schema": "vocabx.run/1", "stages": {}} and list(run.iterdir()) == []
+    # a run folder that is the current folder is emptied, not deleted from under the process
+    (run / "run.json").write_text('{"schema": "vocabx.run/1", "stag')
+    (run / "adapter").mkdir()
+    monkeypatch.chdir(run)
+    _load_state(run, overwrite=True)
+    assert run.is_dir() and list(run.iterdir()) == [] and Path.cwd() == run
 
 
 def test_evaluate_refuses_an_empty_corpus(tiny_base, tmp_path):
@@ -286,11 +292,18 @@ def test_adapt_warns_when_general_text_it_scores_is_training_text(tiny_base, tmp
     assert not [line for line in lines if line.startswith("warning: ")]
 
 
-def test_adapt_refuses_a_folder_of_other_files(tiny_base, tmp_path):
+def test_adapt_refuses_a_folder_of_other_files_even_with_overwrite(tiny_base, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
-    with pytest.raises(VocabxError, match="holds files that are not a vocabx run; pass --overwrite"):
-        adapt(_docs(20), tmp_path / "run", model=str(tiny_base))
+    # (--overwrite replaces a run: given a mistyped -o, such as the corpus's own folder, it deleted it whole)
+    for overwrite in (False, True):
+        with pytest.raises(VocabxError, match=r"run holds files that are not a vocabx run \(no vocabx run.json\); --overwrite replaces only a run folder: choose another -o"):
+            adapt(_docs(20), tmp_path / "run", model=str(tiny_base), overwrite=overwrite)
+        assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+    (tmp_path / "run" / "run.json").write_text('{"schema": "another tool run/2"}')  # (valid JSON: not a run cut short)
+    with pytest.raises(VocabxError, match=r"run holds files that are not a vocabx run \(no vocabx run.json\)"):
+        adapt(_docs(20), tmp_path / "run", model=str(tiny_base), overwrite=True)
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
 
 
 def test_compare_runs_the_grid_and_reports_crossovers(tiny_base, tmp_path):

@@ -8,7 +8,8 @@ The extend stage also fits the new rows to the training text (``vocabx.fit``, th
 budget and the settings that stage uses) and the files it wrote, with their sizes. A rerun skips every
 stage whose fingerprint is unchanged and whose files are all there as written, and redoes the first other
 one and all after it (with the staging folder a killed run may have left beside it). A RUN_DIR holding
-files that are not a run, or the run of another model or CORPUS, is refused unless ``overwrite``.
+the run of another model or CORPUS is refused unless ``overwrite``; one holding files that are not a run,
+always (so that a mistyped RUN_DIR cannot delete them).
 
 Budgets size the job: ``quick`` fits a few minutes on a laptop CPU, ``standard`` is the setting the
 project's figures use, ``full`` trains longer on more tokens.
@@ -438,18 +439,27 @@ def _load_state(run: Path, overwrite: bool) -> dict:
         except VocabxError:
             if not overwrite:
                 raise
-            state = None  # (unreadable: replaced below, as a folder that is not a run)
+            _empty(run)  # (a run folder whose run.json was cut short: started again)
+            return {"schema": RUN_SCHEMA, "stages": {}}
         if isinstance(state, dict) and state.get("schema") == RUN_SCHEMA:
             # (a run.json edited by hand: a stage without a readable record is not finished, and runs again)
             stages = state.get("stages")
             state["stages"] = {k: v for k, v in stages.items() if isinstance(v, dict)} if isinstance(stages, dict) else {}
             return state
     if run.exists() and any(run.iterdir()):
-        if not overwrite:
-            raise VocabxError(f"{run} holds files that are not a vocabx run; pass --overwrite to replace them or choose another -o")
-        shutil.rmtree(run)
+        # (never deleted, even with --overwrite: a mistyped -o, such as the corpus's own folder, would go whole)
+        raise VocabxError(f"{run} holds files that are not a vocabx run (no vocabx run.json); --overwrite replaces only a run folder: choose another -o")
     run.mkdir(parents=True, exist_ok=True)
     return {"schema": RUN_SCHEMA, "stages": {}}
+
+
+def _empty(run: Path) -> None:
+    """Delete what a run folder holds, but not the folder itself (it may be the current folder)."""
+    for child in run.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def _source_id(source: str) -> str:
@@ -470,8 +480,7 @@ def _claim(run: Path, state: dict, identity: dict, overwrite: bool) -> dict:
     if isinstance(before, dict) and any(k in before and before[k] != v for k, v in identity.items()):
         if not overwrite:
             raise VocabxError(f"{run} holds the run of {_described(before)}, not of {_described(identity)}; pass --overwrite to replace it or choose another -o")
-        shutil.rmtree(run)
-        run.mkdir(parents=True)
+        _empty(run)
         state = {"schema": RUN_SCHEMA, "stages": {}}
     state["run"] = (before if isinstance(state.get("run"), dict) else {}) | identity
     _save_state(run, state)

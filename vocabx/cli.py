@@ -857,7 +857,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, metavar="X", help=f"LoRA's peak learning rate in training (default: the budget's, {ADAPT_LR:g} for quick and standard, the trainer's 2e-4 for full)")
     parser.add_argument("--lora-r", type=int, metavar="R", help="LoRA's rank in training, alpha twice it (default: the trainer's rank 4, alpha 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split, of the fit and of training (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a folder that is not a vocabx run, or the run of another CORPUS or --model (the same run is resumed without it)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run of another CORPUS or --model in RUN_DIR (the same run is resumed without it; a folder that is not a vocabx run is never replaced)")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
