@@ -947,3 +947,22 @@ def test_evaluate_names_an_adapted_folder_that_holds_no_model_and_points_a_run_f
     (tmp_path / "empty").mkdir()
     with pytest.raises(VocabxError, match=r"--adapted .*empty holds no model \(no config.json nor adapter_config.json\); pass a folder written by vocabx extend or vocabx train"):
         load_side(str(tiny_base), tmp_path / "empty")
+
+
+def test_adapt_never_trains_on_a_document_the_eval_corpus_holds(tiny_base, tmp_path, monkeypatch):
+    import importlib
+
+    analyzed: list[list[str]] = []
+
+    def stop(texts, *args, **kwargs):
+        analyzed.append(list(texts))
+        raise RuntimeError("stopped at the analysis")
+
+    monkeypatch.setattr(importlib.import_module("vocabx.analyze"), "analyze", stop)
+    texts, lines = _docs(30), []
+    with pytest.raises(RuntimeError, match="stopped at the analysis"):
+        adapt(texts, tmp_path / "run", model=str(tiny_base), eval_texts=[*texts[:3], "A test note of its own."], log=lines.append)
+    assert "left out of training 3 documents that the --eval corpus holds too" in lines
+    assert analyzed == [texts[3:]]
+    with pytest.raises(VocabxError, match="every CORPUS document is in the --eval corpus too, so none is left to train on"):
+        adapt(texts[:3], tmp_path / "run2", model=str(tiny_base), eval_texts=texts[:5], log=lambda line: None)

@@ -138,8 +138,8 @@ def adapt(
     """Run every stage that is not already done with the same inputs; return the final comparison.
 
     The domain evaluation uses ``eval_texts`` when given (a test set of the user's own, such as other
-    sites or later documents; every document of ``texts`` then trains), otherwise the ``holdout``
-    fraction of ``texts``, which neither the analyzer nor the trainer sees; with ``holdout_groups`` that
+    sites or later documents; every document of ``texts`` then trains, but those ``eval_texts`` holds too),
+    otherwise the ``holdout`` fraction of ``texts``, which neither the analyzer nor the trainer sees; with ``holdout_groups`` that
     fraction is of the ``groups``, held out whole (:func:`vocabx.analyze.held_out_groups`), so the model is
     judged on sources it never trained on, and the analysis holds out groups of its own too when two or
     more are left. ``new_tokens`` replaces the
@@ -215,11 +215,21 @@ def adapt(
         held = [t for t in eval_texts if t.strip()]
         if not held:
             raise VocabxError("the --eval corpus holds no text; give documents to evaluate on, or leave --eval out to hold out part of the corpus")
-        train_texts = list(texts)
-        train_groups = list(groups) if groups is not None else None
+        # (a document that is also a test document never trains: the scores stay held out, as in compare)
+        tested = set(eval_texts)
+        trains = [t not in tested for t in texts]
+        train_texts = [t for t, keep in zip(texts, trains) if keep]
+        train_groups = [g for g, keep in zip(groups, trains) if keep] if groups is not None else None
+        left_out = len(texts) - len(train_texts)
+        if left_out:
+            log(f"left out of training {left_out} documents that the --eval corpus holds too")
+        if not train_texts:
+            raise VocabxError("every CORPUS document is in the --eval corpus too, so none is left to train on; give test text that CORPUS does not hold")
         # (the analysis and training see every document, whatever the test corpus; the analyzer still holds
         # out ``holdout`` of them for its own held-out curve, so a share other than the default is an input)
         split = "all" if holdout == DEFAULT_HOLDOUT else ("all", holdout)
+        if left_out:  # (the analysis reads CORPUS less these; with none left out, the key of earlier run folders)
+            split = (split, "less --eval", corpus_fingerprint(train_texts))
     else:
         if holdout_groups:  # (never judged on a text it trained on, nor on a group it trained on)
             train_texts, train_groups, held, evaluated_groups, _ = split_by_groups(texts, groups, holdout, seed)  # type: ignore[arg-type]

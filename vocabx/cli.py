@@ -834,7 +834,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
     # (the names in the usage line; a wrong one is refused by adapt, naming the three)
     parser.add_argument("--budget", default="quick", metavar="{" + ",".join(BUDGETS) + "}", help="quick, standard or full (default quick)")
     parser.add_argument("--general", nargs="+", metavar="CORPUS", help="general text to check for regressions")
-    parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains")
+    parser.add_argument("--eval", nargs="+", metavar="CORPUS", help="domain test text to evaluate on (default: hold out --holdout of CORPUS); with it every CORPUS document trains, but those it holds too")
     parser.add_argument("--holdout", type=float, default=0.1, help="share of documents, in (0, 0.5], held out for evaluation when there is no --eval; with it, the analysis still holds out this share for its own held-out curve (default 0.1)")
     parser.add_argument(
         "--holdout-groups",
