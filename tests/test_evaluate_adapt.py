@@ -966,3 +966,9 @@ def test_adapt_never_trains_on_a_document_the_eval_corpus_holds(tiny_base, tmp_p
     assert analyzed == [texts[3:]]
     with pytest.raises(VocabxError, match="every CORPUS document is in the --eval corpus too, so none is left to train on"):
         adapt(texts[:3], tmp_path / "run2", model=str(tiny_base), eval_texts=texts[:5], log=lambda line: None)
+
+
+def test_adapt_refuses_general_text_with_nothing_to_score_before_any_stage(tiny_base, tmp_path):
+    with pytest.raises(VocabxError, match=r"the --general documents scored \(the first 8\) hold no text; give general documents with text, or leave --general out"):
+        adapt(_docs(30), tmp_path / "run", model=str(tiny_base), general=[" ", "\n"] * 4 + ["text past the scored documents"], log=lambda line: None)
+    assert not (tmp_path / "run").exists()

@@ -193,6 +193,8 @@ def adapt(
     if rows_update not in ROWS_UPDATES:
         raise VocabxError(f"--rows-update must be one of {', '.join(ROWS_UPDATES)}, got {rows_update!r}")
     scored = set(take(general or [], plan.eval_docs, None))  # (the documents the general evaluation cuts and scores)
+    if scored and not any(t.strip() for t in scored):  # (found before the stages run, not by the evaluation after them)
+        raise VocabxError(f"the --general documents scored (the first {plan.eval_docs}) hold no text; give general documents with text, or leave --general out")
     if replay is not None:
         replay = _unscored(replay, scored, "--replay")
         if not (isinstance(replay_fraction, (int, float)) and 0 < replay_fraction < 1):
