@@ -479,6 +479,12 @@ def test_load_adapted_onto_a_model_object_of_other_shape_is_a_one_line_error(tie
     assert "\n" not in str(err.value)
 
 
+def test_load_adapted_from_a_folder_that_does_not_exist_says_so(tied_models, tmp_path):
+    # (it said the folder "has no vocabx_train.json", as for a folder of something else)
+    with pytest.raises(VocabxError, match=r"adapter folder '.*nosuch' does not exist; pass the -o folder of a vocabx train run"):
+        load_adapted(tied_models[0], tmp_path / "nosuch")
+
+
 def test_load_adapted_refuses_a_merged_model_or_an_adapter_folder_as_its_base(tied_models, tmp_path):
     # (a merged model already holds the adapter: loading it on top would apply LoRA twice)
     result = train(tied_models[1], _texts(), tmp_path / "run", max_steps=2, merge=True, **FAST)

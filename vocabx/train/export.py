@@ -203,6 +203,8 @@ def _fmt(value: Any) -> str:
 def read_run(adapter_dir: str | os.PathLike) -> dict:
     """The ``vocabx_train.json`` of a finished run, checked."""
     path = Path(adapter_dir) / MARKER
+    if not Path(adapter_dir).exists():
+        raise VocabxError(f"adapter folder {os.fspath(adapter_dir)!r} does not exist; pass the -o folder of a vocabx train run")
     if not path.is_file():
         raise VocabxError(f"{os.fspath(adapter_dir)!r} has no {MARKER}; pass a folder written by vocabx train")
     record = read_json(path, "train the adapter again with vocabx train")
