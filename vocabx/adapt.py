@@ -281,10 +281,11 @@ def adapt(
     for stage in STAGES:
         chain = _fingerprint(chain, keys[stage])
         record = state["stages"].get(stage, {})
-        missing = _missing(run, stage, record.get("files")) if record.get("key") == chain and not stale else None
+        same = record.get("key") == chain and not stale
+        missing = _missing(run, stage, record.get("files")) if same else None
         if missing:
             log(f"{stage}: {missing}; running the stage again")
-        elif record.get("key") == chain and not stale and _finished(run, stage):
+        elif same and _finished(run, stage):
             log(f"{stage}: up to date, skipped")
             continue
         if not stale:

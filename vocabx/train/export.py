@@ -254,9 +254,8 @@ def _rebuild(record: dict, base: Any, adapter_dir: str | os.PathLike, *, dtype: 
     if isinstance(base, (str, os.PathLike)) and (Path(base) / "adapter_config.json").is_file():
         raise VocabxError(f"{_named(base)} is an adapter folder written by vocabx train, not a model; {bases}")
     model = base if not isinstance(base, (str, os.PathLike)) else load_model(os.fspath(base), dtype=dtype, trust_remote_code=trust_remote_code)
-    merged = getattr(model.config, "vocabx_merged", None)
-    digest = _adapter_digest(adapter_dir)
-    if (isinstance(merged, dict) and digest is not None and merged.get("adapter_sha256") == digest) or (
+    merged = getattr(model.config, "vocabx_merged", None)  # (the adapter is hashed only for a merged model)
+    if (isinstance(merged, dict) and merged.get("adapter_sha256") is not None and merged.get("adapter_sha256") == _adapter_digest(adapter_dir)) or (
         isinstance(base, (str, os.PathLike)) and Path(base).resolve() == (Path(adapter_dir) / "merged").resolve()
     ):
         raise VocabxError(
