@@ -933,6 +933,8 @@ def test_tiny_corpus_error_names_the_minimum(tok):
         message = str(info.value)
         assert f"{MIN_DOCS} documents" in message and f"{MIN_WORDS} words" in message
         assert "\n" not in message
+    with pytest.raises(VocabxError, match=r"too small to analyze: 1 document and 1 word after"):  # (not "1 documents")
+        analyze(["Hepatosplenomegaly"], tok, holdout=None)
     # copies of one document all go to one side: when that is the holdout, the message says so
     copies = ["the patient was admitted with hepatosplenomegaly and fever"] * 40
     side = next(seed for seed in range(200) if _copies_held_out(copies[0], seed))
