@@ -1091,6 +1091,84 @@ def test_overlaps_pushed_from_the_counters_table_rank_what_looking_them_up_ranks
     assert len(phrases) >= 5 and overlaps  # (the case this checks: chosen phrases that overlap)
 
 
+def _table_without(table, drop):
+    """A copy of a counter's phrase table without the rows in ``drop`` (as if the counter had pruned them)."""
+    import numpy as np
+
+    selection = importlib.import_module("vocabx.analyze.selection")
+    keep = np.setdiff1d(np.arange(len(table.keys)), drop)
+    out = object.__new__(type(table))
+    for name in type(table).__slots__:
+        setattr(out, name, getattr(table, name))
+    out.keys = [table.keys[r] for r in keep.tolist()]
+    out.count, out.docs, out.length, out.matrix = table.count[keep], table.docs[keep], table.length[keep], table.matrix[keep]
+    witness = object.__new__(type(table.witness))
+    witness.__dict__.update(table.witness.__dict__)
+    witness.hashes, witness.length = table.witness.hashes[keep], table.witness.length[keep]
+    out.witness = witness
+    assert selection._OverlapIndex.fits(out)
+    return out
+
+
+def test_overlap_index_finds_each_n_grams_parts_by_hash_as_a_lookup_of_their_words_does(space):
+    # prefix[j][row] / suffix[j][row]: the row of the row's phrase less its last / first j words, from the
+    # counter's hashes; checked against looking the words up, also where a part is missing from the table
+    # (the parent's parent is then looked up, not taken as missing).
+    selection = importlib.import_module("vocabx.analyze.selection")
+
+    texts = [f"{a} {b}" for a in OVERLAPPING for b in OVERLAPPING]
+    counts = count_corpus(texts, space, max_phrase_words=4)
+    full = counts.phrase_table
+    assert full is not None and selection._OverlapIndex.fits(full)
+    # drop some 3-word rows that are prefixes or suffixes of longer rows: their 2-word parts remain
+    parts_of_longer = {k[:3] for k in full.keys if len(k) >= 5} | {k[-3:] for k in full.keys if len(k) >= 5}
+    drop = [r for r, k in enumerate(full.keys) if k in parts_of_longer][::3]
+    assert drop
+    for table in (full, _table_without(full, drop)):
+        row_of = {k: r for r, k in enumerate(table.keys)}
+        prefix, suffix = selection._OverlapIndex.parents(table, 4)
+        checked = 0
+        for r, key in enumerate(table.keys):
+            for j in (1, 2, 3):
+                want_pre = row_of.get(key[:-j], -1) if len(key) - j >= 2 else -1
+                want_suf = row_of.get(key[j:], -1) if len(key) - j >= 2 else -1
+                assert (int(prefix[j][r]), int(suffix[j][r])) == (want_pre, want_suf), (key, j)
+                checked += want_pre >= 0
+        assert checked > 100
+    pruned = set(_table_without(full, drop).keys)  # (the case of the look-up: a longer row whose part is gone)
+    assert any(len(k) >= 5 and k[:3] not in pruned for k in pruned)
+
+
+def test_gain_heap_pops_what_the_score_heap_pops_when_each_score_is_its_gain():
+    # The unweighted selection's heap keeps one int per entry; it must pop in the tuple heap's order:
+    # highest gain first, equal gains in the order they entered, whether entered, extended or pushed.
+    import random
+
+    selection = importlib.import_module("vocabx.analyze.selection")
+    rng = random.Random(0)
+    ints, tuples = selection._GainHeap(), selection._ScoreHeap()
+    first = [rng.choice([1, 2, 3, 7, 10**12]) for _ in range(300)]
+    for i, g in enumerate(first[:100]):
+        ints.enter(float(g), g, f"w{i}")
+        tuples.enter(float(g), g, f"w{i}")
+    ints.extend(first[100:], [f"s{i}" for i in range(200)])
+    for i, g in enumerate(first[100:]):
+        tuples.enter(float(g), g, f"s{i}")
+    ints.heapify()
+    tuples.heapify()
+    popped = []
+    while tuples:
+        assert ints and ints.top() == tuples.top()
+        a, b = ints.pop(), tuples.pop()
+        assert a == b
+        popped.append(a)
+        if rng.random() < 0.3:  # re-pushed with a lower gain, as a stale entry is
+            g = rng.choice([1, 2, 3])
+            ints.push(float(g), g, a + "'")
+            tuples.push(float(g), g, a + "'")
+    assert not ints and len(popped) > 300 and popped[0] == f"w{first.index(10**12)}"
+
+
 def test_examples_found_by_the_worker_process_are_the_ones_found_inline(space, monkeypatch):
     counting, finder = (importlib.import_module(f"vocabx.analyze.{m}") for m in ("counting", "examples"))
 

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator
 
-from vocabx.analyze.counting import Counts, _PhraseTable, count_corpus, _gc_paused, usable_cores
+from vocabx.analyze.counting import Counts, _PhraseTable, _Q, count_corpus, _gc_paused, _powers, usable_cores
 from vocabx.analyze.space import TokenSpace, _allowed, _phrase_word_ok, _surface_of_piece
 from vocabx.errors import VocabxError
 
@@ -86,19 +86,35 @@ class _OverlapIndex:
     U = q + P[k:] occurs, so U starts with q. Finding the n-grams that start or end with q in the
     counter's table (rows sorted by their first three words, and by their last three read backwards)
     lists every such P with the co-count, once per choice, where looking each union up per P and per
-    chosen phrase tries millions of unions that never occur. Only phrases that can still be chosen
-    (``live``) get entries. ``right_of[P]`` and ``left_of[P]`` hold the (q, k, co-count) entries in
-    the order the q were chosen, for :meth:`SavingsModel._overlapping` to sort by k.
+    chosen phrase tries millions of unions that never occur. Each U's P is found by table row: the
+    row of U less its last (or first) j words, worked out for the whole table at once from the
+    counter's phrase hashes (:meth:`parents`). Only phrases that can still be chosen (``live``) get
+    entries. ``right_of[row]`` and ``left_of[row]`` hold the (q, k, co-count) entries of the phrase of
+    that row in the order the q were chosen, for :meth:`SavingsModel._overlapping` to sort by k.
     """
 
-    def __init__(self, table: "_PhraseTable", max_words: int, live: list[tuple[str, ...]], sides: list[tuple[Any, Any, Any, Any]]):
+    def __init__(self, table: "_PhraseTable", max_words: int, live: list[int], prepared: tuple[Any, Any]):
+        import numpy as np
+
         self.keys, self.count, self.max_words = table.keys, table.count, max_words
         self.ids = {w: i for i, w in enumerate(table.words)}
         self.base = len(table.words) + 1  # word index + 1 in each digit; 0: past the phrase's end
-        self.sides = sides  # (:meth:`sorted_sides`)
-        # only phrases that can still be chosen get entries (None: no entry yet)
-        self.right_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
-        self.left_of: dict[tuple[str, ...], list[list] | None] = dict.fromkeys(live)
+        self.sides, (self.prefix, self.suffix) = prepared  # (:meth:`prepare`)
+        n = len(table.keys)
+        # the phrases that can still be chosen: by row, and their rows by key (index -1, no row: not live)
+        self.live = np.zeros(n + 1, dtype=bool)
+        self.live[live] = True
+        self.row_of = dict(zip([table.keys[r] for r in live], live))
+        # per row, the entries of a live phrase (None: none yet; 0: not a phrase that can be chosen)
+        self.right_of: list[list | int | None] = [0] * n
+        self.left_of: list[list | int | None] = [0] * n
+        for r in live:
+            self.right_of[r] = self.left_of[r] = None
+
+    @staticmethod
+    def prepare(table: "_PhraseTable", max_words: int) -> tuple[Any, Any]:
+        """:meth:`sorted_sides` and :meth:`parents`, made together (on another core: numpy only)."""
+        return _OverlapIndex.sorted_sides(table), _OverlapIndex.parents(table, max_words)
 
     @staticmethod
     def sorted_sides(table: "_PhraseTable") -> list[tuple[Any, Any, Any, Any]]:
@@ -128,9 +144,53 @@ class _OverlapIndex:
         return sides
 
     @staticmethod
+    def parents(table: "_PhraseTable", max_words: int) -> tuple[list[Any], list[Any]]:
+        """(prefix, suffix): ``prefix[j][row]`` is the row of that row's phrase less its last j words,
+        ``suffix[j][row]`` less its first j (j = 1, 2, 3), or -1 where that phrase is not in the table
+        or has fewer than two words. Found by the counter's hash of each phrase (the sum of its word
+        hashes times powers of a constant, mod 2**64: a word taken off the end is subtracted, one taken
+        off the front subtracted and the rest shifted down a power), so the rows are those the counter's
+        own table gives the same words; j = 2 and 3 as the parent's parent (every part of a counted
+        n-gram is counted at least as often, so it is in the table; where one is not, looked up)."""
+        import numpy as np
+
+        witness = table.witness
+        hashes, length, matrix = witness.hashes, table.length.astype(np.int64), table.matrix  # type: ignore[union-attr]
+        word_hash = np.fromiter(witness.word_keys, dtype=np.uint64, count=len(table.words))  # type: ignore[union-attr]
+        powers = _powers(_Q, matrix.shape[1] + 1)
+        n = len(hashes)
+
+        def look_up(rows: Any, j: int, front: bool) -> Any:
+            """The rows of ``rows``' phrases less their first (``front``) or last j words, or -1."""
+            size, terms = length[rows], np.zeros(len(rows), dtype=np.uint64)
+            for i in range(j):
+                at = np.full(len(rows), i) if front else size - 1 - i
+                terms += word_hash[matrix[rows, at]] * powers[at]
+            wanted = hashes[rows] - terms
+            if front:
+                wanted *= np.uint64(pow(_Q, -j, 1 << 64))
+            at = np.minimum(np.searchsorted(hashes, wanted), n - 1)
+            return np.where((hashes[at] == wanted) & (length[at] == size - j), at, -1)
+
+        rows = np.flatnonzero(length >= 3)
+        prefix: list[Any] = [None]
+        suffix: list[Any] = [None]
+        for front, out in ((False, prefix), (True, suffix)):
+            first = np.full(n + 1, -1, dtype=np.int64)  # (index -1, no row: -1 again)
+            first[rows] = look_up(rows, 1, front)
+            out.append(first[:n])
+            for j in (2, 3):
+                found = first[out[-1]]
+                lost = np.flatnonzero((length >= j + 2) & (found < 0))  # (none where pruning kept every part)
+                if len(lost):
+                    found[lost] = look_up(lost, j, front)
+                out.append(found)
+        return prefix, suffix
+
+    @staticmethod
     def fits(table: "_PhraseTable") -> bool:
-        """Whether three word digits fit in one int64 key."""
-        return (len(table.words) + 1) ** 3 < 2**63
+        """Whether three word digits fit in one int64 key, and the table has the counter's hashes."""
+        return (len(table.words) + 1) ** 3 < 2**63 and table.witness is not None and len(table.witness.hashes) == len(table.keys)
 
     def _rows_with(self, backward: bool, digits: list[int]) -> Any:
         """Table rows longer than q whose first words, read forwards or backwards, are q's (``digits``),
@@ -155,43 +215,31 @@ class _OverlapIndex:
         m = len(q)
         if 0 in digits or not 2 <= m <= 4:
             return
-        keys, count, most = self.keys, self.count, self.max_words
+        count, live = self.count, self.live
         for right in (True, False):
             found = self._rows_with(right, digits[::-1] if right else digits)
             if not len(found):
                 continue
-            rows, cos = found.tolist(), count[found].tolist()
             target = self.right_of if right else self.left_of
-            get = target.get
-            # P = u[:n] (right) or u[m - k:] (left) has n = len(u) - m + k words, k = 1 .. m - 1
-            # (entries: None, no entry yet; 0, not a phrase that can be chosen; else a non-empty list)
-            if m == 2:  # (most chosen phrases: k = 1 only)
-                for row, co in zip(rows, cos):
-                    u = keys[row]
-                    p = u[:-1] if right else u[1:]
-                    entries = get(p, 0)
-                    if entries:
-                        entries.append((q, 1, co))
-                    elif entries is None:
-                        target[p] = [(q, 1, co)]
-                continue
-            for row, co in zip(rows, cos):
-                u = keys[row]
-                n0 = len(u) - m
-                for k in range(1, min(m, most - n0 + 1)):
-                    p = u[: n0 + k] if right else u[m - k :]
-                    entries = get(p, 0)
-                    if entries:
-                        entries.append((q, k, co))
-                    elif entries is None:
-                        target[p] = [(q, k, co)]
+            parents = self.prefix if right else self.suffix
+            for k in range(1, m):
+                # P = U less its last m - k words (right: q covers P's last k) or its first m - k (left)
+                rows = parents[m - k][found]
+                hit = live[rows]  # (row -1, no phrase: the entry past the end, never live)
+                for row, co in zip(rows[hit].tolist(), count[found[hit]].tolist()):
+                    entries = target[row]
+                    if entries is None:
+                        target[row] = [(q, k, co)]
+                    else:
+                        entries.append((q, k, co))  # type: ignore[union-attr]
 
     def overlapping(self, parts: tuple[str, ...], right: bool) -> list[tuple[tuple[str, ...], int, int]]:
-        entries = (self.right_of if right else self.left_of).get(parts)
+        row = self.row_of.get(parts)
+        entries = (self.right_of if right else self.left_of)[row] if row is not None else None
         if not entries:
             return []
         # by overlap length, in the order chosen within one length (a stable sort)
-        return sorted(entries, key=_second) if len(entries) > 1 else entries
+        return sorted(entries, key=_second) if len(entries) > 1 else entries  # type: ignore[arg-type]
 
 
 class SavingsModel:
@@ -574,45 +622,40 @@ def select_candidates(
     table = counts.phrase_table if weights is None else None
     if table is not None and not table.valid_for(counts, settings.max_phrase_words):
         table = None
-    sides = _in_background(_OverlapIndex.sorted_sides, table) if table is not None and _OverlapIndex.fits(table) else None
+    sides = _in_background(_OverlapIndex.prepare, table, settings.max_phrase_words) if table is not None and _OverlapIndex.fits(table) else None
     model = SavingsModel(counts, space)
     weight = weights or (lambda cand: 1.0)
-    heap: list[tuple[float, int, int, Candidate]] = []
-    serial = 0
+    heap: _GainHeap | _ScoreHeap = _GainHeap() if weights is None else _ScoreHeap()
 
     def push(cand: Candidate) -> None:
-        nonlocal serial
         gain = model.gain(cand)
         if gain > 0:
             score = gain * weight(cand)
             if score > 0:
-                heapq.heappush(heap, (-score, gain, serial, cand))
-                serial += 1
+                heap.push(score, gain, cand)
 
     # the first scores, heapified at once (entries are totally ordered, so pops do not depend on how);
     # without weights, phrases enter as seeds and become candidates only if they are popped
     for cand in _initial_candidates(counts, space, settings, model, seeds=weights is None, table=table, spread=spread):
         if type(cand) is _SeedRows:
             # phrase seeds from the table, gains already computed (all positive): entries as below
-            gains, rows = cand.gains, cand.rows.tolist()
-            heap += zip((-gains.astype(float)).tolist(), gains.tolist(), range(serial, serial + len(gains)), rows)
-            serial += len(gains)
+            rows = cand.rows.tolist()
+            heap.extend(cand.gains.tolist(), rows)  # type: ignore[union-attr]  (only without weights)
             if rows and sides is not None:  # (only these phrases can be chosen)
-                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, [table.keys[r] for r in rows], sides.result())
+                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, rows, sides.result())
             continue
         gain = model._phrase_effect(cand.parts)[0] if isinstance(cand, _PhraseSeed) else model.gain(cand)
         if gain > 0:
             score = gain * weight(cand)
             if score > 0:
-                heap.append((-score, gain, serial, cand))
-                serial += 1
-    heapq.heapify(heap)
+                heap.enter(score, gain, cand)
+    heap.heapify()
     chosen: list[Candidate] = []
     # Each token string once: the extender adds a string once (a second entry is 'already in the
     # vocabulary', and a merge that makes a chosen word's string would be dropped with it).
     taken: set[str] = set()
     while heap and len(chosen) < settings.max_new:
-        neg_score, _, _, cand = heapq.heappop(heap)
+        cand = heap.pop()
         effect = None
         if type(cand) is int:  # a row of the phrase table (no weights): a Candidate only once chosen
             effect = model._phrase_effect(table.keys[cand])  # type: ignore[union-attr]
@@ -625,9 +668,8 @@ def select_candidates(
             score = gain * weight(cand)
         if gain <= 0 or score <= 0:
             continue
-        if heap and score < -heap[0][0] - 1e-9:
-            heapq.heappush(heap, (-score, gain, serial, cand))
-            serial += 1
+        if heap and score < heap.top() - 1e-9:
+            heap.push(score, gain, cand)
             continue
         if type(cand) is int:
             cand = _table_candidate(table, cand, counts, space)  # type: ignore[arg-type]
@@ -651,6 +693,75 @@ def select_candidates(
             for new in _new_merges(cand.token, model, space, settings):
                 push(new)
     return chosen, model
+
+
+class _ScoreHeap:
+    """Candidates by score, highest first; equal scores by gain, then in the order they entered.
+    ``enter`` before ``heapify``, ``push`` after."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[float, int, int, Any]] = []
+        self.serial = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def enter(self, score: float, gain: int, cand: Any) -> None:
+        self.entries.append((-score, gain, self.serial, cand))
+        self.serial += 1
+
+    def heapify(self) -> None:
+        heapq.heapify(self.entries)
+
+    def push(self, score: float, gain: int, cand: Any) -> None:
+        heapq.heappush(self.entries, (-score, gain, self.serial, cand))
+        self.serial += 1
+
+    def pop(self) -> Any:
+        return heapq.heappop(self.entries)[3]
+
+    def top(self) -> float:
+        return -self.entries[0][0]
+
+
+class _GainHeap:
+    """:class:`_ScoreHeap` where each score is its gain (no weights): each entry one int, ``serial -
+    gain * 2**40``, so the heap compares ints, not tuples (a few times faster to pop); the candidates
+    kept aside by serial."""
+
+    _SHIFT = 1 << 40  # (more entries than this never enter one selection)
+
+    def __init__(self) -> None:
+        self.keys: list[int] = []
+        self.items: list[Any] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def enter(self, score: float, gain: int, cand: Any) -> None:
+        self.keys.append(len(self.items) - gain * self._SHIFT)
+        self.items.append(cand)
+
+    def extend(self, gains: list[int], cands: list[Any]) -> None:
+        """``enter`` for many at once."""
+        first, shift = len(self.items), self._SHIFT
+        self.keys += [serial - gain * shift for serial, gain in enumerate(gains, first)]
+        self.items += cands
+
+    def heapify(self) -> None:
+        heapq.heapify(self.keys)
+
+    def push(self, score: float, gain: int, cand: Any) -> None:
+        heapq.heappush(self.keys, len(self.items) - gain * self._SHIFT)
+        self.items.append(cand)
+
+    def pop(self) -> Any:
+        serial = heapq.heappop(self.keys) % self._SHIFT
+        cand, self.items[serial] = self.items[serial], None
+        return cand
+
+    def top(self) -> int:
+        return -(self.keys[0] // self._SHIFT)
 
 
 def _in_background(fn: Callable[..., Any], *args: Any) -> Any:
