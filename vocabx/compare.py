@@ -153,7 +153,7 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     tokenizer = load_tokenizer(model)
-    corpus_tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in train_texts)
+    corpus_tokens = sum(len(tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"]) for t in train_texts)
     log(f"{len(train_texts)} training documents ({corpus_tokens:,} tokens), {len(held)} held-out documents")
     beyond = [b for b in budgets if b > corpus_tokens]
     if beyond:

@@ -111,7 +111,7 @@ def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int, c
     texts = batch[text_field]
     present = [t for t in texts if t is not None]
     try:
-        ids = iter(tokenizer(present, add_special_tokens=False, return_attention_mask=False)["input_ids"]) if present else iter(())
+        ids = iter(tokenizer(present, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]) if present else iter(())
     except (TypeError, ValueError) as exc:  # (the encoder names neither the document nor the problem)
         from vocabx.stats import not_text_error
 

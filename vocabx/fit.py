@@ -89,12 +89,12 @@ def _blocks(
     def flush() -> None:
         if not batch:
             return
-        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+        for ids in tokenizer(batch, add_special_tokens=False, verbose=False)["input_ids"]:
             ext_counts.update(ids)
             stream.extend(ids)
             stream.append(eos)
         if base_tokenizer is not None:  # (None: blocks only, no counts wanted)
-            for ids in base_tokenizer(batch, add_special_tokens=False)["input_ids"]:
+            for ids in base_tokenizer(batch, add_special_tokens=False, verbose=False)["input_ids"]:
                 base_counts.update(ids)
         batch.clear()
 
