@@ -51,6 +51,19 @@ def _add_corpus(parser: argparse.ArgumentParser, nargs: str = "+") -> None:
     )
 
 
+def _read(args: argparse.Namespace, sources: Any, role: str | None = None, **kwargs: Any) -> Any:
+    """The documents of ``sources`` read with the command's --text-field and --line-docs (``role``: the
+    flag that named them, which the errors name)."""
+    from vocabx.corpus import read_corpus
+
+    return read_corpus(sources, text_field=args.text_field, line_docs=args.line_docs, role=role, **kwargs)
+
+
+def _read_list(args: argparse.Namespace, sources: Any, role: str) -> list[str] | None:
+    """The documents of an optional corpus flag as a list, or None where the flag was not given."""
+    return list(_read(args, sources, role)) if sources else None
+
+
 def _add_model(parser: argparse.ArgumentParser, flag: str = "--model") -> None:
     parser.add_argument(
         flag,
@@ -70,11 +83,10 @@ def _add_model(parser: argparse.ArgumentParser, flag: str = "--model") -> None:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Count documents, bytes, words and tokens of a corpus under a model's tokenizer."""
-    from vocabx.corpus import read_corpus
     from vocabx.models import load_tokenizer
     from vocabx.stats import corpus_stats
 
-    texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+    texts = _read(args, args.corpus)
     tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     with progress_bar(texts.approx_bytes, quiet=args.quiet, desc="stats") as bar:
         stats = corpus_stats(texts, tokenizer, progress=bar.update)
@@ -185,7 +197,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with --counts (the one counted) is read only for the candidates' examples.
     """
     from vocabx.analyze import Counts, SelectSettings, TokenSpace, analyze, holdout_test
-    from vocabx.corpus import read_corpus
     from vocabx.models import load_tokenizer
     from vocabx.outputs import check_output_dir
     from vocabx.report import write_report
@@ -214,7 +225,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     space = TokenSpace.of(tokenizer)
     count_kwargs = dict(max_phrase_words=settings.max_phrase_words, phrases="phrase" in settings.kinds)
-    reference = read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs, role="--reference") if args.reference else None
+    reference = _read(args, args.reference, "--reference") if args.reference else None
     common = dict(
         reference=reference,
         holdout=holdout,
@@ -234,7 +245,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         common.update(holdout=meta.get("holdout") or None, seed=meta.get("seed", args.seed))
         example_texts = None
         if args.corpus:  # (read again for the examples, less the documents the shards held out)
-            corpus = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+            corpus = _read(args, args.corpus)
             is_held = holdout_test(common["holdout"], common["seed"]) if common["holdout"] else None
             example_texts = (t for t in corpus if is_held is None or not is_held(t))
         result = analyze(None, tokenizer, counts=counts, held_counts=held, sources=[args.counts], example_texts=example_texts, **common)
@@ -251,7 +262,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if not common["holdout"] and held is None:
             notes.append("the shards were counted without a holdout (--holdout 0), so there is no held-out curve; count them with --holdout FRACTION for one")
     else:
-        texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
+        texts = _read(args, args.corpus, group_field=args.group_field)
         if shard is not None:
             for flag, given in (("--min-groups", settings.min_groups > 1), ("--holdout-groups", args.holdout_groups)):
                 if given:
@@ -454,7 +465,6 @@ def cmd_extend(args: argparse.Namespace) -> int:
     The tokens come from an analyzer report (--report, the first --top N) or a terms file (--terms, one
     term per line as it appears in text). Writes a standard Hugging Face model folder plus vocabx.json.
     """
-    from vocabx.corpus import read_corpus
     from vocabx.extend import extend, read_terms, save_extension, tokens_from_report, tokens_from_terms
     from vocabx.initialize import resolve_init
     from vocabx.models import load_tokenizer
@@ -503,7 +513,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
                 f"terms file {args.terms}: none of its {len(dropped)} terms can be added ({_dropped_reasons(dropped)}); "
                 f"give terms that {args.model} does not already hold as one token"
             )
-    check = read_corpus(args.check_corpus, text_field=args.text_field, line_docs=args.line_docs, role="--check-corpus") if args.check_corpus else None
+    check = _read(args, args.check_corpus, "--check-corpus") if args.check_corpus else None
     ext = extend(
         args.model,
         new,
@@ -522,8 +532,8 @@ def cmd_extend(args: argparse.Namespace) -> int:
     if args.fit and ext.added:
         from vocabx.fit import FitSettings, fit_extension
 
-        texts = list(read_corpus(args.fit, text_field=args.text_field, line_docs=args.line_docs, role="--fit"))  # a list: batches from the whole corpus
-        general = list(read_corpus(args.fit_general, text_field=args.text_field, line_docs=args.line_docs, role="--fit-general")) if args.fit_general else None
+        texts = list(_read(args, args.fit, "--fit"))  # a list: batches from the whole corpus
+        general = _read_list(args, args.fit_general, "--fit-general")
         settings = FitSettings(steps=args.fit_steps, seed=args.seed, replay=args.fit_replay)
         fitted = fit_extension(ext, texts, base_tokenizer=tokenizer, settings=settings, general=general, progress=not args.json)
     save_extension(ext, args.output, overwrite=args.overwrite)
@@ -578,11 +588,10 @@ def _extend_args(parser: argparse.ArgumentParser) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     """Verify an extended tokenizer's guarantees against its base on a corpus; exit 1 if one is broken."""
     from vocabx.check import check_corpus
-    from vocabx.corpus import read_corpus
     from vocabx.extend import load_extended_tokenizer, read_manifest
     from vocabx.models import load_tokenizer
 
-    texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
+    texts = _read(args, args.corpus)
     manifest = read_manifest(args.extended)
     base = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     ext = load_extended_tokenizer(args.extended)
@@ -664,14 +673,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from the defaults, then --config FILE (YAML), then the flags. Runs on several processes under
     `accelerate launch -m vocabx train ...`.
     """
-    from vocabx.corpus import read_corpus
     from vocabx.train import config_from_args, on_every_process, train
 
     with on_every_process():
         config = config_from_args(args)
-        texts = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs)
-        eval_texts = read_corpus(args.eval_corpus, text_field=args.text_field, line_docs=args.line_docs, role="--eval-corpus") if args.eval_corpus else None
-        replay_texts = read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs, role="--replay") if args.replay else None
+        texts = _read(args, args.corpus)
+        eval_texts = _read(args, args.eval_corpus, "--eval-corpus") if args.eval_corpus else None
+        replay_texts = _read(args, args.replay, "--replay") if args.replay else None
     result = train(
         args.model,
         texts,
@@ -726,13 +734,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     merged model). Each corpus is scored on its first --max-docs documents, cut to --max-chars characters:
     on a CPU, scoring is bounded by the model's forward passes.
     """
-    from vocabx.corpus import read_corpus
     from vocabx.evaluate import Side, evaluate, load_side, take, write_metrics
     from vocabx.models import load_model, load_tokenizer
     from vocabx.outputs import check_output_dir
 
     def named(sources: list[str], role: str | None = None) -> dict[str, list[str]]:
-        return {src: take(read_corpus(src, text_field=args.text_field, line_docs=args.line_docs, role=role), args.max_docs, args.max_chars) for src in sources}
+        return {src: take(_read(args, src, role), args.max_docs, args.max_chars) for src in sources}
 
     corpora = named(args.corpus)
     general = named(args.general or [], "--general")
@@ -774,15 +781,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     minutes on a laptop CPU, standard is what the published figures use.
     """
     from vocabx.adapt import adapt, budget_of, comparison_table, verdict
-    from vocabx.corpus import read_corpus
 
     budget_of(args.budget)
-    stream = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
+    stream = _read(args, args.corpus, group_field=args.group_field)
     texts = list(stream)
-    general = list(read_corpus(args.general, text_field=args.text_field, line_docs=args.line_docs, role="--general")) if args.general else None
-    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs, role="--eval")) if args.eval else None
-    replay = list(read_corpus(args.replay, text_field=args.text_field, line_docs=args.line_docs, role="--replay")) if args.replay else None
-    reference = list(read_corpus(args.reference, text_field=args.text_field, line_docs=args.line_docs, role="--reference")) if args.reference else None
+    general = _read_list(args, args.general, "--general")
+    eval_texts = _read_list(args, args.eval, "--eval")
+    replay = _read_list(args, args.replay, "--replay")
+    reference = _read_list(args, args.reference, "--reference")
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     if args.group_field and eval_texts is None and not args.holdout_groups:
         log(
@@ -870,7 +876,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     minutes on MedQuAD.
     """
     from vocabx.compare import compare
-    from vocabx.corpus import read_corpus
 
     def ints(text: str, flag: str) -> tuple[int, ...]:
         try:
@@ -878,9 +883,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except ValueError:
             raise VocabxError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
-    stream = read_corpus(args.corpus, text_field=args.text_field, line_docs=args.line_docs, group_field=args.group_field)
+    stream = _read(args, args.corpus, group_field=args.group_field)
     texts = list(stream)
-    eval_texts = list(read_corpus(args.eval, text_field=args.text_field, line_docs=args.line_docs, role="--eval")) if args.eval else None
+    eval_texts = _read_list(args, args.eval, "--eval")
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"vocabx: {line}", file=sys.stderr))
     result = compare(
         texts,
