@@ -538,3 +538,17 @@ def test_a_quoted_csv_field_over_lines_that_hold_commas_is_still_one_field(tmp_p
         warnings.simplefilter("error")
         docs, _ = _read(path)
     assert docs == ["first", field, 'said "5, then 6"', "last"]
+
+
+def test_a_quoted_csv_field_over_lines_with_a_rows_comma_count_is_one_field_without_a_number_column(tmp_path):
+    # No column holds a number to tell a row from a line of text, and each line of the field holds one
+    # comma, as a row of this file does: the quotes are trusted (as csv and pandas read them), not taken
+    # for a stray quote that ran over rows.
+    path = tmp_path / "notes.csv"
+    field = "Patient notes, day one\nBP normal, HR normal\nplan: rest, fluids"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([["title", "text"], ["a", "first"], ["b", field], ["c", "last"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        docs, _ = _read(path)
+    assert docs == ["first", field, "last"]

@@ -730,12 +730,15 @@ def _runs_over_rows(lines: list[str], delimiter: str, width: int, numeric: list[
     In a TSV, where text rarely holds a tab, one such line holding as many fields as the header is a row.
     In a CSV, where text holds commas, every such line must be a row: read on its own, as many fields as
     the header, and a number in each column that held one in every row before (an id, a count). Without
-    such a column, the number of fields alone decides.
+    such a column the quotes are trusted: a line of prose often holds as many commas as a row does.
 
-    header 'id,text', rows before '1,a': '2,next' / '3,size 5"' -> True; 'BP 120/80, HR 70"' -> False
+    header 'id,text', rows before '1,a': '2,next' / '3,size 5"' -> True; 'BP 120/80, HR 70"' -> False;
+    header 'title,text': 'BP 120/80, HR 70"' -> False
     """
     if delimiter == "\t":
         return any(line.rstrip("\r\n").count(delimiter) == width - 1 for line in lines)
+    if not numeric or not any(numeric):
+        return False
     lines = [line for line in lines if line.strip()]
     for line in lines:
         try:
