@@ -176,7 +176,7 @@ class _OverlapIndex:
         prefix: list[Any] = [None]
         suffix: list[Any] = [None]
         for front, out in ((False, prefix), (True, suffix)):
-            first = np.full(n + 1, -1, dtype=np.int64)  # (index -1, no row: -1 again)
+            first = np.full(n + 1, -1, dtype=np.int32)  # (index -1, no row: -1 again)
             first[rows] = look_up(rows, 1, front)
             out.append(first[:n])
             for j in (2, 3):
