@@ -1301,3 +1301,26 @@ def test_first_documents_are_each_words_first_documents_across_batches_and_split
             if len(docs) < 3:
                 docs.append(d)
     assert {w: list(counts.first_docs.of(w)) for w in want} == want
+
+
+def test_allowed_answers_ascii_text_as_the_per_character_rule_does():
+    # _allowed matches ASCII with one pattern; it must agree with the rule it stands for (no space or
+    # control character, a letter, digits only where allowed) on every ASCII body of up to two characters.
+    import itertools
+    import unicodedata
+
+    space_module = importlib.import_module("vocabx.analyze.space")
+
+    def rule(surface: str, allow_digits: bool) -> bool:
+        body = surface[1:] if surface.startswith(" ") else surface
+        return bool(body) and any(ch.isalpha() for ch in body) and not any(
+            ch.isspace() or unicodedata.category(ch)[0] == "C" or (ch.isdigit() and not allow_digits) for ch in body
+        )
+
+    chars = [chr(i) for i in range(128)]
+    bodies = [""] + chars + ["".join(pair) for pair in itertools.product(chars, repeat=2)]
+    for body in bodies:
+        for surface in (body, " " + body):
+            for allow_digits in (True, False):
+                assert space_module._allowed(surface, allow_digits) == rule(surface, allow_digits), (surface, allow_digits)
+    assert space_module._allowed(" Agreement", False) and not space_module._allowed(" 2024", False)

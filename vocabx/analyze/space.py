@@ -161,9 +161,16 @@ def is_letter_word(surface: str) -> bool:
     return bool(word) and word.isalpha()
 
 
+# An ASCII body that _allowed accepts: visible characters (no space, no control), a letter among them,
+# and digits only where allowed (the slow per-character test's answer, as one match)
+_ASCII_ALLOWED = {True: re.compile("[!-~]*[A-Za-z][!-~]*"), False: re.compile("[!-/:-~]*[A-Za-z][!-/:-~]*")}
+
+
 def _allowed(surface: str, allow_digits: bool) -> bool:
     """No digits (unless allowed), no control characters, no whitespace but one leading space marker."""
     body = surface[1:] if surface.startswith(" ") else surface
+    if body.isascii():
+        return _ASCII_ALLOWED[bool(allow_digits)].fullmatch(body) is not None
     if not body or not any(ch.isalpha() for ch in body):
         return False
     for ch in body:
