@@ -262,16 +262,25 @@ class SavingsModel:
         self.pair_words: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.n_now: dict[str, int] = {}  # each counted word's tokens now (what pieces_now returns)
         pair_words, pair_count, seg, n_now = self.pair_words, self.pair_count, self.seg, self.n_now
+        pieces_of, count_of = space.pieces, pair_count.get  # (get: a Counter's [] calls __missing__ in Python)
+        base_tokens = 0
         for word, count in counts.words.items():
-            pieces = space.pieces(word)
-            n_now[word] = len(pieces)
-            self.base_tokens += count * len(pieces)
-            if len(pieces) > 1:
+            pieces = pieces_of(word)
+            n = len(pieces)
+            n_now[word] = n
+            base_tokens += count * n
+            if n > 1:
                 seg[word] = list(pieces)
-                for pair in zip(pieces, pieces[1:]):
+                pairs = list(zip(pieces, pieces[1:]))
+                for pair in pairs:
                     pair_words[pair].add(word)
-                for pair, n in _pair_occurrences(pieces).items():
-                    pair_count[pair] += n * count
+                if len(set(pairs)) == len(pairs):  # (most words: each pair once, as _pair_occurrences counts it)
+                    for pair in pairs:
+                        pair_count[pair] = count_of(pair, 0) + count
+                else:
+                    for pair, k in _pair_occurrences(pieces).items():
+                        pair_count[pair] = count_of(pair, 0) + k * count
+        self.base_tokens = base_tokens
         self.saved = 0
         self.new_pairs = set()
         self.merged_in: dict[str, str] = {}  # each applied merge's token: a word that holds it (for its example)
