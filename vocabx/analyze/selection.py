@@ -469,14 +469,15 @@ class SavingsModel:
         span = self._span_tokens(parts)[0]
         gain = fires * (span - 1)
         prefixes: dict[int, int] = {}  # (the tokens of P's words before each overlap length: many q share one)
+        fired, pieces_now = self.fired, self.pieces_now
         for q, k, co in right:
             # There q fired, covering P's last k words: before, P's prefix + 1 token; after, 1 token + q's
             # other words, now loose.
-            co = min(co, self.fired[q], fires)
+            co = min(co, fired[q], fires)
             prefix = prefixes.get(k)
             if prefix is None:
                 prefix = prefixes[k] = self._span_tokens(parts[: len(parts) - k])[0]
-            rest = sum(self.pieces_now(w) for w in q[k:])
+            rest = pieces_now(q[k]) if len(q) == k + 1 else sum(map(pieces_now, q[k:]))
             gain += co * (prefix - rest) - co * (span - 1)
         return gain, fires, left, right
 
