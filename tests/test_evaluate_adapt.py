@@ -905,6 +905,31 @@ def test_adapt_refuses_another_runs_folder_without_overwrite_and_resumes_its_own
     assert json.loads((run / "run.json").read_text())["run"]["corpus"] == [str(ROOT / "corpora" / "legal")]
 
 
+def test_an_input_error_leaves_the_run_folder_as_it_was_even_with_overwrite(tiny_base, tmp_path, monkeypatch):
+    # adapt read and claimed RUN_DIR before checking its split: an --eval corpus with no text (or a
+    # holdout leaving no document) left a run.json in a new folder, and with --overwrite emptied
+    # another run's folder before the error.
+    import importlib
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stopped before the analysis")
+
+    monkeypatch.setattr(importlib.import_module("vocabx.analyze"), "analyze", stop)
+    monkeypatch.chdir(ROOT)
+    texts, run, fresh = _docs(30), tmp_path / "run", tmp_path / "fresh"
+    with pytest.raises(RuntimeError, match="stopped before the analysis"):
+        adapt(texts, run, model=str(tiny_base), sources=["corpora/medical"], log=lambda line: None)
+    (run / "kept.txt").write_text("a stage's output")
+    written = (run / "run.json").read_text()
+    for kwargs in ({"eval_texts": ["  ", "\n"]}, {"eval_texts": list(texts)}):
+        with pytest.raises(VocabxError, match="--eval corpus holds no text|none is left to train on"):
+            adapt(texts, run, model=str(tiny_base), sources=["corpora/legal"], overwrite=True, log=lambda line: None, **kwargs)
+        assert (run / "run.json").read_text() == written and (run / "kept.txt").is_file()
+        with pytest.raises(VocabxError):
+            adapt(texts, fresh, model=str(tiny_base), sources=["corpora/medical"], log=lambda line: None, **kwargs)
+        assert not fresh.exists()
+
+
 def test_compare_scores_in_windows_no_longer_than_the_models_context(tiny_base, tmp_path, monkeypatch):
     import importlib
 

@@ -206,12 +206,9 @@ def adapt(
     lr = lr if lr is not None else plan.lr
     if lora_r is not None and not (isinstance(lora_r, int) and not isinstance(lora_r, bool) and lora_r >= 1):
         raise VocabxError(f"--lora-r must be a whole number of at least 1, got {lora_r!r}")
-    run = Path(run_dir)
-    state = _load_state(run, overwrite)
     # (a local folder by its full path: 'base', './base' and '/abs/base' are one model)
     model_files = local_model_fingerprint(model)
     model_id = str(Path(model).expanduser().resolve()) if model_files else model
-    state = _claim(run, state, {"model": model_id, **({"corpus": sorted(_source_id(s) for s in sources)} if sources else {})}, overwrite)
     corpus_id = corpus_fingerprint(texts)
     if eval_texts is not None:
         held = [t for t in eval_texts if t.strip()]
@@ -246,6 +243,10 @@ def adapt(
         split = ("groups", holdout, corpus_fingerprint([str(g) for g in groups or []])) if holdout_groups else holdout
         if holdout_groups:
             log(f"held out for evaluation: {', '.join(map(str, evaluated_groups))} ({len(held):,} documents); the run trains on the other groups")
+    # (the inputs checked, RUN_DIR is read and claimed: an input error leaves it as it was, even with --overwrite)
+    run = Path(run_dir)
+    state = _load_state(run, overwrite)
+    state = _claim(run, state, {"model": model_id, **({"corpus": sorted(_source_id(s) for s in sources)} if sources else {})}, overwrite)
     trained_general = len(scored & set(train_texts)) if scored else 0
     if trained_general:
         # (scored as general text, they were trained on: their bits per byte is not a held-out figure)
