@@ -1126,7 +1126,7 @@ def test_overlap_index_finds_each_n_grams_parts_by_hash_as_a_lookup_of_their_wor
     assert drop
     for table in (full, _table_without(full, drop)):
         row_of = {k: r for r, k in enumerate(table.keys)}
-        prefix, suffix = selection._OverlapIndex.parents(table, 4)
+        prefix, suffix = selection._OverlapIndex.parents(table)
         checked = 0
         for r, key in enumerate(table.keys):
             for j in (1, 2, 3):

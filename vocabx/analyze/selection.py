@@ -96,7 +96,7 @@ class _OverlapIndex:
     def __init__(self, table: "_PhraseTable", max_words: int, live: list[int], prepared: tuple[Any, Any]):
         import numpy as np
 
-        self.keys, self.count, self.max_words = table.keys, table.count, max_words
+        self.count, self.max_words = table.count, max_words
         self.ids = {w: i for i, w in enumerate(table.words)}
         self.base = len(table.words) + 1  # word index + 1 in each digit; 0: past the phrase's end
         self.sides, (self.prefix, self.suffix) = prepared  # (:meth:`prepare`)
@@ -112,9 +112,9 @@ class _OverlapIndex:
             self.right_of[r] = self.left_of[r] = None
 
     @staticmethod
-    def prepare(table: "_PhraseTable", max_words: int) -> tuple[Any, Any]:
+    def prepare(table: "_PhraseTable") -> tuple[Any, Any]:
         """:meth:`sorted_sides` and :meth:`parents`, made together (on another core: numpy only)."""
-        return _OverlapIndex.sorted_sides(table), _OverlapIndex.parents(table, max_words)
+        return _OverlapIndex.sorted_sides(table), _OverlapIndex.parents(table)
 
     @staticmethod
     def sorted_sides(table: "_PhraseTable") -> list[tuple[Any, Any, Any, Any]]:
@@ -144,7 +144,7 @@ class _OverlapIndex:
         return sides
 
     @staticmethod
-    def parents(table: "_PhraseTable", max_words: int) -> tuple[list[Any], list[Any]]:
+    def parents(table: "_PhraseTable") -> tuple[list[Any], list[Any]]:
         """(prefix, suffix): ``prefix[j][row]`` is the row of that row's phrase less its last j words,
         ``suffix[j][row]`` less its first j (j = 1, 2, 3), or -1 where that phrase is not in the table
         or has fewer than two words. Found by the counter's hash of each phrase (the sum of its word
@@ -632,7 +632,7 @@ def select_candidates(
     table = counts.phrase_table if weights is None else None
     if table is not None and not table.valid_for(counts, settings.max_phrase_words):
         table = None
-    sides = _in_background(_OverlapIndex.prepare, table, settings.max_phrase_words) if table is not None and _OverlapIndex.fits(table) else None
+    sides = _in_background(_OverlapIndex.prepare, table) if table is not None and _OverlapIndex.fits(table) else None
     model = SavingsModel(counts, space)
     weight = weights or (lambda cand: 1.0)
     heap: _GainHeap | _ScoreHeap = _GainHeap() if weights is None else _ScoreHeap()
