@@ -271,15 +271,9 @@ class SavingsModel:
             base_tokens += count * n
             if n > 1:
                 seg[word] = list(pieces)
-                pairs = list(zip(pieces, pieces[1:]))
-                for pair in pairs:
+                for pair, k in _pair_occurrences(pieces).items():  # (its keys: every adjacent pair)
                     pair_words[pair].add(word)
-                if len(set(pairs)) == len(pairs):  # (most words: each pair once, as _pair_occurrences counts it)
-                    for pair in pairs:
-                        pair_count[pair] = count_of(pair, 0) + count
-                else:
-                    for pair, k in _pair_occurrences(pieces).items():
-                        pair_count[pair] = count_of(pair, 0) + k * count
+                    pair_count[pair] = count_of(pair, 0) + k * count
         self.base_tokens = base_tokens
         self.saved = 0
         self.new_pairs = set()
@@ -627,12 +621,12 @@ def select_candidates(
     (:func:`group_spread`), words and phrases found in fewer than ``settings.min_groups`` groups are
     left out, and each chosen one records its number of groups.
     """
-    # the phrase table's sorted sides for the overlap index, sorted on another core (numpy releases the
-    # GIL) while this one sets up the model and the candidates
+    # the overlap index's sorted sides and parent rows, made from the phrase table on another core (numpy
+    # releases the GIL) while this one sets up the model and the candidates
     table = counts.phrase_table if weights is None else None
     if table is not None and not table.valid_for(counts, settings.max_phrase_words):
         table = None
-    sides = _in_background(_OverlapIndex.prepare, table) if table is not None and _OverlapIndex.fits(table) else None
+    prepared = _in_background(_OverlapIndex.prepare, table) if table is not None and _OverlapIndex.fits(table) else None
     model = SavingsModel(counts, space)
     weight = weights or (lambda cand: 1.0)
     heap: _GainHeap | _ScoreHeap = _GainHeap() if weights is None else _ScoreHeap()
@@ -651,8 +645,8 @@ def select_candidates(
             # phrase seeds from the table, gains already computed (all positive): entries as below
             rows = cand.rows.tolist()
             heap.extend(cand.gains.tolist(), rows)  # type: ignore[union-attr]  (only without weights)
-            if rows and sides is not None:  # (only these phrases can be chosen)
-                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, rows, sides.result())
+            if rows and prepared is not None:  # (only these phrases can be chosen)
+                model._overlaps = _OverlapIndex(table, settings.max_phrase_words, rows, prepared.result())
             continue
         gain = model._phrase_effect(cand.parts)[0] if isinstance(cand, _PhraseSeed) else model.gain(cand)
         if gain > 0:
