@@ -416,6 +416,17 @@ def test_case_variants_are_grouped(tok):
     assert result.report["candidates"][0]["variants"] == result.candidates[0].variants
 
 
+def test_analyze_skips_none_and_refuses_what_is_not_a_list_of_texts(tok):
+    docs = _filler(12, "Licensee agrees.")
+    plain = analyze(docs, tok, holdout=None, settings=SelectSettings(kinds=("word",))).candidates
+    gaps = analyze([None, *docs, None], tok, holdout=None, settings=SelectSettings(kinds=("word",))).candidates
+    assert [(c.token, c.count) for c in gaps] == [(c.token, c.count) for c in plain]
+    with pytest.raises(VocabxError, match=r"texts is one str of \d+ characters, not a list of documents"):
+        analyze(docs[0], tok, holdout=None)
+    with pytest.raises(VocabxError, match=r"reference: document 0 is int \(7\), not text"):
+        analyze(docs, tok, holdout=None, reference=[7])
+
+
 def test_progress_is_a_callable_true_or_false_and_the_callable_sees_every_byte(tok):
     docs = [f"Licensee agrees. {d}" for d in _filler(12)]
     seen: list[int] = []

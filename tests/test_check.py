@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 
 from vocabx.analyze import TokenSpace
 from vocabx.check import check_corpus, check_tokens
+from vocabx.errors import VocabxError
 from vocabx.extend import NewToken, extend_tokenizer
 
 HEP = NewToken("Ġhepatosplenomegaly", " hepatosplenomegaly", "word")
@@ -42,6 +43,9 @@ def test_figures_on_a_hand_computed_case(base, good):
     result = check_corpus(base, ext, texts, manifest)
     assert KEYS <= set(result)
     assert result["docs"] == 4
+    assert check_corpus(base, ext, [None, *texts, None], manifest) == result  # (None is no document)
+    with pytest.raises(VocabxError, match=r"texts: document 1 is bytes .*, not text"):
+        check_corpus(base, ext, [texts[0], b"bytes"], manifest)
     assert result["base_tokens"] == hep + 2 + 1 + (3 + hep + 1) == 15
     assert result["extended_tokens"] == 1 + 1 + 1 + 5 == 8
     assert result["token_reduction"] == round(1 - 8 / 15, 6)

@@ -164,6 +164,15 @@ def test_stdin_is_one_document_per_line_and_json_lines_are_parsed():
     assert report.empty_docs == 1
 
 
+def test_a_json_line_on_stdin_without_the_field_after_lines_with_it_is_skipped_as_in_a_file():
+    stdin = io.StringIO('{"text": "one"}\n{"body": "two"}\n{"text": "three"}\n')
+    with pytest.warns(VocabxWarning, match=r"<stdin>: skipped 1 JSON line without a 'text' field \(line 2\)"):
+        docs, report = _read("-", stdin=stdin)
+    assert docs == ["one", "three"] and report.bad_records == 1
+    with pytest.raises(VocabxError, match=r"<stdin> line 1: no field 'text'; fields present: body; pick one with --text-field"):
+        _read("-", stdin=io.StringIO('{"body": "two"}\n{"text": "three"}\n'))  # (the first: a wrong --text-field)
+
+
 def test_hf_dataset_from_a_local_folder(tmp_path):
     pytest.importorskip("datasets")
     data = tmp_path / "ds"

@@ -122,7 +122,7 @@ def test_pack_dataset_names_a_missing_column(tok):
 
 @pytest.mark.parametrize("block_size", [1, 0, "8", True])
 def test_bad_block_sizes_are_errors(tok, block_size):
-    with pytest.raises(VocabxError, match="--block-size must be an int of at least 2"):
+    with pytest.raises(VocabxError, match="block_size must be an int of at least 2"):
         pack_texts(DOCS, tok, block_size, use_cache=False)
 
 
@@ -185,6 +185,39 @@ def test_a_missing_text_is_no_document(tok):
     packed = pack_texts(with_gaps, tok, 8, use_cache=False)
     assert np.array_equal(packed.blocks, expected) and packed.docs == 2
     assert np.array_equal(np.array(pack_dataset(datasets.Dataset.from_dict({"text": with_gaps}), tok, 8)["input_ids"]), expected)
+
+
+def test_an_empty_text_is_no_document_either(tok):
+    datasets = pytest.importorskip("datasets")
+    expected = pack_texts(DOCS[:2], tok, 8, use_cache=False).blocks
+    packed = pack_texts(["", DOCS[0], "", "", DOCS[1]], tok, 8, use_cache=False)
+    assert np.array_equal(packed.blocks, expected) and packed.docs == 2  # (no lone EOS between them)
+    given = datasets.Dataset.from_dict({"text": ["", DOCS[0], None, "", DOCS[1]]})
+    assert np.array_equal(np.array(pack_dataset(given, tok, 8)["input_ids"]), expected)
+
+
+def test_pack_dataset_reads_text_whatever_the_dataset_s_format(tok):
+    datasets = pytest.importorskip("datasets")
+    given = datasets.Dataset.from_dict({"text": DOCS[:3] + [None], "id": [1, 2, 3, 4]})
+    expected = pack_texts(DOCS[:3], tok, 8, use_cache=False).blocks
+    for fmt in ("arrow", "pandas", "numpy", "torch"):
+        assert np.array_equal(np.array(pack_dataset(given.with_format(fmt), tok, 8)["input_ids"]), expected), fmt
+
+
+def test_a_list_in_a_text_column_is_refused_not_read_as_a_text_pair(tok):
+    datasets = pytest.importorskip("datasets")
+    pairs = datasets.Dataset.from_dict({"text": [["a b", "c"], ["d", "e"]]})
+    with pytest.raises(VocabxError, match=r"column 'text' of the dataset: a document \(\"\['a b', 'c'\]\"\) is list, not text"):
+        pack_dataset(pairs, tok, 2)
+
+
+def test_one_str_is_not_a_list_of_documents(tok):
+    with pytest.raises(VocabxError, match=r"texts is one str of 9 characters, not a list of documents .* pass \[text\]"):
+        pack_texts("some text", tok, 8, use_cache=False)
+
+
+def test_a_numpy_block_size_is_an_int(tok):
+    assert np.array_equal(pack_texts(DOCS, tok, np.int64(8), use_cache=False).blocks, pack_texts(DOCS, tok, 8, use_cache=False).blocks)
 
 
 def test_pack_dataset_on_a_stream_whose_columns_are_unknown(tok):

@@ -81,6 +81,14 @@ def test_evaluate_takes_a_model_name_and_a_folder_as_the_cli_does(tiny_base, tmp
     assert by_path["corpora"]["domain"]["adapted"]["bpb"] == by_name["corpora"]["domain"]["adapted"]["bpb"]
     with pytest.raises(VocabxError, match="pass base as a model name or folder"):
         vocabx.evaluate(vocabx.Side(None, None), tmp_path / "ext", {"domain": texts})
+    # a stream (read_corpus's, a generator) is read once, whole; None is no document, a str no corpus
+    streamed = vocabx.evaluate(str(tiny_base), adapted, {"domain": (t for t in [None, *texts])}, prompts=0)
+    assert streamed["corpora"]["domain"] == loaded["corpora"]["domain"] | {k: streamed["corpora"]["domain"][k] for k in ("base", "adapted", "speedup")}
+    assert streamed["corpora"]["domain"]["adapted"]["bpb"] == loaded["corpora"]["domain"]["adapted"]["bpb"]
+    with pytest.raises(VocabxError, match=r"evaluation corpus domain is one str of 60 characters, not a list of documents"):
+        vocabx.evaluate(str(tiny_base), adapted, {"domain": texts[0]}, prompts=0)
+    with pytest.raises(VocabxError, match=r"evaluate\(\) takes each corpus as a dict of name -> documents, got list"):
+        vocabx.evaluate(str(tiny_base), adapted, texts, prompts=0)
 
 
 def test_overwrite_replaces_a_run_folder_whose_run_json_is_unreadable(tmp_path, monkeypatch):

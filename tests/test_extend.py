@@ -423,6 +423,33 @@ def test_terms_file_bad_lines_are_dropped_with_reasons_and_the_rest_added(tmp_pa
     assert _tokens(ext.tokenizer, "a non-exclusive license") == _tokens(base, "a") + ["Ġnon-exclusive"] + _tokens(base, " license")
 
 
+def test_a_damaged_tokenizer_folder_is_a_one_line_error_naming_it(tiny_tokenizers, tmp_path):
+    from vocabx.extend import load_extended_tokenizer
+    from vocabx.models import load_tokenizer
+
+    folder = tmp_path / "ext"
+    tiny_tokenizers["byte_bpe"].save_pretrained(folder)
+    (folder / "tokenizer.json").write_text("{ not json", encoding="utf-8")
+    with pytest.raises(VocabxError, match=r"cannot load the tokenizer in '.*ext' \(\w+: .*\); its files are damaged: write the folder again with vocabx extend") as err:
+        load_extended_tokenizer(folder)
+    assert "\n" not in str(err.value)
+    with pytest.raises(VocabxError, match=r"cannot load the tokenizer from '.*ext': \w+: .*; check or write again the folder's files"):
+        load_tokenizer(folder)
+
+
+def test_terms_from_python_are_cleaned_and_checked_as_a_terms_file_s_lines(tiny_tokenizers):
+    # (a stray space from a spreadsheet made 'Ġhepatosplenomegaly' + 'Ġ', a phrase that fires only before
+    # whitespace, and the word itself was never added)
+    base = tiny_tokenizers["byte_bpe"]
+    new, dropped = tokens_from_terms(["hepatosplenomegaly ", " kidney stone", "line\nbreak", "a\tb", "x" * 65, "  ", None], base)
+    assert [(n.token, n.kind) for n in new] == [("Ġhepatosplenomegaly", "word"), ("ĠkidneyĠstone", "phrase")]
+    assert [d["reason"] for d in dropped] == [
+        "contains control characters", "contains control characters", "longer than 64 characters", "empty", "not text (NoneType)",
+    ]
+    with pytest.raises(VocabxError, match=r"terms is one str \('hepatosplenomegaly'\), not a list of terms; pass \[term\]"):
+        tokens_from_terms("hepatosplenomegaly", base)
+
+
 def _encode(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 

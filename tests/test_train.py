@@ -584,6 +584,49 @@ def test_rows_trained_frozen_in_bf16_are_saved_exactly_so_every_loader_agrees(wh
     torch.testing.assert_close(_logits(AutoModelForCausalLM.from_pretrained(result.merged_dir), ids), plain, rtol=0, atol=1e-4)
 
 
+def test_an_extension_in_memory_trains_its_new_rows_and_loads_back(tmp_path):
+    # (extend() then train() in one Python session: the Extension names its model, tokenizer and rows)
+    from vocabx.extend import NewToken, extend
+
+    tok = tinymodels.make_tokenizer("byte_bpe")
+    ext = extend(tinymodels.make_causal_lm(len(tok)), [NewToken(*a) for a in ADDED], tokenizer=tok)
+    result = train(ext, _texts(), tmp_path / "run", max_steps=1, **FAST)
+    record = json.loads((Path(result.output_dir) / "vocabx_train.json").read_text())
+    assert record["extension"]["trainable_ids"] == ext.new_ids == [600, 601, 602]
+    ids = torch.tensor([[5, 600, 7, 602]])
+
+    def fresh():  # (train() puts PEFT's layers into the model it is given: each run its own extension)
+        return extend(tinymodels.make_causal_lm(len(tok)), [NewToken(*a) for a in ADDED], tokenizer=tok)
+
+    loaded = load_adapted(fresh().model, result.output_dir)
+    assert torch.allclose(_logits(loaded.eval(), ids), _logits(result.model.eval(), ids), atol=1e-5)
+    # the ids as a list, as extension.new_ids gives them
+    again = fresh()
+    listed = train(again.model, _texts(), tmp_path / "listed", tokenizer=again.tokenizer, new_token_ids=[600, 602], mode="tokens", max_steps=1, **FAST)
+    assert json.loads((Path(listed.output_dir) / "vocabx_train.json").read_text())["extension"]["trainable_ids"] == [600, 602]
+    with pytest.raises(VocabxError, match=r"a model object has no vocabx.json naming them; pass the Extension that vocabx.extend returned"):
+        train(fresh().model, _texts(), tmp_path / "bare", tokenizer=tok, max_steps=1, **FAST)
+    with pytest.raises(VocabxError, match=r"--new-token-ids must be token ids \(ints >= 0\) .* got \[600, -1\]"):
+        train(fresh(), _texts(), tmp_path / "bad", new_token_ids=[600, -1], max_steps=1, **FAST)
+
+
+def test_train_reads_a_dataset_s_text_and_refuses_what_is_not_text(tied_models, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ext = tied_models[1]
+    given = datasets.Dataset.from_dict({"text": _texts() + [None], "id": list(range(len(_texts()) + 1))})
+    from_dataset = train(ext, given, tmp_path / "ds", max_steps=2, **FAST)
+    from_list = train(ext, _texts(), tmp_path / "list", max_steps=2, **FAST)
+    assert _losses(Path(from_dataset.output_dir)) == _losses(Path(from_list.output_dir))  # (None is no document)
+    for texts, message in (
+        ("one long note", r"texts is one str of 13 characters, not a list of documents"),
+        (_texts()[:3] + [{"text": "x"}], r"texts: document 3 is dict .*, not text; pass str documents"),
+        (given.remove_columns("text").add_column("input_ids", [[1]] * len(given)), r"texts: the dataset has no column 'text' \(it is already tokenized"),
+    ):
+        with pytest.raises(VocabxError, match=message):
+            train(ext, texts, tmp_path / "bad", max_steps=1, **FAST)
+        assert not (tmp_path / "bad").exists()  # (refused before any folder is made)
+
+
 def test_a_model_object_keeps_its_dtype_when_training_in_bf16(tied_models, tmp_path):
     from vocabx.models import load_model, load_tokenizer
 

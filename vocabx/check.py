@@ -197,8 +197,9 @@ def check_corpus(base_tok: Any, ext_tok: Any, texts: Iterable[str], manifest: di
     """The figures of ``vocabx check``: token counts, and every guarantee's violations, on a corpus.
 
     ``progress``: a callable taking the bytes just checked (a bar's ``update``), True for a bar of its own, or None."""
-    from vocabx.corpus import byte_progress
+    from vocabx.corpus import byte_progress, documents
 
+    texts = documents(texts, what="texts")
     with byte_progress(progress, "check") as update:
         return _check_corpus(base_tok, ext_tok, texts, manifest, update)
 

@@ -580,6 +580,8 @@ class _Reader:
         # (under a C or POSIX locale) hand on lone surrogates that the tokenizer then refuses.
         buffer = getattr(self.stdin, "buffer", None) if self.stdin is sys.stdin else None
         lines = io.TextIOWrapper(buffer, encoding="utf-8-sig", errors="vocabx-replace") if buffer is not None else self.stdin
+        seen_field = False  # (as in a .jsonl file: after records with the field, one without it is skipped)
+        skipped: list[int] = []
         try:
             for number, line in enumerate(lines, 1):
                 stripped = line.rstrip("\r\n")
@@ -587,14 +589,24 @@ class _Reader:
                     stripped = stripped.removeprefix("\ufeff")
                 if stripped.startswith("{"):
                     try:
-                        value = self._record_text(_JSON.decode(stripped), "<stdin>", f" line {number}")
+                        value = self._record_text(_JSON.decode(stripped), "<stdin>", f" line {number}", seen_field)
                     except json.JSONDecodeError:
                         pass
+                    except _NotARecord:
+                        self.report.bad_records += 1
+                        skipped.append(number)
+                        continue
                     else:
+                        seen_field = True
                         yield _no_surrogates(value) if "\\" in stripped else value
                         continue
                 self.group = None
                 yield stripped or None
+            if skipped:
+                shown = ", ".join(map(str, skipped[:5])) + (" ..." if len(skipped) > 5 else "")
+                warnings.warn(
+                    f"<stdin>: skipped {_plural(len(skipped), 'JSON line')} without a {self.text_field!r} field (line {shown})", VocabxWarning, stacklevel=2
+                )
         finally:
             if lines is not self.stdin:
                 lines.detach()  # (leaves sys.stdin.buffer open)
@@ -789,3 +801,40 @@ def byte_progress(progress: Any, desc: str, total: int | None = None) -> Iterato
         yield progress
     else:
         raise VocabxError(f"progress must be True, False, None or a callable taking a byte count (such as a tqdm bar's update), got {progress!r}")
+
+
+def documents(texts: Any, *, what: str = "texts", text_field: str = "text") -> Iterable[str]:
+    """The documents a Python caller passed, checked as they are read: ``None`` is no document and is
+    skipped, anything else that is not ``str`` is an error naming it; a ``datasets`` dataset gives its
+    ``text_field`` column. A :class:`TextStream` (from :func:`read_corpus`) is returned as it is.
+
+    ["a", None, "b"] -> "a", "b";  "one text" -> VocabxError (a str is not a list of documents)
+    """
+    if isinstance(texts, TextStream):
+        return texts
+    if isinstance(texts, (str, bytes)):
+        raise VocabxError(
+            f"{what} is one {type(texts).__name__} of {len(texts)} characters, not a list of documents "
+            f"(it would be read one character at a time); pass [text], or vocabx.read_corpus(PATH) for a file"
+        )
+    if texts is None or not hasattr(texts, "__iter__"):
+        raise VocabxError(f"{what} must be a list or iterable of str documents, got {type(texts).__name__}")
+    columns = getattr(texts, "column_names", None)
+    if hasattr(texts, "map") and columns is not None:  # (a datasets Dataset, IterableDataset or DatasetDict)
+        if isinstance(columns, dict):
+            raise VocabxError(f"{what} is a DatasetDict of splits {', '.join(columns)}; pass one split, such as dataset[{next(iter(columns), 'train')!r}]")
+        if text_field not in columns:
+            packed = " (it is already tokenized: pass the dataset of texts it was made from)" if "input_ids" in columns else ""
+            raise VocabxError(f"{what}: the dataset has no column {text_field!r}{packed}; columns present: {', '.join(columns) or 'none'}")
+        plain = texts.with_format(None) if hasattr(texts, "with_format") else texts  # (a pandas or arrow format gives no str)
+        texts = plain[text_field] if hasattr(plain, "__len__") else (row[text_field] for row in plain.select_columns([text_field]))
+    return _checked_documents(iter(texts), what)
+
+
+def _checked_documents(texts: Iterator[Any], what: str) -> Iterator[str]:
+    for i, text in enumerate(texts):
+        if isinstance(text, str):
+            yield text
+        elif text is not None:
+            shown = repr(text)[:60]
+            raise VocabxError(f"{what}: document {i} is {type(text).__name__} ({shown}), not text; pass str documents (drop or convert the others)")

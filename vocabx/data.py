@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import secrets
 from dataclasses import dataclass
@@ -105,12 +106,16 @@ def eos_id(tokenizer: Any) -> int:
 
 
 def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int, column: bool = False) -> dict:
-    """{'text': ['ab', None, 'c']} -> {'input_ids': [[a, b, EOS], [], [c, EOS]]} (None, a missing text, is no document)
+    """{'text': ['ab', None, '', 'c']} -> {'input_ids': [[a, b, EOS], [], [], [c, EOS]]} (None, a missing
+    text, and '' are no document: no lone EOS in the stream)
 
     ``column``: the texts are a user's dataset column, which an error about them names."""
     texts = batch[text_field]
-    present = [t for t in texts if t is not None]
+    present = [t for t in texts if t is not None and t != ""]
+    # (a list would be taken for a (text, text_pair) and a number refused without naming it: checked first)
     try:
+        if not all(isinstance(t, str) for t in present):
+            raise TypeError("not text")
         ids = iter(tokenizer(present, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]) if present else iter(())
     except (TypeError, ValueError) as exc:  # (the encoder names neither the document nor the problem)
         from vocabx.stats import not_text_error
@@ -119,7 +124,7 @@ def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int, c
         if error is not None and column:
             error = VocabxError(f"column {text_field!r} of the dataset: {error}; or pass text_field= naming a column of text")
         raise error or exc
-    return {"input_ids": [[] if t is None else next(ids) + [eos] for t in texts]}
+    return {"input_ids": [next(ids) + [eos] if t is not None and t != "" else [] for t in texts]}
 
 
 def _group_batch(batch: dict, *, block_size: int) -> dict:
@@ -142,7 +147,8 @@ def pack_dataset(
 
     Returns a dataset with one column, ``input_ids``, each row one block (use it as ``labels`` too: the
     model shifts them); a ``DatasetDict`` gives a ``DatasetDict`` of the packed splits. Documents are
-    joined with the tokenizer's EOS in dataset order; a missing text (None) is no document. Each batch of
+    joined with the tokenizer's EOS in dataset order; a missing text (None) or an empty one is no document,
+    and a value that is not text is an error naming it (a list would otherwise be read as a text pair). Each batch of
     ``batch_size`` documents drops the tail that does not fill a block, so the waste is under one block
     per batch. ``num_proc`` processes tokenize; the packing runs in one, so the blocks are the same for
     any ``num_proc``; an empty dataset gives an empty one with the ``input_ids`` column. Works on ``IterableDataset`` too (``num_proc`` is then ignored). ``datasets``
@@ -152,7 +158,7 @@ def pack_dataset(
     >>> list(pack_dataset(ds, load_tokenizer("smollm2-135m"), block_size=4)["input_ids"])   # doctest: +SKIP
     [[31287, 284, 2336, 2], [1714, 260, 1611, 2]]                                          # (2 is EOS)
     """
-    _check_block_size(block_size)
+    block_size = _check_block_size(block_size)
     if not hasattr(dataset, "map"):
         raise VocabxError(
             f"pack_dataset takes a datasets.Dataset or IterableDataset, got {type(dataset).__name__}; for a list of texts use "
@@ -173,6 +179,8 @@ def pack_dataset(
     if columns is not None and text_field not in columns:
         raise VocabxError(f"the dataset has no column {text_field!r}; columns present: {', '.join(columns)}; pass text_field=")
     parallel = {} if streaming else {"num_proc": num_proc if num_proc and num_proc > 1 else None, "desc": "tokenizing"}
+    if hasattr(dataset, "with_format"):  # (a pandas, arrow or torch format would hand the map no str)
+        dataset = dataset.with_format(None)
     tokenized = dataset.map(
         _tokenize_batch,
         batched=True,
@@ -193,9 +201,11 @@ def pack_dataset(
     return packed
 
 
-def _check_block_size(block_size: Any) -> None:
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
-        raise VocabxError(f"--block-size must be an int of at least 2, got {block_size!r}")
+def _check_block_size(block_size: Any) -> int:
+    """``block_size`` as an int (a numpy integer is one too), or the error naming it."""
+    if isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral) or block_size < 2:
+        raise VocabxError(f"block_size must be an int of at least 2, got {block_size!r}")
+    return int(block_size)
 
 
 def _fingerprint(texts: Sequence[str], tokenizer: Any, block_size: int, eos: int) -> str:
@@ -235,14 +245,18 @@ def pack_texts(
     """Tokenize documents and pack them into an ``(n_blocks, block_size)`` int32 array, in order.
 
     Unlike :func:`pack_dataset`, the whole corpus is one stream, so at most one partial block is
-    dropped; a None in ``texts`` is no document, as there. ``num_proc`` defaults to one process below
+    dropped; a None or an empty str in ``texts`` is no document, as there. ``num_proc`` defaults to one process below
     20,000 documents and up to 8 above. The result is cached under ``cache_dir`` (default
     ``$VOCABX_HOME/packed``) by a hash of the texts, the tokenizer, its EOS and the block size, written
     atomically and memory-mapped on later runs (a damaged entry is packed again).
     """
     import numpy as np
 
-    _check_block_size(block_size)
+    block_size = _check_block_size(block_size)
+    if isinstance(texts, (str, bytes)):
+        from vocabx.corpus import documents
+
+        documents(texts)  # (raises: one str is not a list of documents)
     texts = list(texts)
     eos = eos_id(tokenizer)
     path = None
@@ -263,7 +277,7 @@ def pack_texts(
     tokens = int(flat.shape[0])
     usable = tokens - tokens % block_size
     blocks = flat[:usable].reshape(-1, block_size)
-    packed = PackedBlocks(blocks, sum(t is not None for t in texts), tokens, tokens - usable)
+    packed = PackedBlocks(blocks, sum(t is not None and t != "" for t in texts), tokens, tokens - usable)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.npy")

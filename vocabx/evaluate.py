@@ -207,9 +207,16 @@ def evaluate(
     >>> m = evaluate("smollm2-135m", "runs/med/adapter", {"test": texts})   # doctest: +SKIP
     >>> m["corpora"]["test"]["token_reduction"], m["corpora"]["test"]["bpb_change"]  # doctest: +SKIP
     """
+    from vocabx.corpus import documents
     from vocabx.metrics import text_windows
     from vocabx.stats import CorpusStats, backend_of, splits_words
 
+    # (read once, before any model loads: a stream such as read_corpus's, or a generator, is a list after)
+    for role, given in (("corpus", corpora), ("--general corpus", general)):
+        if given is not None and not isinstance(given, dict):
+            raise VocabxError(f"evaluate() takes each {role} as a dict of name -> documents, got {type(given).__name__}; pass {{'test': texts}}")
+    corpora = {name: list(documents(texts, what=f"evaluation corpus {name}")) for name, texts in (corpora or {}).items()}
+    general = None if general is None else {name: list(documents(texts, what=f"evaluation corpus {name}")) for name, texts in general.items()}
     if isinstance(base, os.PathLike):
         base = os.fspath(base)
     loaded = not isinstance(adapted, Side)  # (loaded here: its precision may be set to the base's)

@@ -139,13 +139,26 @@ def tokens_from_terms(terms: Iterable[str], tokenizer: Any) -> tuple[list[NewTok
     """Terms as they appear in running text -> tokens, each in its word-initial form (' term').
 
     A term that the pre-tokenizer keeps as one piece becomes a word token; one it splits (several words,
-    or inner punctuation as in 'non-exclusive') becomes a phrase token.
+    or inner punctuation as in 'non-exclusive') becomes a phrase token. Each term is stripped and checked
+    as :func:`read_terms` checks a file's lines ('hepatosplenomegaly ' is 'hepatosplenomegaly'; an empty
+    term, one over 64 characters or with control characters or other whitespace than single spaces is
+    dropped with its reason).
     """
     from vocabx.analyze import TokenSpace
 
+    if isinstance(terms, (str, bytes)):
+        raise VocabxError(f"terms is one {type(terms).__name__} ({str(terms)[:40]!r}), not a list of terms; pass [term]")
     space = TokenSpace.of(tokenizer)
     tokens, dropped = [], []
-    for term in terms:
+    for given in terms:
+        if not isinstance(given, str):
+            dropped.append({"token": repr(given)[:80], "surface": repr(given)[:80], "kind": "term", "reason": f"not text ({type(given).__name__})"})
+            continue
+        term = given.strip()
+        reason = "empty" if not term else _term_problem(term)
+        if reason:
+            dropped.append({"token": given[:80], "surface": given[:80], "kind": "term", "reason": reason})
+            continue
         surface = term if term.startswith(" ") or not space.marker else " " + term
         pre = space.pre_tokens(surface)
         if len(pre) > 1 and pre[0][0] == space.marker and space.marker != "Ġ":
@@ -412,7 +425,7 @@ def extend(
     ext_tok, added, dropped = extend_tokenizer(tokenizer, new)
     # Guarantees and reachability; a dropped token is removed and the tokenizer rebuilt without it.
     texts = list(check_texts) if check_texts is not None else None
-    log.info(f"extend: checking {len(added):,} new tokens against the guarantees" + (f" and on {len(texts):,} documents" if texts is not None else ""))
+    log.info(f"extend: checking {len(added):,} new token{'' if len(added) == 1 else 's'} against the guarantees" + (f" and on {len(texts):,} documents" if texts is not None else ""))
     for rounds in itertools.count(1):
         failures = check_tokens(tokenizer, ext_tok, added, texts)
         if not failures:
@@ -542,7 +555,14 @@ def load_extended_tokenizer(path: str | Path) -> Any:
     path = Path(path)
     if not (path / "tokenizer.json").is_file():
         raise VocabxError(f"{str(path)!r} has no tokenizer.json; pass a folder written by vocabx extend")
-    return AutoTokenizer.from_pretrained(path)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # (a damaged tokenizer.json or tokenizer_config.json: name the folder, not a JSON error)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise VocabxError(
+            f"cannot load the tokenizer in {str(path)!r} ({type(exc).__name__}: {first}); its files are damaged: "
+            "write the folder again with vocabx extend"
+        ) from exc
 
 
 def read_manifest(path: str | Path) -> dict:

@@ -224,8 +224,10 @@ def _from_pretrained(loader: Any, spec: str, what: str, **kwargs: Any) -> Any:
     if Path(resolved).is_dir():
         try:
             return loader.from_pretrained(resolved, **kwargs)
-        except (OSError, ValueError) as exc:
-            raise VocabxError(f"cannot load the {what} from {spec!r}: {_first_line(exc)}") from exc
+        except VocabxError:
+            raise
+        except Exception as exc:  # (a damaged file: JSON, safetensors or the tokenizers library's own error)
+            raise VocabxError(f"cannot load the {what} from {spec!r}: {type(exc).__name__}: {_first_line(exc)}; check or write again the folder's files") from exc
     try:
         return loader.from_pretrained(resolved, local_files_only=True, **kwargs)
     except OSError:

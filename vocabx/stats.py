@@ -93,6 +93,10 @@ def corpus_stats(
     """
     from vocabx.corpus import byte_progress
 
+    if isinstance(texts, (str, bytes)):
+        from vocabx.corpus import documents
+
+        documents(texts)  # (raises: one str is not a list of documents)
     with byte_progress(progress, "stats") as update:
         return _corpus_stats(texts, tokenizer, batch_size, update)
 

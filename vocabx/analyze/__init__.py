@@ -55,7 +55,7 @@ from vocabx.analyze.selection import (
     KINDS, Candidate, GroupSpread, SavingsModel, SelectSettings, cohesion, group_key, group_spread, offered_kinds, select_candidates,
 )
 from vocabx.analyze.space import TokenSpace, is_letter_word, tokenizer_family
-from vocabx.corpus import byte_progress
+from vocabx.corpus import byte_progress, documents
 from vocabx.errors import VocabxError, check_holdout
 
 # (the names above without an underscore, and the ones defined below, are the analysis's public API)
@@ -201,6 +201,9 @@ def analyze(
     counted from, read (as far as needed) for the examples that the counts' first documents do not show.
     """
     settings = settings or SelectSettings()
+    texts = documents(texts, what="texts") if counts is None else texts  # (with counts there may be none)
+    reference = None if reference is None else documents(reference, what="reference")
+    example_texts = None if example_texts is None else documents(example_texts, what="example_texts")
     if holdout is not None:
         holdout = check_holdout(holdout, what="kept out of selection for the held-out curve") or None
     started = time.monotonic()

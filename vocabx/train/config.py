@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import math
+import numbers
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -89,6 +90,13 @@ class TrainConfig:
         def is_num(value: Any) -> bool:
             return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
+        if not isinstance(self.new_token_ids, (str, type(None))) and hasattr(self.new_token_ids, "__iter__"):
+            # (the Python API's list of ids, such as Extension.new_ids or a numpy array: the flag's form)
+            ids = list(self.new_token_ids)
+            if ids and all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in ids):
+                self.new_token_ids = format_ids([int(i) for i in ids])
+            else:
+                problems.append(("new_token_ids", f"--new-token-ids must be token ids (ints >= 0) or ranges such as '49152-49200', got {str(ids)[:80]}"))
         need(self.mode in MODES, "mode", "one of " + ", ".join(MODES))
         for name in ("grad_accum", "block_size", "lora_r", "eval_batch_size", "keep_checkpoints"):
             need(is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "a positive int")
@@ -118,7 +126,7 @@ class TrainConfig:
         need(self.compile in ("auto", "yes", "no"), "compile", "auto, yes or no")
         for name in ("gradient_checkpointing", "fused_loss", "merge"):
             need(isinstance(getattr(self, name), bool), name, "true or false")
-        if self.new_token_ids is not None:
+        if isinstance(self.new_token_ids, str):
             try:
                 parse_ids(self.new_token_ids)
             except VocabxError as exc:

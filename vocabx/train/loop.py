@@ -296,7 +296,7 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool, accelerator: Any) 
             raise VocabxError(f"nothing to resume in {out}: no complete checkpoint in {out / 'checkpoints'}; drop --resume and pass --overwrite to start again")
         return json.loads(record_path.read_text(encoding="utf-8"))
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise VocabxError(f"output folder {out} exists and is not empty; pass --resume to continue its run, --overwrite to replace it, or pick another -o folder")
+        raise VocabxError(f"output folder {out} exists and is not empty; pass --resume to continue its run, --overwrite to replace it (resume=True, overwrite=True in Python), or pick another -o folder")
     check_output_dir(out, overwrite, MARKER, "training run")
     return None
 
@@ -486,7 +486,19 @@ def train(
     >>> result.eval_bpb, result.adapter_bytes                                                         # doctest: +SKIP
     (1.02, 2151480)
     """
+    from vocabx.corpus import documents
+    from vocabx.extend import Extension
+
+    if isinstance(model, Extension):  # (extend()'s result in memory: its model, tokenizer and new rows)
+        tokenizer = tokenizer if tokenizer is not None else model.tokenizer
+        if "new_token_ids" not in overrides and (config is None or config.new_token_ids is None) and model.new_ids:
+            overrides["new_token_ids"] = list(model.new_ids)
+        model = model.model
     config = replace(config or TrainConfig(), **overrides) if overrides else (config or TrainConfig())
+    # (read before anything loads: a str, a dataset or a document that is not text is refused at once)
+    texts = list(documents(texts, what="texts"))
+    eval_texts = None if eval_texts is None else list(documents(eval_texts, what="eval_texts"))
+    replay_texts = None if replay_texts is None else list(documents(replay_texts, what="replay_texts"))
     if config.batch_size is None:
         # 8 x 512 tokens in fp32 on CPU would hold about 12 GB of activations for a 135M model.
         config = replace(config, batch_size=8 if _torch().cuda.is_available() else 2)

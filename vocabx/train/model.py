@@ -69,6 +69,11 @@ def _rows_of(model_spec: str | None, model: Any, tokenizer: Any, config: TrainCo
     else:
         new_ids = []
     if config.mode in ("tokens", "lora+tokens") and not new_ids:
+        if model_spec is None:  # (a model object, from the Python API: no folder, so no vocabx.json)
+            raise VocabxError(
+                f"mode {config.mode!r} trains the new tokens' rows, but a model object has no vocabx.json naming them; "
+                "pass the Extension that vocabx.extend returned as the model, or new_token_ids=extension.new_ids, or mode='lora'"
+            )
         where = f"{model_spec!r} has no vocabx.json" if manifest is None else f"{model_spec}/vocabx.json adds no tokens"
         raise VocabxError(
             f"--mode {config.mode} trains the new tokens' rows, but {where}; pass a folder written by vocabx extend, "
