@@ -65,6 +65,7 @@ def test_stats_json_has_the_contract_keys(capsys, tiny_model_dir, corpus_dir, ti
     last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(last)
     assert STATS_KEYS <= set(result)
+    assert result["corpus"] == [str(corpus_dir)] and result["model"] == str(tiny_model_dir)  # (as the table's rows)
     tok = tiny_tokenizers["byte_bpe"]
     texts = ["The patient was admitted for chest pain.", "This Agreement shall be governed by the laws.", "Signs and symptoms include fever."]
     assert result["docs"] == 3

@@ -405,6 +405,10 @@ def test_compare_summary_crosses_over_only_for_good_and_recommends_against_the_b
     md = compare_markdown(result)
     assert "**no training**: the best strategy there, full, scores no better than the base model (1.0000)" in md
     assert "| full | 1.4900 | 1.4500 | 1.3500 |" in md  # (one seed: no spread to show)
+    assert "mean ± spread over seeds 0; the base" in md
+    # (it said 'full beats lora+tokens at none of these budgets' beside a table where full wins at 10)
+    assert "- lora+tokens beats lora from 100 tokens on" in md
+    assert "- full does not stay ahead of lora+tokens: it wins at 10 tokens, not at the largest budget" in md
 
 
 def test_compare_never_trains_on_an_evaluation_document_and_leaves_out_budgets_beyond_the_corpus(tiny_base, tmp_path):

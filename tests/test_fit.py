@@ -177,7 +177,12 @@ def test_extend_command_fits_rows_and_records_it(tmp_path, tiny_tokenizers, caps
     assert "--tokenizer-only writes no model" in capsys.readouterr().err
     assert main(["extend", "--model", str(model_dir), "--terms", str(terms), "-o", str(tmp_path / "y"), "--fit", str(corpus), "--fit-steps", "-1"]) == 2
     assert "fit steps must be a positive integer, got -1" in capsys.readouterr().err
-    assert not any((tmp_path / name).exists() for name in ("x", "y", "z", "w"))
+    # (a fit option without --fit, or --fit-replay without --fit-general, was ignored without a word)
+    assert main(["extend", "--model", str(model_dir), "--terms", str(terms), "-o", str(tmp_path / "v"), "--fit-steps", "5"]) == 2
+    assert "--fit-steps set the row fit, which runs only with --fit CORPUS; give --fit, or drop it" in capsys.readouterr().err
+    assert main(args[:6] + [str(tmp_path / "u")] + args[7:] + ["--fit-replay", "0.5"]) == 2
+    assert "--fit-replay is the share of each --fit batch drawn from --fit-general; give --fit-general too" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("x", "y", "z", "w", "v", "u"))
 
 
 def test_fitted_rows_score_held_out_text_better_than_the_mean_smollm2(smollm2_dir, _smollm2_tokenizer):

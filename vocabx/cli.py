@@ -64,14 +64,8 @@ def _read_list(args: argparse.Namespace, sources: Any, role: str) -> list[str] |
     return list(_read(args, sources, role)) if sources else None
 
 
-def _add_model(parser: argparse.ArgumentParser, flag: str = "--model") -> None:
-    parser.add_argument(
-        flag,
-        default="smollm2-135m",
-        dest="model",
-        metavar="M",
-        help="smollm2-135m (the embedded default), a local model folder, or a hub id",
-    )
+def _add_model(parser: argparse.ArgumentParser, flag: str = "--model", help: str = "smollm2-135m (the embedded default), a local model folder, or a hub id") -> None:
+    parser.add_argument(flag, default="smollm2-135m", dest="model", metavar="M", help=help)
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow a hub model's own Python code to run"
     )
@@ -90,7 +84,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.model, trust_remote_code=args.trust_remote_code)
     with progress_bar(texts.approx_bytes, quiet=args.quiet, desc="stats") as bar:
         stats = corpus_stats(texts, tokenizer, progress=bar.update)
-    result = {"model": args.model, **stats.as_dict(), "skipped": _skipped(texts.report)}
+    result = {"corpus": list(args.corpus), "model": args.model, **stats.as_dict(), "skipped": _skipped(texts.report)}
     rows = [
         ("corpus", " ".join(args.corpus)),
         ("model", args.model),
@@ -294,16 +288,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     ]
     held = r.get("holdout") or {}
     held_docs = f"{held.get('docs', 0):,} docs"  # (a seeded hash picks them: near, not exactly, the --holdout share)
-    held_label = f"saved (held-out groups: {', '.join(map(str, held['groups']))}; {held_docs})" if held.get("groups") else f"saved (held-out, {held_docs})"
+    from vocabx.report import name_groups
+
+    held_label = f"saved (held-out groups: {name_groups(held['groups'])}; {held_docs})" if held.get("groups") else f"saved (held-out, {held_docs})"
     for label, curve in (("saved (analyzed)", r["savings_curve"]), (held_label, r["holdout_curve"]), ("saved (reference)", r.get("reference_curve"))):
         if curve:
             rows.append((label, f"{curve[-1]['fraction']:.1%} of tokens with {curve[-1]['n']:,} new tokens"))
     rec = r["recommended"]
     if rec.get("n"):
         cost = f", +{rec['extra_parameters']:,} parameters ({rec['extra_mb']} MB)" if rec.get("extra_parameters") else ""
-        share = rec.get("holdout_fraction") if rec.get("holdout_fraction") is not None else rec.get("fraction")
+        held_out = rec.get("holdout_fraction") is not None
+        share = rec["holdout_fraction"] if held_out else rec.get("fraction")
         on_reference = f", rewrites {rec['reference_fraction']:.1%} of the reference" if rec.get("reference_fraction") is not None else ""
-        rows.append(("recommended N", f"{rec['n']:,} (saves {share:.1%}{on_reference}{cost})"))
+        rows.append(("recommended N", f"{rec['n']:,} (saves {share:.1%} {'held out' if held_out else 'analyzed'}{on_reference}{cost})"))
     rows.append(("report", f"{files['report.html']}"))
     for note in r["notes"]:
         rows.append(("note", note))
@@ -346,7 +343,7 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, help="seed of the holdout split (default 0; with --counts, the one the shards were counted with)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
-    parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... and write a counts file into -o")
+    parser.add_argument("--shard", metavar="I/N", help="count only documents I, I+N, ... (I from 0 to N-1: --shard 0/2 and 1/2 cover a corpus) and write a counts file into -o")
     parser.add_argument(
         "--counts", metavar="FILE",
         help="analyze merged shard counts (from vocabx merge-counts) instead of a corpus; a CORPUS given too is read only for the candidates' examples",
@@ -459,6 +456,10 @@ def _merge_counts_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="merged counts file (.counts.json.gz)")
 
 
+_EXTEND_FIT_STEPS = 60
+_EXTEND_FIT_REPLAY = 0.25
+
+
 def cmd_extend(args: argparse.Namespace) -> int:
     """Add tokens to a model's tokenizer as real vocabulary entries, resize the model and initialize the rows.
 
@@ -476,6 +477,14 @@ def cmd_extend(args: argparse.Namespace) -> int:
     if args.fit and args.tokenizer_only:
         raise VocabxError("--fit fits the new rows of a model, but --tokenizer-only writes no model; drop one of them")
     resolve_init(args.init)
+    # (a fit option without --fit would be ignored without a word: refused, naming it)
+    fit_options = [name for name, value in (("--fit-steps", args.fit_steps), ("--fit-replay", args.fit_replay)) if value is not None]
+    if fit_options and not args.fit:
+        raise VocabxError(f"{' and '.join(fit_options)} set the row fit, which runs only with --fit CORPUS; give --fit, or drop {'them' if len(fit_options) > 1 else 'it'}")
+    if args.fit_replay is not None and not args.fit_general:
+        raise VocabxError("--fit-replay is the share of each --fit batch drawn from --fit-general; give --fit-general too, or drop it")
+    args.fit_steps = _EXTEND_FIT_STEPS if args.fit_steps is None else args.fit_steps
+    args.fit_replay = _EXTEND_FIT_REPLAY if args.fit_replay is None else args.fit_replay
     if args.fit:
         from vocabx.fit import FitSettings
 
@@ -573,14 +582,14 @@ def _extend_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-field", default="text", help="JSON field or column of --check-corpus, --fit and --fit-general (default text)")
     parser.add_argument("--line-docs", action="store_true", help="in .txt/.md --check-corpus, --fit and --fit-general corpora, one document per line")
     parser.add_argument("--fit", nargs="+", metavar="CORPUS", help="domain texts to fit the new rows on after initializing them (a map from pieces to rows shared by all new tokens, model frozen; see vocabx.fit)")
-    parser.add_argument("--fit-steps", type=int, default=60, metavar="N", help="steps of 4 x 256 tokens for --fit (default 60)")
+    parser.add_argument("--fit-steps", type=int, default=None, metavar="N", help=f"steps of 4 x 256 tokens for --fit (default {_EXTEND_FIT_STEPS})")
     parser.add_argument(
         "--fit-general",
         nargs="+",
         metavar="CORPUS",
         help="general text replayed in each --fit batch, so the rows also keep general text as the base model scores it (not the text you will evaluate on)",
     )
-    parser.add_argument("--fit-replay", type=float, default=0.25, metavar="SHARE", help="share of each --fit batch drawn from --fit-general (default 0.25)")
+    parser.add_argument("--fit-replay", type=float, default=None, metavar="SHARE", help=f"share of each --fit batch drawn from --fit-general (default {_EXTEND_FIT_REPLAY})")
     parser.add_argument("--seed", type=int, default=0, help="seed for random initializations and for --fit's batches (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing extended model folder")
 
@@ -717,7 +726,7 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     from vocabx.train import add_config_flags
 
     _add_corpus(parser)
-    _add_model(parser)
+    _add_model(parser, help="the folder vocabx extend wrote (its vocabx.json names the new rows), or with --mode lora or full any model: smollm2-135m, a local folder or a hub id")
     parser.add_argument("-o", "--output", required=True, metavar="ADAPTER_DIR", help="folder for the adapter, log and checkpoints")
     parser.add_argument("--resume", action="store_true", help="continue the run in -o from its newest checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier training run in -o")

@@ -295,7 +295,9 @@ def _summarize(runs: list[dict], budgets: tuple[int, ...], strategies: tuple[str
             if not wins[i]:
                 break
             overtakes = budgets[i]
-        crossovers.append({"flexible": flexible, "conservative": conservative, "overtakes_at": overtakes})
+        crossovers.append(
+            {"flexible": flexible, "conservative": conservative, "overtakes_at": overtakes, "wins_at": [b for b, won in zip(budgets, wins) if won]}
+        )
     nearest = min(budgets, key=lambda b: abs(math.log(b) - math.log(max(corpus_tokens, 1))))
     best = min(strategies, key=lambda s: table[s][str(nearest)]["mean"])
     recommendation: dict = {"corpus_tokens": corpus_tokens, "nearest_budget": nearest, "strategy": best}
@@ -311,7 +313,7 @@ def compare_markdown(result: dict) -> str:
         "# vocabx compare",
         "",
         f"Model {result['model']}; held-out bits per byte (lower is better), mean ± spread over seeds "
-        f"{result['method']['seeds']}; the base model scores {result['base_bpb']:.4f}.",
+        f"{', '.join(map(str, result['method']['seeds']))}; the base model scores {result['base_bpb']:.4f}.",
         "",
         "| strategy | " + " | ".join(f"{b:,} tokens" for b in budgets) + " |",
         "| :-- | " + " | ".join("--:" for _ in budgets) + " |",
@@ -324,8 +326,14 @@ def compare_markdown(result: dict) -> str:
         )
     lines += ["", "## Where the more flexible strategy wins", ""]
     for c in result["crossovers"]:
-        at = f"from {c['overtakes_at']:,} tokens" if c["overtakes_at"] else "at none of these budgets"
-        lines.append(f"- {c['flexible']} beats {c['conservative']} {at}")
+        won = c.get("wins_at") or []
+        if c["overtakes_at"]:
+            lines.append(f"- {c['flexible']} beats {c['conservative']} from {c['overtakes_at']:,} tokens on")
+        elif won:  # (wins that a larger budget takes back: no crossover, but not 'none' either)
+            shown = ", ".join(f"{b:,}" for b in won)
+            lines.append(f"- {c['flexible']} does not stay ahead of {c['conservative']}: it wins at {shown} tokens, not at the largest budget")
+        else:
+            lines.append(f"- {c['flexible']} beats {c['conservative']} at none of these budgets")
     rec = result["recommendation"]
     choice = (
         f"**{rec['strategy']}**"

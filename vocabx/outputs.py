@@ -36,7 +36,7 @@ def check_output_dir(out_dir: str | Path, overwrite: bool, marker: str, what: st
         return target
     if not overwrite:
         raise VocabxError(
-            f"output folder {out_dir} exists and is not empty; pass --overwrite to replace it or pick another -o folder"
+            f"output folder {out_dir} exists and is not empty; pass --overwrite (overwrite=True in Python) to replace it or pick another -o folder"
         )
     if not (target / marker).is_file():
         raise VocabxError(

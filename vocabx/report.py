@@ -232,12 +232,20 @@ def _corpus_table(report: dict) -> tuple[list[str], list[list[str]]]:
     return ["", *(name for name, _ in columns)], rows
 
 
+def name_groups(groups: list, shown: int = 3) -> str:
+    """['a', 'b'] -> 'a, b'; 30 names -> 'a, b, c and 27 more' (a label stays one short line)."""
+    names = [str(g) for g in groups]
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
 def _held_label(report: dict, plain: str = "held-out documents") -> str:
     """How the held-out part is named: ``plain``, or the groups held out whole (``--holdout-groups``)."""
     groups = (report.get("holdout") or {}).get("groups")
     if not groups:
         return plain
-    return f"held-out groups: {', '.join(map(str, groups))}"
+    return f"held-out groups: {name_groups(groups)}"
 
 
 def _tokens_per_word(stats: dict) -> str:
