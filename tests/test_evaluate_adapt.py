@@ -543,6 +543,8 @@ def test_verdict_says_whether_the_run_paid_and_what_to_run_next():
     assert "vocabx train --model runs/x/extended --max-steps N" in bad and "vocabx compare train.jsonl -o DIR" in bad
     assert regressed.startswith("general: regressed, bits per byte +10.00% (more than 2%; the new tokens are 6.0% of its tokens)")
     assert "--min-cohesion 0.3" in regressed and "--new-tokens N" in regressed and "vocabx adapt ... --reference GENERAL" in regressed
+    # a run that already left out guessed phrases at 0.3 (the quick budget's) is told a stricter share
+    assert "--min-cohesion 0.5" in verdict(lost, "runs/x", "train.jsonl", min_cohesion=0.3)[1]
 
 
 def test_adapt_command_ends_with_the_verdict(monkeypatch, capsys, tmp_path):
@@ -591,6 +593,8 @@ def test_adapt_reanalyzes_when_the_number_or_kind_of_tokens_changes(tiny_base, t
     assert not any("skipped" in line for line in lines)
     state = json.loads((run / "run.json").read_text())
     assert state["budget"]["new_tokens"] == 3 and state["stages"]["extend"]["added"] <= 3
+    assert state["budget"]["min_cohesion"] == 0.3  # (the quick budget's)
+    assert json.loads((run / "report" / "report.json").read_text())["settings"]["min_cohesion"] == 0.3
     lines.clear()
     adapt(texts, run, model=str(tiny_base), budget="quick", new_tokens=3, min_cohesion=0.5, log=lines.append)
     assert lines[0].startswith("analyze: ranking up to 3 new tokens") and lines[1].startswith("analyze: done")

@@ -834,7 +834,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     corpus = " ".join(args.corpus) + (
         (f" --group-field {args.group_field}" if args.group_field else "") + f" --holdout {args.holdout} --holdout-groups" if args.holdout_groups else ""
     )
-    said = verdict(metrics, args.output, corpus, " ".join(args.general) if args.general else "GENERAL")
+    cohesion = args.min_cohesion if args.min_cohesion is not None else budget_of(args.budget).min_cohesion
+    said = verdict(metrics, args.output, corpus, " ".join(args.general) if args.general else "GENERAL", min_cohesion=cohesion)
     emit(args, metrics | {"verdict": said}, comparison_table(metrics) + "\n\n" + "\n".join(f"verdict: {line}" for line in said) + f"\nrun folder: {args.output}")
     return 0
 
@@ -857,7 +858,7 @@ def _adapt_args(parser: argparse.ArgumentParser) -> None:
         help="hold out whole groups for evaluation (--holdout is then a share of the groups): the model is judged on sources it never trained on",
     )
     parser.add_argument("--new-tokens", type=int, metavar="N", help="tokens to add instead of the budget's (quick 1024, standard 8192, full 16384)")
-    parser.add_argument("--min-cohesion", type=float, default=0.0, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default 0)")
+    parser.add_argument("--min-cohesion", type=float, default=None, metavar="SHARE", help="the analyzer's --min-cohesion: leave out phrases whose last word follows the others in less than SHARE of cases (default: the budget's, quick 0.3, standard and full 0: every phrase)")
     parser.add_argument("--max-token-chars", type=int, default=None, metavar="N", help="the analyzer's --max-token-chars: leave out candidates longer than N characters (default 64)")
     parser.add_argument(
         "--reference",
