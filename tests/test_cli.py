@@ -110,6 +110,13 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"vocabx: error: corpus path '{tmp_path / 'missing.txt'}' does not exist; pass a file, folder, glob, hf:NAME or -"
     ]
+    assert result.stdout == ""
+    # with --json the last stdout line is a JSON object on failure too (the stderr line stays)
+    as_json = _run("stats", str(tmp_path / "missing.txt"), "--json")
+    assert as_json.returncode == 2 and as_json.stderr == result.stderr
+    assert json.loads(as_json.stdout.strip().splitlines()[-1]) == {
+        "error": f"corpus path '{tmp_path / 'missing.txt'}' does not exist; pass a file, folder, glob, hf:NAME or -", "exit_code": 2,
+    }
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ Errors are one line on stderr and exit code 2; warnings are one line each on std
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -1072,6 +1073,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _json_error(args: argparse.Namespace, message: str, code: int) -> None:
+    """With --json, a failed command's last stdout line is a JSON object too: {"error": ..., "exit_code": ...}
+    (a script reading the last line gets the reason, not an empty stdout); the stderr line stays."""
+    if getattr(args, "json", False):
+        with contextlib.suppress(OSError, ValueError):
+            print(json.dumps({"error": message, "exit_code": code}), flush=True)
+
+
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1096,6 +1105,7 @@ def _run(argv: Sequence[str] | None) -> int:
             raise
         if not getattr(exc, "on_every_process", False) or os.environ.get("RANK", "0") == "0":  # (said once under accelerate launch)
             print(f"vocabx: error: {exc}", file=sys.stderr)
+            _json_error(args, str(exc), EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("vocabx: interrupted", file=sys.stderr)
@@ -1111,6 +1121,7 @@ def _run(argv: Sequence[str] | None) -> int:
             raise
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"vocabx: error: {type(exc).__name__}: {detail} (rerun with --debug for the traceback)", file=sys.stderr)
+        _json_error(args, f"{type(exc).__name__}: {detail}", EXIT_FAILURE)
         return EXIT_FAILURE
     finally:
         warnings.formatwarning = previous  # type: ignore[assignment]
