@@ -166,7 +166,7 @@ def test_stdin_is_one_document_per_line_and_json_lines_are_parsed():
 
 def test_a_json_line_on_stdin_without_the_field_after_lines_with_it_is_skipped_as_in_a_file():
     stdin = io.StringIO('{"text": "one"}\n{"body": "two"}\n{"text": "three"}\n')
-    with pytest.warns(VocabxWarning, match=r"<stdin>: skipped 1 JSON line without a 'text' field \(line 2\)"):
+    with pytest.warns(VocabxWarning, match=r"<stdin>: 1 lines hold no 'text' text and were skipped \(line 2: no field 'text'\); each line should be a JSON object"):
         docs, report = _read("-", stdin=stdin)
     assert docs == ["one", "three"] and report.bad_records == 1
     with pytest.raises(VocabxError, match=r"<stdin> line 1: no field 'text'; fields present: body; pick one with --text-field"):
@@ -561,3 +561,21 @@ def test_a_quoted_csv_field_over_lines_with_a_rows_comma_count_is_one_field_with
         warnings.simplefilter("error")
         docs, _ = _read(path)
     assert docs == ["first", field, "last"]
+
+
+def test_documents_from_python_are_checked_and_a_dataset_gives_its_text_column(tmp_path):
+    from vocabx.corpus import documents
+
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"text": ["a", None, "b"], "id": [1, 2, 3]})
+    for given in (ds, ds.with_format("arrow"), ds.with_format("pandas"), ds.to_iterable_dataset(), ["a", None, "b"], iter(["a", "b"])):
+        assert list(documents(given)) == ["a", "b"]
+    (tmp_path / "a.txt").write_text("a note", encoding="utf-8")
+    stream = read_corpus(tmp_path / "a.txt")
+    assert documents(stream) is stream  # (read_corpus's stream is handed on as it is, its report with it)
+    with pytest.raises(VocabxError, match=r"texts is a DatasetDict of splits train; pass one split, such as dataset\['train'\]"):
+        documents(datasets.DatasetDict({"train": ds}))
+    with pytest.raises(VocabxError, match=r"notes must be a list or iterable of str documents, got int"):
+        documents(5, what="notes")
+    with pytest.raises(VocabxError, match=r"texts: document 1 is float \(1\.5\), not text"):
+        list(documents(["a", 1.5]))

@@ -492,13 +492,17 @@ class _Reader:
                 continue
             seen_field = True
             yield _no_surrogates(value) if escapes else value
+        self._warn_not_records(item, unit, not_records)
+
+    def _warn_not_records(self, item: str, unit: str, not_records: list[tuple[int, str]]) -> None:
+        """One warning for the JSON values of a file (or of stdin) skipped as holding no document."""
         if not_records:
             shown = ", ".join(f"{n}: {why}" for n, why in not_records[:5]) + (" ..." if len(not_records) > 5 else "")
             warnings.warn(
                 f"{item}: {len(not_records)} {unit}s hold no {self.text_field!r} text and were skipped ({unit} {shown}); "
                 f"each {unit} should be a JSON object with a {self.text_field!r} field",
                 VocabxWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _json_docs(self, text: IO[str], item: str) -> Iterator[str | None]:
@@ -581,7 +585,7 @@ class _Reader:
         buffer = getattr(self.stdin, "buffer", None) if self.stdin is sys.stdin else None
         lines = io.TextIOWrapper(buffer, encoding="utf-8-sig", errors="vocabx-replace") if buffer is not None else self.stdin
         seen_field = False  # (as in a .jsonl file: after records with the field, one without it is skipped)
-        skipped: list[int] = []
+        not_records: list[tuple[int, str]] = []
         try:
             for number, line in enumerate(lines, 1):
                 stripped = line.rstrip("\r\n")
@@ -592,9 +596,9 @@ class _Reader:
                         value = self._record_text(_JSON.decode(stripped), "<stdin>", f" line {number}", seen_field)
                     except json.JSONDecodeError:
                         pass
-                    except _NotARecord:
+                    except _NotARecord as exc:
                         self.report.bad_records += 1
-                        skipped.append(number)
+                        not_records.append((number, str(exc)))
                         continue
                     else:
                         seen_field = True
@@ -602,11 +606,7 @@ class _Reader:
                         continue
                 self.group = None
                 yield stripped or None
-            if skipped:
-                shown = ", ".join(map(str, skipped[:5])) + (" ..." if len(skipped) > 5 else "")
-                warnings.warn(
-                    f"<stdin>: skipped {_plural(len(skipped), 'JSON line')} without a {self.text_field!r} field (line {shown})", VocabxWarning, stacklevel=2
-                )
+            self._warn_not_records("<stdin>", "line", not_records)
         finally:
             if lines is not self.stdin:
                 lines.detach()  # (leaves sys.stdin.buffer open)
@@ -812,11 +812,7 @@ def documents(texts: Any, *, what: str = "texts", text_field: str = "text") -> I
     """
     if isinstance(texts, TextStream):
         return texts
-    if isinstance(texts, (str, bytes)):
-        raise VocabxError(
-            f"{what} is one {type(texts).__name__} of {len(texts)} characters, not a list of documents "
-            f"(it would be read one character at a time); pass [text], or vocabx.read_corpus(PATH) for a file"
-        )
+    refuse_one_text(texts, what)
     if texts is None or not hasattr(texts, "__iter__"):
         raise VocabxError(f"{what} must be a list or iterable of str documents, got {type(texts).__name__}")
     columns = getattr(texts, "column_names", None)
@@ -829,6 +825,16 @@ def documents(texts: Any, *, what: str = "texts", text_field: str = "text") -> I
         plain = texts.with_format(None) if hasattr(texts, "with_format") else texts  # (a pandas or arrow format gives no str)
         texts = plain[text_field] if hasattr(plain, "__len__") else (row[text_field] for row in plain.select_columns([text_field]))
     return _checked_documents(iter(texts), what)
+
+
+def refuse_one_text(texts: Any, what: str = "texts") -> None:
+    """The error for one str (or bytes) given where a list of documents belongs: iterated, it would be
+    read one character at a time."""
+    if isinstance(texts, (str, bytes)):
+        raise VocabxError(
+            f"{what} is one {type(texts).__name__} of {len(texts)} characters, not a list of documents "
+            f"(it would be read one character at a time); pass [text], or vocabx.read_corpus(PATH) for a file"
+        )
 
 
 def _checked_documents(texts: Iterator[Any], what: str) -> Iterator[str]:

@@ -111,7 +111,7 @@ def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int, c
 
     ``column``: the texts are a user's dataset column, which an error about them names."""
     texts = batch[text_field]
-    present = [t for t in texts if t is not None and t != ""]
+    present = [t for t in texts if _is_document(t)]
     # (a list would be taken for a (text, text_pair) and a number refused without naming it: checked first)
     try:
         if not all(isinstance(t, str) for t in present):
@@ -124,7 +124,12 @@ def _tokenize_batch(batch: dict, *, tokenizer: Any, text_field: str, eos: int, c
         if error is not None and column:
             error = VocabxError(f"column {text_field!r} of the dataset: {error}; or pass text_field= naming a column of text")
         raise error or exc
-    return {"input_ids": [next(ids) + [eos] if t is not None and t != "" else [] for t in texts]}
+    return {"input_ids": [next(ids) + [eos] if _is_document(t) else [] for t in texts]}
+
+
+def _is_document(text: Any) -> bool:
+    """None (a missing text) and '' are no document: they add no tokens, not even an EOS."""
+    return text is not None and text != ""
 
 
 def _group_batch(batch: dict, *, block_size: int) -> dict:
@@ -252,11 +257,10 @@ def pack_texts(
     """
     import numpy as np
 
-    block_size = _check_block_size(block_size)
-    if isinstance(texts, (str, bytes)):
-        from vocabx.corpus import documents
+    from vocabx.corpus import refuse_one_text
 
-        documents(texts)  # (raises: one str is not a list of documents)
+    block_size = _check_block_size(block_size)
+    refuse_one_text(texts)
     texts = list(texts)
     eos = eos_id(tokenizer)
     path = None
@@ -277,7 +281,7 @@ def pack_texts(
     tokens = int(flat.shape[0])
     usable = tokens - tokens % block_size
     blocks = flat[:usable].reshape(-1, block_size)
-    packed = PackedBlocks(blocks, sum(t is not None and t != "" for t in texts), tokens, tokens - usable)
+    packed = PackedBlocks(blocks, sum(map(_is_document, texts)), tokens, tokens - usable)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.npy")

@@ -91,12 +91,9 @@ def corpus_stats(
     >>> corpus_stats(["Hello world", "hepatosplenomegaly"], load_tokenizer("smollm2-135m"))  # doctest: +SKIP
     CorpusStats(docs=2, bytes=29, words=3, tokens=9)
     """
-    from vocabx.corpus import byte_progress
+    from vocabx.corpus import byte_progress, refuse_one_text
 
-    if isinstance(texts, (str, bytes)):
-        from vocabx.corpus import documents
-
-        documents(texts)  # (raises: one str is not a list of documents)
+    refuse_one_text(texts)
     with byte_progress(progress, "stats") as update:
         return _corpus_stats(texts, tokenizer, batch_size, update)
 
