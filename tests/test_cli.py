@@ -203,6 +203,8 @@ def test_an_unexpected_failure_exits_3_not_as_a_broken_guarantee(capsys, monkeyp
     assert capsys.readouterr().err.strip().splitlines() == [
         "vocabx: error: RuntimeError: something vocabx did not foresee (rerun with --debug for the traceback)"
     ]
+    assert main(["stats", str(corpus_dir), "--model", str(tiny_model_dir), "--json"]) == 3
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"error": "RuntimeError: something vocabx did not foresee", "exit_code": 3}
 
 
 def test_a_reader_that_leaves_early_gets_no_error(corpus_dir, tiny_model_dir):

@@ -12,7 +12,14 @@ import pytest
 
 from vocabx import report as report_module
 from vocabx.errors import VocabxError
-from vocabx.report import SCHEMA, TSV_COLUMNS, read_report, readable, write_report
+from vocabx.report import SCHEMA, TSV_COLUMNS, name_groups, read_report, readable, write_report
+
+
+def test_a_long_list_of_groups_is_named_in_one_short_line():
+    # (30 held-out groups made analyze's summary table some 400 characters wide)
+    assert name_groups(["a", "b"]) == "a, b"
+    assert name_groups(["a", "b", "c", "d"]) == "a, b, c, d"
+    assert name_groups([f"legal-{i:04d}" for i in range(30)]) == "legal-0000, legal-0001, legal-0002 and 27 more"
 
 FILES = {"report.json", "candidates.tsv", "report.md", "report.html", "savings_curve.png", "fragmentation.png"}
 NASTY_TOKEN = 'Ġ<&">'

@@ -24,6 +24,13 @@ def _expected_words(tokenizer, text: str) -> int:
     return len(backend.pre_tokenizer.pre_tokenize_str(normalized))
 
 
+def test_one_str_is_refused_not_counted_one_character_a_document(tiny_tokenizers):
+    from vocabx.errors import VocabxError
+
+    with pytest.raises(VocabxError, match=r"texts is one str of 9 characters, not a list of documents"):
+        corpus_stats("some text", tiny_tokenizers["byte_bpe"])
+
+
 def test_counts_match_the_tokenizer_and_its_pre_tokenizer(family_tokenizer):
     stats = corpus_stats(TEXTS, family_tokenizer, batch_size=3)
     assert stats.docs == 4
